@@ -1,0 +1,149 @@
+"""Value objects passed from the source adapters to the maths, and the source protocols.
+
+Adapters return these plain, frozen dataclasses and raise :class:`SourceError`;
+everything downstream of them is pure and does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+UNATTRIBUTED = "unattributed"
+
+
+class SourceError(Exception):
+    """An upstream (Prometheus, MongoDB, Carbon Intensity API) could not answer.
+
+    Adapters raise this, and only this, for any transport, protocol or decoding
+    failure; the message never holds credentials.
+    """
+
+
+@dataclass(frozen=True)
+class HostUsage:
+    """CPU-seconds one host spent busy and idle over a whole window, for one group."""
+
+    instance: str  # the raw label value, e.g. "172.16.100.50:9100"
+    host: str  # normalised host key, e.g. "172.16.100.50"
+    cloud_project_name: str
+    machine_name: str
+    busy_seconds: float
+    idle_seconds: float
+
+    @property
+    def group(self) -> tuple[str, str]:
+        return (self.cloud_project_name, self.machine_name)
+
+
+@dataclass(frozen=True)
+class UsageStep:
+    """CPU-seconds used in the interval (start, end] of a fine-grained series."""
+
+    start: float  # unix seconds
+    end: float
+    busy_seconds: float
+    idle_seconds: float
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace record from MongoDB, already validated."""
+
+    workspace_id: str
+    host: str  # normalised host key
+    hostname: str  # as stored
+    owner: str | None
+    state: str
+    tag: str
+    created: float  # unix seconds
+    deleted: float | None  # unix seconds, None while alive
+    acquired: float | None = None
+
+    @property
+    def claimed(self) -> bool:
+        """True when the workspace belongs to a user (a READY pool workspace does not)."""
+        return self.owner is not None and self.state != "READY"
+
+    @property
+    def owned_from(self) -> float:
+        """When the owner's tenure starts: the acquisition time if known, else creation."""
+        if self.acquired is not None and self.acquired >= self.created:
+            return self.acquired
+        return self.created
+
+
+@dataclass(frozen=True)
+class WorkspaceBatch:
+    """The workspaces alive at any moment of a window, and what was skipped and why."""
+
+    workspaces: tuple[Workspace, ...]
+    skipped: Mapping[str, int] = field(default_factory=dict)  # reason -> count
+
+
+@dataclass(frozen=True)
+class User:
+    """A platform user. Only the platform name is ever used as a label."""
+
+    platform_name: str
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class UserBatch:
+    users: Mapping[str, User]
+    skipped: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IntensitySlot:
+    """Grid carbon intensity for one half-hour settlement period."""
+
+    start: float  # unix seconds, on a :00 or :30 boundary
+    end: float
+    gco2_per_kwh: float
+    actual: bool  # False when the value is a forecast
+    index: str = ""
+
+
+class UsageSource(Protocol):
+    """Where CPU-seconds come from (Prometheus, or the demo's simulation)."""
+
+    requests: int  # upstream requests made so far; the collector reports per-scrape deltas
+
+    def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
+        """CPU-seconds per host and group over (end - window, end]."""
+        ...
+
+    def usage_steps(
+        self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float
+    ) -> dict[tuple[str, str, str], list[UsageStep]]:
+        """Fine-grained usage of just these instances, keyed by (instance, project, machine)."""
+        ...
+
+
+class OwnershipSource(Protocol):
+    """Where workspace ownership comes from (MongoDB, or the demo's simulation)."""
+
+    requests: int
+
+    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
+        """Every workspace alive at any moment of [start, end]."""
+        ...
+
+    def users(self, platform_names: Sequence[str]) -> UserBatch:
+        """The user records of these platform names (unknown names are simply absent)."""
+        ...
+
+
+class IntensitySource(Protocol):
+    """Where grid carbon intensity comes from (the Carbon Intensity API, or fixed)."""
+
+    requests: int
+    region: str
+
+    def slots(self, start: datetime, end: datetime) -> list[IntensitySlot]:
+        """The half-hour slots overlapping [start, end], oldest first; may have gaps."""
+        ...
