@@ -1,0 +1,167 @@
+"""Who used a host when: ownership timelines and the split of CPU-seconds between owners.
+
+Pure functions, no I/O. The rules, in the words the README uses:
+
+* A workspace owns its host from ``acquired_time`` (else ``created_time``) until
+  ``deleted_time`` (or for ever while alive). A READY pool workspace owns nothing.
+* Moments no workspace owns are ``unattributed``: reported, never dropped.
+* Two claimed workspaces alive on one host at once: the one whose tenure began
+  last wins for the overlap (it is the newer claim; the older record is usually a
+  deletion not yet written), ties broken by the larger workspace id. Such hosts
+  are counted as ownership conflicts.
+* A host with one owner for the whole window gets its window total as is. A host
+  whose timeline has several pieces is split using its fine-grained usage steps:
+  each step is shared between the pieces it overlaps, in proportion to the
+  overlap, and each piece's share of the steps' total is applied to the window
+  total. The window total per group is therefore conserved exactly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from exporter.model import UNATTRIBUTED, HostUsage, UsageStep, Workspace
+
+
+@dataclass(frozen=True)
+class Tenure:
+    """One piece of a host's timeline within the window: [start, end) belongs to ``user``."""
+
+    start: float
+    end: float
+    user: str
+
+
+@dataclass(frozen=True)
+class Share:
+    """CPU-seconds of one group on one host attributed to one user over [start, end)."""
+
+    cloud_project_name: str
+    machine_name: str
+    user: str
+    start: float
+    end: float
+    busy_seconds: float
+    idle_seconds: float
+
+
+@dataclass(frozen=True)
+class Timelines:
+    by_host: Mapping[str, tuple[Tenure, ...]]
+    conflicted_hosts: frozenset[str]
+
+
+def build_timelines(workspaces: Iterable[Workspace], start: float, end: float) -> Timelines:
+    """Each host's ownership over [start, end), from the workspaces alive in the window."""
+    claims: dict[str, list[tuple[float, float, float, str, str]]] = defaultdict(list)
+    for ws in workspaces:
+        if not ws.claimed or ws.owner is None:
+            continue
+        lo = max(ws.owned_from, start)
+        hi = min(ws.deleted if ws.deleted is not None else end, end)
+        if hi > lo:
+            claims[ws.host].append((lo, hi, ws.owned_from, ws.workspace_id, ws.owner))
+    by_host: dict[str, tuple[Tenure, ...]] = {}
+    conflicted: set[str] = set()
+    for host, intervals in claims.items():
+        tenures, overlapped = _sweep(intervals, start, end)
+        by_host[host] = tenures
+        if overlapped:
+            conflicted.add(host)
+    return Timelines(by_host, frozenset(conflicted))
+
+
+def _sweep(
+    intervals: Sequence[tuple[float, float, float, str, str]], start: float, end: float
+) -> tuple[tuple[Tenure, ...], bool]:
+    cuts = sorted({start, end, *(i[0] for i in intervals), *(i[1] for i in intervals)})
+    pieces: list[Tenure] = []
+    overlapped = False
+    for a, b in pairwise(cuts):
+        live = [i for i in intervals if i[0] <= a and i[1] >= b]
+        overlapped = overlapped or len(live) > 1
+        # The newest claim wins: latest tenure start, then the larger workspace id.
+        user = max(live, key=lambda i: (i[2], i[3]))[4] if live else UNATTRIBUTED
+        if pieces and pieces[-1].user == user and pieces[-1].end == a:
+            pieces[-1] = Tenure(pieces[-1].start, b, user)
+        else:
+            pieces.append(Tenure(a, b, user))
+    return tuple(pieces), overlapped
+
+
+def timeline_for(timelines: Timelines, host: str, start: float, end: float) -> tuple[Tenure, ...]:
+    """The host's timeline, or one unattributed piece if no workspace owned it in the window."""
+    return timelines.by_host.get(host) or (Tenure(start, end, UNATTRIBUTED),)
+
+
+def needs_split(timeline: Sequence[Tenure]) -> bool:
+    """True when a host's window usage must be divided between several pieces."""
+    return len(timeline) > 1
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def split_fractions(
+    timeline: Sequence[Tenure], steps: Sequence[UsageStep] | None
+) -> list[tuple[float, float]]:
+    """Each piece's (busy, idle) fraction of the host's window usage.
+
+    Fractions come from the usage steps; where there are none, or they sum to
+    zero, from the pieces' durations (usage assumed steady).
+    """
+    busy = [0.0] * len(timeline)
+    idle = [0.0] * len(timeline)
+    for step in steps or ():
+        width = step.end - step.start
+        if width <= 0:
+            continue
+        for k, piece in enumerate(timeline):
+            f = _overlap(step.start, step.end, piece.start, piece.end) / width
+            busy[k] += step.busy_seconds * f
+            idle[k] += step.idle_seconds * f
+    durations = [p.end - p.start for p in timeline]
+    return list(zip(_normalise(busy, durations), _normalise(idle, durations), strict=True))
+
+
+def _normalise(weights: list[float], fallback: list[float]) -> list[float]:
+    total = sum(weights)
+    if total > 0:
+        return [w / total for w in weights]
+    total = sum(fallback)
+    return [w / total for w in fallback] if total > 0 else [1.0 / len(fallback)] * len(fallback)
+
+
+def attribute(
+    usage: Iterable[HostUsage],
+    timelines: Timelines,
+    steps: Mapping[tuple[str, str, str], Sequence[UsageStep]],
+    start: float,
+    end: float,
+) -> list[Share]:
+    """Split every host's window usage between the users who owned it, piece by piece."""
+    shares: list[Share] = []
+    for u in usage:
+        timeline = timeline_for(timelines, u.host, start, end)
+        if not needs_split(timeline):
+            fractions = [(1.0, 1.0)]
+        else:
+            key = (u.instance, u.cloud_project_name, u.machine_name)
+            fractions = split_fractions(timeline, steps.get(key))
+        for piece, (fb, fi) in zip(timeline, fractions, strict=True):
+            shares.append(
+                Share(
+                    u.cloud_project_name,
+                    u.machine_name,
+                    piece.user,
+                    piece.start,
+                    piece.end,
+                    u.busy_seconds * fb,
+                    u.idle_seconds * fi,
+                )
+            )
+    return shares

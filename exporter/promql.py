@@ -1,0 +1,82 @@
+"""Build PromQL safely: every value that came from data is escaped, never pasted.
+
+Label values from MongoDB or Prometheus reach a query only through
+:func:`string_literal` (a quoted PromQL string) or :func:`exact_regex`
+(a fully escaped RE2 alternation that matches only the given values).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+# RE2 treats a backslash before any punctuation as that literal character.
+_RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+def string_literal(value: str) -> str:
+    """Quote a value as a PromQL double-quoted string (Go escaping rules)."""
+    out = ['"']
+    for ch in value:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def exact_regex(values: Iterable[str]) -> str:
+    """An RE2 pattern matching exactly these values and nothing else.
+
+    Prometheus anchors label regexes at both ends, so ``a|b`` matches only
+    ``a`` or ``b``. Every metacharacter in a value is escaped, so a host
+    called ``.*`` matches only the literal string ``.*``.
+    """
+    escaped = sorted({_RE2_SPECIAL.sub(r"\\\1", v) for v in values})
+    if not escaped:
+        # An empty alternation would match the empty string, i.e. series
+        # *without* the label: callers must not query for nothing.
+        raise ValueError("exact_regex needs at least one value")
+    return "|".join(escaped)
+
+
+def label_name(name: str) -> str:
+    """Check a configured label name; raise ValueError if it is not a valid Prometheus label."""
+    if not _LABEL_NAME.match(name):
+        raise ValueError(f"not a valid label name: {name!r}")
+    return name
+
+
+def metric_name(name: str) -> str:
+    """Check a configured metric name; raise ValueError if it is not a valid metric name."""
+    if not _METRIC_NAME.match(name):
+        raise ValueError(f"not a valid metric name: {name!r}")
+    return name
+
+
+def selector(metric: str, equal: Mapping[str, str], regex: Mapping[str, str]) -> str:
+    """``metric{a="x", b=~"y|z"}`` with every value escaped and names validated."""
+    matchers = [f"{label_name(k)}={string_literal(v)}" for k, v in sorted(equal.items())]
+    matchers += [f"{label_name(k)}=~{string_literal(v)}" for k, v in sorted(regex.items())]
+    return f"{metric_name(metric)}{{{', '.join(matchers)}}}"
+
+
+def classify_modes(expr: str, busy: Sequence[str], idle: Sequence[str]) -> str:
+    """Wrap ``expr`` so each series gains a ``class`` label of "busy" or "idle" from its mode.
+
+    Modes in neither list (by default ``steal``) are dropped by the caller's
+    mode matcher before this, so they count as neither.
+    """
+    inner = f'label_replace({expr}, "class", "busy", "mode", {string_literal(exact_regex(busy))})'
+    return f'label_replace({inner}, "class", "idle", "mode", {string_literal(exact_regex(idle))})'
