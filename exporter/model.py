@@ -147,3 +147,7 @@ class IntensitySource(Protocol):
     def slots(self, start: datetime, end: datetime) -> list[IntensitySlot]:
         """The half-hour slots overlapping [start, end], oldest first; may have gaps."""
         ...
+
+    def cached(self, start: datetime, end: datetime) -> list[IntensitySlot]:
+        """The slots already known for [start, end], without any I/O (used when it is down)."""
+        ...

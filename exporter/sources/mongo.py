@@ -1,0 +1,149 @@
+"""Read workspace ownership from Ada's MongoDB in two queries per scrape.
+
+1. ``workspaces``: every record not cleanly deleted before the window starts.
+   The date filter is written so that records with a missing, null or
+   malformed ``deleted_time`` still come back, to be checked (and counted if
+   bad) here rather than silently dropped by the query.
+2. ``users``: the records of the owners found, by ``platform_name`` with ``$in``.
+
+Only the fields the exporter needs are projected: names and e-mail addresses
+never leave MongoDB.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import pymongo
+import pymongo.errors
+from pymongo import MongoClient
+
+from exporter.hosts import host_key
+from exporter.model import SourceError, User, UserBatch, Workspace, WorkspaceBatch
+
+WORKSPACE_FIELDS = {
+    "hostname": 1,
+    "owner": 1,
+    "state": 1,
+    "tag": 1,
+    "created_time": 1,
+    "deleted_time": 1,
+    "acquired_time": 1,
+}
+USER_FIELDS = {"platform_name": 1, "tag": 1, "_id": 0}
+
+
+class MongoOwnership:
+    """An OwnershipSource over the ``ada`` database's ``workspaces`` and ``users``."""
+
+    def __init__(self, client: MongoClient[Any], database: str, timeout: float) -> None:
+        self._db = client[database]
+        self._timeout = timeout
+        self.requests = 0
+
+    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
+        """Every valid workspace alive at any moment of [start, end]; skipped ones by reason."""
+        query = {"deleted_time": {"$not": {"$lt": start}}, "created_time": {"$not": {"$gt": end}}}
+        docs = self._find("workspaces", query, WORKSPACE_FIELDS)
+        return parse_workspaces(docs, start.timestamp(), end.timestamp())
+
+    def users(self, platform_names: Sequence[str]) -> UserBatch:
+        """The user records of these platform names; unknown names are simply absent."""
+        if not platform_names:
+            return UserBatch({})
+        query = {"platform_name": {"$in": sorted(set(platform_names))}}
+        return parse_users(self._find("users", query, USER_FIELDS))
+
+    def _find(
+        self, collection: str, query: Mapping[str, Any], fields: Mapping[str, int]
+    ) -> list[Any]:
+        self.requests += 1
+        try:
+            # pymongo's client-side operation timeout bounds server selection,
+            # connection and the whole cursor, so a hung server cannot hold a scrape.
+            with pymongo.timeout(self._timeout):
+                return list(self._db[collection].find(query, fields))
+        except pymongo.errors.PyMongoError as exc:
+            raise SourceError(f"{type(exc).__name__} reading {collection}: {exc}") from exc
+
+
+def as_timestamp(value: object) -> float | None:
+    """Unix seconds of a BSON date; naive datetimes are UTC (as pymongo returns them)."""
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def _check(doc: Any) -> Workspace | str:
+    """A Workspace, or the reason the document cannot be used."""
+    if not isinstance(doc, Mapping):
+        return "not_a_document"
+    host = host_key(doc.get("hostname"))
+    if host is None:
+        return "bad_hostname"
+    created = as_timestamp(doc.get("created_time"))
+    if created is None:
+        return "bad_created_time"
+    raw_deleted = doc.get("deleted_time")
+    deleted = as_timestamp(raw_deleted)
+    if raw_deleted is not None and deleted is None:
+        return "bad_deleted_time"
+    if deleted is not None and deleted < created:
+        return "deleted_before_created"
+    state = doc.get("state")
+    if not isinstance(state, str) or not state:
+        return "bad_state"
+    owner = doc.get("owner")
+    if owner is not None and (not isinstance(owner, str) or not owner.strip()):
+        return "bad_owner"
+    if state.upper() == "DELETED" and deleted is None:
+        return "deleted_without_time"
+    tag = doc.get("tag")
+    return Workspace(
+        workspace_id=str(doc.get("_id", "")),
+        host=host,
+        hostname=str(doc["hostname"]),
+        owner=owner.strip() if isinstance(owner, str) else None,
+        state=state.upper(),
+        tag=tag if isinstance(tag, str) else "",
+        created=created,
+        deleted=deleted,
+        acquired=as_timestamp(doc.get("acquired_time")),
+    )
+
+
+def parse_workspaces(docs: Sequence[Any], start: float, end: float) -> WorkspaceBatch:
+    """Validate raw workspace documents; keep those alive in [start, end], count the rest.
+
+    Duplicates (the same ``_id`` twice) are kept once and counted.
+    """
+    kept: dict[str, Workspace] = {}
+    skipped: Counter[str] = Counter()
+    for doc in docs:
+        result = _check(doc)
+        if isinstance(result, str):
+            skipped[result] += 1
+        elif result.workspace_id in kept:
+            skipped["duplicate"] += 1
+        elif result.created <= end and (result.deleted is None or result.deleted >= start):
+            kept[result.workspace_id] = result
+    return WorkspaceBatch(tuple(kept.values()), dict(skipped))
+
+
+def parse_users(docs: Sequence[Any]) -> UserBatch:
+    """Validate raw user documents into Users keyed by platform name."""
+    users: dict[str, User] = {}
+    skipped: Counter[str] = Counter()
+    for doc in docs:
+        name = doc.get("platform_name") if isinstance(doc, Mapping) else None
+        if not isinstance(name, str) or not name.strip():
+            skipped["bad_platform_name"] += 1
+            continue
+        tag = doc.get("tag")
+        users[name.strip()] = User(name.strip(), tag if isinstance(tag, str) else "")
+    return UserBatch(users, dict(skipped))

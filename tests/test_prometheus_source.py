@@ -1,0 +1,145 @@
+"""The Prometheus adapter: the queries it sends, and how it reads (or refuses) the answers."""
+
+import math
+from datetime import datetime, timezone
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from exporter.config import PrometheusConfig
+from exporter.model import SourceError
+from exporter.sources.prometheus import PrometheusUsage, parse_matrix, parse_vector
+
+URL = "http://prom.test:9090/prefix"
+END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
+BUSY = ("user", "nice", "system", "irq", "softirq")
+IDLE = ("idle", "iowait")
+
+
+def source(**config):
+    cfg = PrometheusConfig(url=URL, **config)
+    return PrometheusUsage(httpx.Client(), cfg, BUSY, IDLE)
+
+
+def series(instance, cls, value, project="IDAaaS", machine="Muon"):
+    return {"metric": {"instance": instance, "cloud_project_name": project,
+                       "machine_name": machine, "class": cls},
+            "value": [END.timestamp(), str(value)]}
+
+
+def vector(*items):
+    return {"status": "success", "data": {"resultType": "vector", "result": list(items)}}
+
+
+def form(request):
+    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+
+
+def test_window_usage_is_one_post_with_an_increase_over_the_window(httpx_mock):
+    httpx_mock.add_response(method="POST", url=URL + "/api/v1/query", json=vector(
+        series("172.16.100.50:9100", "busy", 120.5), series("172.16.100.50:9100", "idle", 3000),
+    ))
+    src = source()
+    usage = src.window_usage(END, 3600)
+    assert [(u.host, u.busy_seconds, u.idle_seconds) for u in usage] == [
+        ("172.16.100.50", 120.5, 3000.0)]
+    sent = form(httpx_mock.get_requests()[0])
+    assert "increase(node_cpu_seconds_total{" in sent["query"]
+    assert "[3600s]" in sent["query"]
+    assert 'mode=~"idle|iowait|irq|nice|softirq|system|user"' in sent["query"]
+    assert "steal" not in sent["query"]
+    assert float(sent["time"]) == END.timestamp()
+    assert src.requests == 1
+
+
+def test_extra_headers_and_matchers_reach_prometheus(httpx_mock):
+    httpx_mock.add_response(json=vector())
+    cfg = PrometheusConfig(url=URL, matchers={"job": "node"})
+    client = httpx.Client(headers={"X-Scope-OrgID": "ada"})
+    PrometheusUsage(client, cfg, BUSY, IDLE).window_usage(END, 600)
+    request = httpx_mock.get_requests()[0]
+    assert request.headers["X-Scope-OrgID"] == "ada"
+    assert 'job="node"' in form(request)["query"]
+
+
+def test_usage_steps_query_matches_exactly_the_given_instances(httpx_mock):
+    httpx_mock.add_response(url=URL + "/api/v1/query_range", json={
+        "status": "success", "data": {"resultType": "matrix", "result": []}})
+    source().usage_steps([".*", "172.16.0.1:9100"], END, 3600, 60)
+    sent = form(httpx_mock.get_requests()[0])
+    assert 'instance=~"172\\\\.16\\\\.0\\\\.1:9100|\\\\.\\\\*"' in sent["query"]
+    assert "increase" not in sent["query"]
+    assert sent["step"] == "60"
+    assert float(sent["end"]) - float(sent["start"]) == 3600
+
+
+def test_usage_steps_for_no_instances_sends_nothing(httpx_mock):
+    assert source().usage_steps([], END, 3600, 60) == {}
+    assert httpx_mock.get_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (httpx.Response(503, text="<html>Service Unavailable</html>"), "HTTP 503"),
+        (httpx.Response(200, text="not json"), "without a JSON body"),
+        (httpx.Response(400, json={"status": "error", "errorType": "bad_data",
+                                   "error": "parse error"}), "bad_data: parse error"),
+        (httpx.Response(200, json={"status": "success", "warnings": ["store down"],
+                                   "data": {"result": []}}), "partial answer"),
+    ],
+)
+def test_bad_answers_raise_source_error(httpx_mock, response, message):
+    httpx_mock.add_response(status_code=response.status_code, content=response.content,
+                            headers=dict(response.headers))
+    with pytest.raises(SourceError, match=message):
+        source().window_usage(END, 3600)
+
+
+def test_timeouts_and_refused_connections_raise_source_error(httpx_mock):
+    httpx_mock.add_exception(httpx.ReadTimeout("timed out"))
+    with pytest.raises(SourceError, match="ReadTimeout"):
+        source().window_usage(END, 3600)
+    httpx_mock.add_exception(httpx.ConnectError("refused"))
+    with pytest.raises(SourceError, match="ConnectError"):
+        source().window_usage(END, 3600)
+
+
+def test_timeout_is_passed_on_each_request(httpx_mock):
+    httpx_mock.add_response(json=vector())
+    source(timeout_seconds=2.5).window_usage(END, 3600)
+    assert httpx_mock.get_requests()[0].extensions["timeout"]["read"] == 2.5
+
+
+def test_parse_vector_ignores_nan_inf_negative_and_unlabelled_series():
+    data = vector(
+        series("a:9100", "busy", "NaN"), series("b:9100", "busy", "+Inf"),
+        series("c:9100", "busy", -1), {"metric": {"class": "busy"}, "value": [0, "1"]},
+        series("d:9100", "busy", 5), series("d:9100", "idle", 7),
+        series("d:9100", "busy", 1),  # a duplicated series adds up
+    )["data"]
+    usage, unparsed = parse_vector(data)
+    assert [(u.instance, u.busy_seconds, u.idle_seconds) for u in usage] == [("d:9100", 6.0, 7.0)]
+    assert unparsed == 0
+
+
+def test_parse_vector_keeps_unparseable_instances_and_counts_them():
+    usage, unparsed = parse_vector(vector(series("not a host!", "idle", 9))["data"])
+    assert usage[0].host == "not a host!"
+    assert unparsed == 1
+
+
+def test_parse_matrix_differences_counters_and_handles_resets():
+    metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
+    data = {"result": [
+        {"metric": {**metric, "class": "busy"},
+         "values": [[0, "100"], [60, "160"], [120, "10"], [180, "40"]]},
+        {"metric": {**metric, "class": "idle"},
+         "values": [[0, "0"], [60, "30"], [120, "NaN"], [180, "90"]]},
+    ]}
+    steps = parse_matrix(data)[("h:9100", "P", "M")]
+    assert [(s.start, s.end, s.busy_seconds) for s in steps] == [
+        (0.0, 60.0, 60.0), (60.0, 120.0, 10.0), (120.0, 180.0, 30.0)]
+    assert sum(s.idle_seconds for s in steps) == 90.0
+    assert not any(math.isnan(s.idle_seconds) for s in steps)
