@@ -1,0 +1,233 @@
+"""Grid carbon intensity from the UK Carbon Intensity API, cached per half-hour slot.
+
+Carbon intensity data: Carbon Intensity API, NESO, CC BY 4.0.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timezone
+
+import httpx
+
+from exporter.model import IntensitySlot, SourceError
+
+SLOT_SECONDS = 1800
+_MAX_RANGE_SECONDS = 14 * 86400  # the API refuses /intensity/{from}/{to} ranges above 14 days
+_RETAIN_SECONDS = 35 * 86400  # forget older slots so a long-running exporter stays small
+_NOT_JSON = object()
+
+
+def parse_slots(payload: object) -> list[IntensitySlot]:
+    """Turn a decoded national or regional response body into slots, oldest first.
+
+    Malformed entries are dropped, not fatal. For a duplicated slot the one with an
+    actual value wins, else the last. Raises SourceError for the API's error body.
+    """
+    if not isinstance(payload, dict):
+        return []
+    if "error" in payload:
+        raise SourceError(f"Carbon Intensity API error: {_error_text(payload['error'])}")
+    by_start: dict[float, IntensitySlot] = {}
+    for item in _entries(payload.get("data"), nested=False):
+        slot = _parse_entry(item)
+        if slot is not None:
+            old = by_start.get(slot.start)
+            if old is None or slot.actual or not old.actual:
+                by_start[slot.start] = slot
+    return [by_start[start] for start in sorted(by_start)]
+
+
+def _entries(data: object, nested: bool) -> Iterator[Mapping[str, object]]:
+    # Live responses have shown `data` as one object where the docs show a list.
+    for item in data if isinstance(data, list) else [data]:
+        if not isinstance(item, dict):
+            continue
+        if "intensity" not in item and "data" in item and not nested:
+            yield from _entries(item["data"], nested=True)  # a region wraps its own list
+        else:
+            yield item
+
+
+def _parse_entry(item: Mapping[str, object]) -> IntensitySlot | None:
+    start, end = _parse_time(item.get("from")), _parse_time(item.get("to"))
+    if start is None and end is not None:
+        start = end - SLOT_SECONDS
+    if start is None or start % SLOT_SECONDS:
+        return None
+    end = start + SLOT_SECONDS if end is None else end
+    intensity = item.get("intensity")
+    if end != start + SLOT_SECONDS or not isinstance(intensity, dict):
+        return None
+    actual = _value(intensity.get("actual"))  # absent on regional endpoints
+    value = actual if actual is not None else _value(intensity.get("forecast"))
+    if value is None:
+        return None
+    index = intensity.get("index")
+    index = index if isinstance(index, str) else ""
+    return IntensitySlot(start, end, value, actual=actual is not None, index=index)
+
+
+def _parse_time(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"  # fromisoformat only reads "Z" from Python 3.11
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _value(raw: object) -> float | None:
+    # bool is an int; a huge int would overflow float(), so range-check first (NaN fails it).
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    return float(raw) if 0 <= raw <= sys.float_info.max else None
+
+
+def _error_text(error: object) -> str:
+    parts = [error.get("code"), error.get("message")] if isinstance(error, dict) else [error]
+    text = ": ".join(str(part) for part in parts if part)
+    return (text or "no detail")[:200]  # bounded: a log line, never a whole body
+
+
+def _slot_starts(start: datetime, end: datetime) -> list[int]:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("pass timezone-aware datetimes; naive ones are ambiguous")
+    lo_ts, hi_ts = start.timestamp(), end.timestamp()
+    if hi_ts < lo_ts:
+        return []
+    # A slot covers [from, to), so an `end` on a boundary takes in the slot starting there:
+    # a moving window then asks for the new current slot with the old one, not just after.
+    lo = math.floor(lo_ts / SLOT_SECONDS) * SLOT_SECONDS
+    hi = math.floor(hi_ts / SLOT_SECONDS) * SLOT_SECONDS + SLOT_SECONDS
+    return list(range(lo, hi, SLOT_SECONDS))
+
+
+def _api_time(ts: int) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+class CarbonIntensityAPI:
+    """National (GB) intensity from the Carbon Intensity API, asking only for stale slots.
+
+    A past slot with an actual value is final and never fetched again; any other slot,
+    or a slot the API did not return, is asked for at most once per wall-clock half hour.
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        base_url: str = "https://api.carbonintensity.org.uk",
+        timeout_seconds: float = 3.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.region = "GB"
+        self.requests = 0
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout_seconds
+        self._now = now
+        self._slots: dict[float, IntensitySlot] = {}
+        self._checked: dict[float, float] = {}  # slot start -> when a fetch last covered it
+        self._final: set[float] = set()
+        self._lock = threading.Lock()  # guards the cache; never held during I/O
+        self._fetch_lock = threading.Lock()  # concurrent scrapes share one fetch, not make two
+
+    def slots(self, start: datetime, end: datetime) -> list[IntensitySlot]:
+        """The half-hour slots overlapping [start, end], oldest first; raises SourceError.
+
+        Makes no request when every slot is cached and fresh; otherwise one request per
+        14 days of the stale span. Slots the API did not return are simply absent.
+        """
+        starts = _slot_starts(start, end)
+        with self._fetch_lock:
+            now = self._now()
+            with self._lock:
+                for old in [s for s in self._checked if s < now - _RETAIN_SECONDS]:
+                    del self._checked[old]
+                    self._slots.pop(old, None)
+                    self._final.discard(old)
+                stale = [s for s in starts if not self._fresh(s, now)]
+            if stale:
+                lo, hi = stale[0], stale[-1] + SLOT_SECONDS
+                for chunk in range(lo, hi, _MAX_RANGE_SECONDS):
+                    chunk_end = min(chunk + _MAX_RANGE_SECONDS, hi)
+                    fetched = self._fetch(chunk, chunk_end)
+                    self._store(fetched, range(chunk, chunk_end, SLOT_SECONDS), now)
+        return self._lookup(starts)
+
+    def cached(self, start: datetime, end: datetime) -> list[IntensitySlot]:
+        """The cached slots overlapping [start, end], without I/O: what to serve after a failure."""
+        return self._lookup(_slot_starts(start, end))
+
+    def _lookup(self, starts: list[int]) -> list[IntensitySlot]:
+        with self._lock:
+            return [self._slots[s] for s in starts if s in self._slots]
+
+    def _fresh(self, start: float, now: float) -> bool:
+        if start in self._final:
+            return True
+        checked = self._checked.get(start)
+        return checked is not None and checked // SLOT_SECONDS == now // SLOT_SECONDS
+
+    def _store(self, fetched: list[IntensitySlot], asked: range, now: float) -> None:
+        with self._lock:
+            for start in asked:
+                self._checked[start] = now  # a gap is remembered too, so it is not re-asked
+            for slot in fetched:
+                if slot.start in self._final:
+                    continue
+                self._slots[slot.start] = slot
+                self._checked[slot.start] = now
+                # The current slot's actual is an estimate that still moves until it ends.
+                if slot.actual and slot.end <= now:
+                    self._final.add(slot.start)
+
+    def _fetch(self, lo: int, hi: int) -> list[IntensitySlot]:
+        url = f"{self._base_url}/intensity/{_api_time(lo)}/{_api_time(hi)}"
+        self.requests += 1
+        try:
+            response = self._client.get(url, timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            raise SourceError(f"Carbon Intensity API: {type(exc).__name__}: {exc}"[:200]) from exc
+        try:
+            payload: object = response.json()
+        except ValueError:  # also covers undecodable bytes
+            payload = _NOT_JSON
+        status = response.status_code
+        if not response.is_success:
+            error = payload.get("error") if isinstance(payload, dict) else None
+            detail = _error_text(error) if error is not None else response.reason_phrase
+            raise SourceError(f"Carbon Intensity API HTTP {status}: {detail}")
+        if payload is _NOT_JSON:
+            raise SourceError(f"Carbon Intensity API HTTP {status}: body is not JSON")
+        return parse_slots(payload)
+
+
+class FixedIntensity:
+    """A constant intensity, for sites without internet access and for demos; no I/O."""
+
+    def __init__(self, gco2_per_kwh: float) -> None:
+        if not math.isfinite(gco2_per_kwh) or gco2_per_kwh < 0:
+            raise ValueError(f"fixed intensity must be finite and >= 0, got {gco2_per_kwh}")
+        self.region = "GB"
+        self.requests = 0
+        self._value = float(gco2_per_kwh)
+
+    def slots(self, start: datetime, end: datetime) -> list[IntensitySlot]:
+        """One slot of the configured value for every half hour overlapping [start, end]."""
+        return [
+            IntensitySlot(float(s), float(s + SLOT_SECONDS), self._value, actual=True)
+            for s in _slot_starts(start, end)
+        ]
+
+    def cached(self, start: datetime, end: datetime) -> list[IntensitySlot]:
+        """The same as slots(): nothing is ever fetched."""
+        return self.slots(start, end)

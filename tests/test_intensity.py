@@ -1,0 +1,433 @@
+"""Carbon Intensity API adapter: parsing literals, HTTP failures, and the per-slot cache."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+from pytest_httpx import HTTPXMock
+
+from exporter.model import IntensitySlot, SourceError
+from exporter.sources.intensity import CarbonIntensityAPI, FixedIntensity, parse_slots
+
+FIXTURES = Path(__file__).parent / "fixtures" / "intensity"
+BASE = "https://api.carbonintensity.org.uk"
+HALF_HOUR = timedelta(minutes=30)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def ts(text: str) -> float:
+    return at(text).timestamp()
+
+
+def api_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def entry(start: str, forecast: object, actual: object = None, index: str = "moderate") -> object:
+    """One national slot as the API writes it."""
+    return {
+        "from": start,
+        "to": api_time(at(start) + HALF_HOUR),
+        "intensity": {"forecast": forecast, "actual": actual, "index": index},
+    }
+
+
+def golden(name: str) -> object:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def url(start: str, end: str) -> str:
+    return f"{BASE}/intensity/{start}/{end}"
+
+
+class Clock:
+    """Wall-clock time the test moves by hand."""
+
+    def __init__(self, text: str) -> None:
+        self.now = ts(text)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client() as client:
+        yield client
+
+
+def fake_api(clock: Clock) -> Callable[[httpx.Request], httpx.Response]:
+    """Answer any /intensity/{from}/{to} like the API: actuals for ended slots only."""
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        _, _, lo, hi = request.url.path.split("/")
+        moment, items = at(lo) - HALF_HOUR, []  # the API also sends the slot ending at `from`
+        while moment < at(hi):
+            ended = (moment + HALF_HOUR).timestamp() <= clock.now
+            items.append(entry(api_time(moment), 210, 200 if ended else None))
+            moment += HALF_HOUR
+        return httpx.Response(200, json={"data": items})
+
+    return respond
+
+
+# --- parse_slots: pure, tested with literals ---
+
+
+def test_national_response_gives_actual_values_oldest_first() -> None:
+    slots = parse_slots(golden("national_2018-01-20.json"))
+    assert [s.start for s in slots] == [ts("2018-01-20T11:30Z") + i * 1800 for i in range(5)]
+    assert slots[1] == IntensitySlot(
+        ts("2018-01-20T12:00Z"), ts("2018-01-20T12:30Z"), 263.0, actual=True, index="moderate"
+    )
+
+
+def test_null_actual_falls_back_to_forecast_marked_not_actual() -> None:
+    [slot] = parse_slots({"data": [entry("2018-01-20T12:00Z", 266, None, "high")]})
+    assert (slot.gco2_per_kwh, slot.actual, slot.index) == (266.0, False, "high")
+
+
+def test_slot_with_neither_actual_nor_forecast_is_dropped() -> None:
+    body = {"data": [entry("2018-01-20T12:00Z", None), entry("2018-01-20T12:30Z", 250, 240)]}
+    assert [s.start for s in parse_slots(body)] == [ts("2018-01-20T12:30Z")]
+
+
+def test_missing_slot_leaves_a_gap() -> None:
+    body = {"data": [entry("2018-01-20T12:00Z", 266, 263), entry("2018-01-20T13:00Z", 250, 251)]}
+    starts = [s.start for s in parse_slots(body)]
+    assert starts == [ts("2018-01-20T12:00Z"), ts("2018-01-20T13:00Z")]
+
+
+def test_data_as_a_single_object_is_accepted() -> None:
+    [slot] = parse_slots({"data": entry("2018-01-20T12:00Z", 266, 263)})
+    assert slot.gco2_per_kwh == 263.0
+
+
+def test_empty_or_shapeless_bodies_give_no_slots() -> None:
+    bodies: list[object] = [{"data": []}, {}, {"data": None}, [], None, {"data": [None, 3, "x"]}]
+    for body in bodies:
+        assert parse_slots(body) == []
+
+
+def test_duplicated_slot_keeps_the_one_with_an_actual_else_the_last() -> None:
+    with_actual = [
+        entry("2018-01-20T12:00Z", 266, 263),
+        entry("2018-01-20T12:00Z", 270, None),
+    ]
+    assert parse_slots({"data": with_actual})[0].gco2_per_kwh == 263.0
+    forecasts = [entry("2018-01-20T12:00Z", 266), entry("2018-01-20T12:00Z", 270)]
+    assert [s.gco2_per_kwh for s in parse_slots({"data": forecasts})] == [270.0]
+
+
+def test_regional_shape_is_parsed_as_forecasts_with_index() -> None:
+    slots = parse_slots(golden("regional_south_england.json"))
+    assert [(s.start, s.gco2_per_kwh, s.actual, s.index) for s in slots] == [
+        (ts("2018-05-15T11:30Z"), 266.0, False, "moderate"),
+        (ts("2018-05-15T12:00Z"), 258.0, False, "moderate"),
+    ]
+
+
+def test_regional_list_of_regions_is_flattened() -> None:
+    region = {"regionid": 12, "data": [{"from": "2018-05-15T12:00Z", "intensity": {"forecast": 9}}]}
+    [slot] = parse_slots({"data": [region]})
+    assert (slot.end, slot.gco2_per_kwh, slot.index) == (ts("2018-05-15T12:30Z"), 9.0, "")
+
+
+def test_seconds_and_offset_time_forms_are_accepted_and_sorted() -> None:
+    body = {
+        "data": [
+            {
+                "from": "2018-01-20T13:00:00+00:00",
+                "to": "2018-01-20T13:30:00+00:00",
+                "intensity": {"forecast": 1},
+            },
+            {"from": "2018-01-20T12:30:00Z", "intensity": {"forecast": 2}},
+            {"to": "2018-01-20T12:30+00:00", "intensity": {"forecast": 3}},
+        ]
+    }
+    assert [(s.start, s.gco2_per_kwh) for s in parse_slots(body)] == [
+        (ts("2018-01-20T12:00Z"), 3.0),
+        (ts("2018-01-20T12:30Z"), 2.0),
+        (ts("2018-01-20T13:00Z"), 1.0),
+    ]
+
+
+def test_unparseable_entries_are_dropped_not_fatal() -> None:
+    good = entry("2018-01-20T12:00Z", 266, 263)
+    bad = [
+        {"from": "yesterday", "intensity": {"forecast": 1}},
+        {"from": "2018-01-20T12:10Z", "intensity": {"forecast": 1}},  # not on a boundary
+        {"from": "2018-01-20T12:30Z", "to": "2018-01-20T14:00Z", "intensity": {"forecast": 1}},
+        {"from": "2018-01-20T12:30Z", "intensity": "266"},
+        {"from": "2018-01-20T12:30Z", "intensity": {"forecast": "266", "actual": True}},
+        {"intensity": {"forecast": 1}},
+    ]
+    assert parse_slots({"data": [*bad, good]}) == parse_slots({"data": [good]})
+
+
+def test_negative_or_non_finite_values_are_dropped() -> None:
+    body = {
+        "data": [
+            entry("2018-01-20T12:00Z", -5, float("nan")),
+            entry("2018-01-20T12:30Z", float("inf")),
+            entry("2018-01-20T13:00Z", 250, -1),  # a bad actual falls back to the forecast
+        ]
+    }
+    [slot] = parse_slots(body)
+    assert (slot.start, slot.gco2_per_kwh, slot.actual) == (ts("2018-01-20T13:00Z"), 250.0, False)
+
+
+def test_error_body_raises_source_error_with_code_and_message() -> None:
+    with pytest.raises(SourceError) as caught:
+        parse_slots(golden("error_500.json"))
+    assert "500 Internal Server Error: Requested resource not found." in str(caught.value)
+
+
+# --- CarbonIntensityAPI over HTTP ---
+
+
+def test_normal_response_asks_for_the_floored_range_with_the_timeout(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        url=url("2018-01-20T12:00Z", "2018-01-20T14:00Z"), json=golden("national_2018-01-20.json")
+    )
+    api = CarbonIntensityAPI(client, timeout_seconds=2.5, now=Clock("2018-01-21T00:00Z"))
+    slots = api.slots(at("2018-01-20T12:10Z"), at("2018-01-20T13:45Z"))
+    assert [s.gco2_per_kwh for s in slots] == [263.0, 259.0, 257.0, 251.0]
+    assert api.region == "GB"
+    assert api.requests == 1
+    [request] = httpx_mock.get_requests()
+    assert request.extensions["timeout"] == dict.fromkeys(("connect", "read", "write", "pool"), 2.5)
+
+
+def test_slot_ending_at_from_is_cached_too(client: httpx.Client, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(json=golden("national_2018-01-20.json"))
+    api = CarbonIntensityAPI(client, now=Clock("2018-01-21T00:00Z"))
+    api.slots(at("2018-01-20T12:00Z"), at("2018-01-20T13:45Z"))
+    [slot] = api.slots(at("2018-01-20T11:30Z"), at("2018-01-20T11:45Z"))
+    assert (slot.gco2_per_kwh, api.requests) == (268.0, 1)
+
+
+def test_missing_slot_is_a_gap_not_an_error(client: httpx.Client, httpx_mock: HTTPXMock) -> None:
+    body = {"data": [entry("2018-01-20T12:00Z", 266, 263), entry("2018-01-20T13:00Z", 250, 251)]}
+    httpx_mock.add_response(url=url("2018-01-20T12:00Z", "2018-01-20T13:30Z"), json=body)
+    api = CarbonIntensityAPI(client, now=Clock("2018-01-21T00:00Z"))
+    slots = api.slots(at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+    assert [s.start for s in slots] == [ts("2018-01-20T12:00Z"), ts("2018-01-20T13:00Z")]
+
+
+def test_empty_day_returns_no_slots_and_is_not_asked_again_this_half_hour(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=url("2018-01-20T00:00Z", "2018-01-21T00:00Z"), json={"data": []})
+    api = CarbonIntensityAPI(client, now=Clock("2018-01-22T00:00Z"))
+    day = (at("2018-01-20T00:00Z"), at("2018-01-20T23:59Z"))
+    assert api.slots(*day) == []
+    assert api.slots(*day) == []
+    assert api.requests == len(httpx_mock.get_requests()) == 1
+
+
+def test_http_500_with_error_body_raises_source_error_with_the_message(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(status_code=500, json=golden("error_500.json"))
+    api = CarbonIntensityAPI(client)
+    with pytest.raises(SourceError, match=r"HTTP 500: 500 Internal .*: Requested resource not"):
+        api.slots(at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+
+
+def test_html_502_page_raises_a_short_source_error(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    page = "<html><head><title>502 Bad Gateway</title></head><body>" + "x" * 5000 + "</body></html>"
+    httpx_mock.add_response(status_code=502, html=page)
+    api = CarbonIntensityAPI(client)
+    with pytest.raises(SourceError) as caught:
+        api.slots(at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+    assert str(caught.value) == "Carbon Intensity API HTTP 502: Bad Gateway"
+
+
+def test_malformed_json_raises_source_error(client: httpx.Client, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(
+        text='{"data": [{"from": "2018-01-20T12:00Z"', headers={"content-type": "application/json"}
+    )
+    api = CarbonIntensityAPI(client)
+    with pytest.raises(SourceError, match="HTTP 200: body is not JSON"):
+        api.slots(at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+
+
+def test_error_body_with_status_200_raises_source_error(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json=golden("error_500.json"))
+    with pytest.raises(SourceError, match="Requested resource not found"):
+        CarbonIntensityAPI(client).slots(at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+
+
+def test_timeout_raises_source_error(client: httpx.Client, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_exception(httpx.ReadTimeout("timed out"))
+    api = CarbonIntensityAPI(client)
+    with pytest.raises(SourceError, match="ReadTimeout"):
+        api.slots(at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+    assert api.requests == 1
+
+
+def test_cached_keeps_serving_slots_after_a_failure(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock("2018-01-20T13:10Z")
+    body = {"data": [entry("2018-01-20T12:00Z", 266, 263), entry("2018-01-20T12:30Z", 260, 258)]}
+    httpx_mock.add_response(json=body)
+    httpx_mock.add_response(status_code=500, json=golden("error_500.json"))
+    api = CarbonIntensityAPI(client, now=clock)
+    window = (at("2018-01-20T12:10Z"), at("2018-01-20T13:10Z"))
+    first = api.slots(*window)
+    clock.now += 1800  # the 13:00 slot is now stale and must be asked for
+    with pytest.raises(SourceError):
+        api.slots(*window)
+    assert api.cached(*window) == first
+    assert [s.gco2_per_kwh for s in first] == [263.0, 258.0]
+
+
+# --- the cache ---
+
+
+def test_past_window_with_actuals_is_fetched_once(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json=golden("national_2018-01-20.json"))
+    clock = Clock("2018-01-21T00:00Z")
+    api = CarbonIntensityAPI(client, now=clock)
+    window = (at("2018-01-20T12:00Z"), at("2018-01-20T13:45Z"))
+    first = api.slots(*window)
+    clock.now += 7 * 86400  # final slots stay final however much later
+    assert api.slots(*window) == first
+    assert api.requests == len(httpx_mock.get_requests()) == 1
+
+
+def test_forecast_slot_is_refetched_only_after_the_half_hour_changes(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock("2018-01-20T12:05Z")
+    httpx_mock.add_callback(fake_api(clock), is_reusable=True)
+    api = CarbonIntensityAPI(client, now=clock)
+    window = (at("2018-01-20T11:00Z"), at("2018-01-20T12:15Z"))
+    assert [s.actual for s in api.slots(*window)] == [True, True, False]
+    clock.now = ts("2018-01-20T12:29:59Z")
+    api.slots(*window)
+    assert api.requests == 1
+    clock.now = ts("2018-01-20T12:30Z")
+    assert [s.actual for s in api.slots(*window)] == [True, True, True]
+    [_, refetch] = httpx_mock.get_requests()
+    assert str(refetch.url) == url("2018-01-20T12:00Z", "2018-01-20T12:30Z")  # only the stale slot
+    clock.now = ts("2018-01-20T13:30Z")
+    api.slots(*window)
+    assert api.requests == 2
+
+
+@pytest.mark.parametrize("first_call", ["2018-01-20T12:00Z", "2018-01-20T12:10Z"])
+def test_moving_one_hour_window_makes_at_most_three_requests_an_hour(
+    first_call: str, client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock(first_call)
+    httpx_mock.add_callback(fake_api(clock), is_reusable=True)
+    api = CarbonIntensityAPI(client, now=clock)
+    for step in range(101):  # every 36 s across one hour, both ends included
+        clock.now = ts(first_call) + 36 * step
+        end = datetime.fromtimestamp(clock.now, timezone.utc)
+        slots = api.slots(end - timedelta(hours=1), end)
+        assert len(slots) == 3 and all(s.actual for s in slots[:-1])
+    assert api.requests == len(httpx_mock.get_requests()) <= 3
+    print(f"{first_call}: {api.requests} requests for 101 calls")
+
+
+def test_fifteen_day_range_is_split_into_two_requests(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=url("2018-01-01T00:00Z", "2018-01-15T00:00Z"), json={"data": []})
+    httpx_mock.add_response(
+        url=url("2018-01-15T00:00Z", "2018-01-16T00:00Z"),
+        json={"data": [entry("2018-01-15T23:30Z", 120, 118)]},
+    )
+    api = CarbonIntensityAPI(client, now=Clock("2018-02-01T00:00Z"))
+    [slot] = api.slots(at("2018-01-01T00:00Z"), at("2018-01-15T23:45Z"))
+    assert slot.gco2_per_kwh == 118.0
+    assert api.requests == len(httpx_mock.get_requests()) == 2
+
+
+def test_concurrent_scrapes_share_one_fetch(client: httpx.Client, httpx_mock: HTTPXMock) -> None:
+    clock = Clock("2018-01-21T00:00Z")
+    answer = fake_api(clock)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.2)  # long enough for the other thread to arrive mid-fetch
+        return answer(request)
+
+    httpx_mock.add_callback(slow, is_reusable=True)
+    api = CarbonIntensityAPI(client, now=clock)
+    window = (at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+    results: list[list[IntensitySlot]] = []
+    threads = [threading.Thread(target=lambda: results.append(api.slots(*window))) for _ in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 and results[0] == results[1] and len(results[0]) == 3
+    assert api.requests == len(httpx_mock.get_requests()) == 1
+
+
+def test_cached_does_not_wait_for_a_fetch_in_progress(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock("2018-01-21T00:00Z")
+    answer = fake_api(clock)
+    window = (at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+    during: list[list[IntensitySlot]] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        reader = threading.Thread(target=lambda: during.append(api.cached(*window)))
+        reader.start()
+        reader.join(timeout=2)
+        return answer(request)
+
+    httpx_mock.add_callback(respond)
+    api = CarbonIntensityAPI(client, now=clock)
+    assert len(api.slots(*window)) == 3
+    assert during == [[]]  # answered at once, from the (still empty) cache
+
+
+def test_naive_datetimes_are_refused(client: httpx.Client) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        CarbonIntensityAPI(client).slots(datetime(2018, 1, 20), datetime(2018, 1, 21))
+
+
+# --- FixedIntensity ---
+
+
+def test_fixed_intensity_covers_the_range_with_actual_slots_and_no_requests() -> None:
+    fixed = FixedIntensity(180)
+    slots = fixed.slots(at("2018-01-20T12:10Z"), at("2018-01-20T13:00Z"))
+    assert slots == [
+        IntensitySlot(ts("2018-01-20T12:00Z"), ts("2018-01-20T12:30Z"), 180.0, True, ""),
+        IntensitySlot(ts("2018-01-20T12:30Z"), ts("2018-01-20T13:00Z"), 180.0, True, ""),
+        IntensitySlot(ts("2018-01-20T13:00Z"), ts("2018-01-20T13:30Z"), 180.0, True, ""),
+    ]
+    assert fixed.cached(at("2018-01-20T12:10Z"), at("2018-01-20T13:00Z")) == slots
+    assert (fixed.requests, fixed.region) == (0, "GB")
+
+
+def test_fixed_intensity_refuses_a_negative_or_non_finite_value() -> None:
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            FixedIntensity(bad)
