@@ -1,0 +1,194 @@
+"""Command line: run the exporter, check a config, or print one window's exposition."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client import generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+from exporter import __version__
+from exporter.collector import AdaCarbonCollector
+from exporter.config import Config, ConfigError, load, with_demo
+
+DEFAULT_CONFIG = "exporter.yaml"
+DEFAULT_LISTEN = ":9877"
+log = logging.getLogger("exporter")
+
+DESCRIPTION = """\
+Prometheus exporter for the STFC Ada platform: how much energy and carbon each
+user, machine type and facility used over a trailing window. On each scrape it
+reads CPU-seconds from Prometheus (node_cpu_seconds_total), workspace ownership
+from MongoDB and UK grid carbon intensity from the Carbon Intensity API, then
+serves gauges on /metrics.
+"""
+EPILOG = """\
+examples:
+  ada-carbon-exporter --demo                      built-in simulated fleet, no upstreams needed
+  ada-carbon-exporter --config.file=exporter.yaml --web.listen-address=:9877
+  ada-carbon-exporter --config.check              validate the config and exit
+  ada-carbon-exporter snapshot --at 2026-01-31T12:00:00Z   one past window, printed
+
+environment: PROMETHEUS_URL, MONGO_URI, MONGO_DATABASE override the config;
+USE_FAKE_PROMETHEUS, USE_FAKE_MONGODB, USE_FAKE_CARBON_INTENSITY=true replace one
+source by the demo; PROMETHEUS_BEARER_TOKEN, PROMETHEUS_PASSWORD, MONGO_PASSWORD
+carry secrets.
+"""
+
+
+def _common(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    # Subcommands take the same flags; argparse.SUPPRESS keeps a flag given before
+    # the subcommand from being reset by the subparser's default.
+    d = (lambda v: v) if defaults else (lambda v: argparse.SUPPRESS)
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="FILE",
+        default=d(None),
+        help=f"YAML configuration (default: {DEFAULT_CONFIG} if it exists, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        default=d("info"),
+        choices=["debug", "info", "warn", "error"],
+        help="log verbosity (default: info)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=d(False),
+        help="replace Prometheus, MongoDB and the intensity API by a simulated Ada fleet",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ada-carbon-exporter",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(parser, defaults=True)
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=DEFAULT_LISTEN,
+        metavar="ADDR",
+        help=f"address to serve /metrics on (default: {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="check the configuration, print the effective sources and exit (non-zero if invalid)",
+    )
+    parser.add_argument("--version", action="version", version=f"ada-carbon-exporter {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    snap = sub.add_parser(
+        "snapshot",
+        help="print the exposition for the window ending at a given time",
+        description="Compute one window exactly as a scrape would, ending at --at, "
+        "and print it in the Prometheus text format.",
+    )
+    _common(snap, defaults=False)
+    snap.add_argument(
+        "--at",
+        required=True,
+        type=parse_time,
+        metavar="TIME",
+        help="end of the window, RFC 3339 (e.g. 2026-01-31T12:00:00Z) or unix seconds",
+    )
+    return parser
+
+
+def parse_time(value: str) -> datetime:
+    """An aware UTC datetime from RFC 3339 text or unix seconds."""
+    try:
+        return datetime.fromtimestamp(float(value), timezone.utc)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z): {value!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    path = args.config_file
+    if path is None and Path(DEFAULT_CONFIG).exists():
+        path = DEFAULT_CONFIG
+    config = load(path)
+    return with_demo(config) if args.demo else config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper().replace("WARN", "WARNING")),
+        format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+    )
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        print(f"ada-carbon-exporter: {exc}", file=sys.stderr)
+        return 2
+    from exporter.wiring import build_engine, describe_sources  # imports the clients lazily
+
+    if args.config_check:
+        print(f"configuration OK: {describe_sources(config)}")
+        return 0
+    engine = build_engine(config)
+    try:
+        if args.command == "snapshot":
+            registry = CollectorRegistry()
+            registry.register(AdaCarbonCollector(lambda: engine.snapshot(args.at)))
+            sys.stdout.write(generate_latest(registry).decode())
+            return 0
+        return serve(config, args.listen, engine, describe_sources(config))
+    finally:
+        engine.close()
+
+
+def serve(config: Config, listen: str, engine: object, description: str) -> int:
+    from exporter.engine import Engine
+    from exporter.web import make_app, make_http_server
+
+    assert isinstance(engine, Engine)
+    registry = CollectorRegistry()
+    registry.register(AdaCarbonCollector(engine.snapshot, config.min_refresh_interval_seconds))
+    try:
+        server = make_http_server(listen, make_app(registry, description))
+    except (OSError, ValueError) as exc:
+        print(f"ada-carbon-exporter: cannot listen on {listen}: {exc}", file=sys.stderr)
+        return 1
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    host, port = server.server_address[:2]
+    log.info(
+        "ada-carbon-exporter %s listening on http://%s:%s/metrics (window %gs; %s)",
+        __version__,
+        host,
+        port,
+        config.window_seconds,
+        description,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        log.info("shutting down")
+    finally:
+        server.server_close()
+    return 0

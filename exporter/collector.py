@@ -1,0 +1,235 @@
+"""The Prometheus collector: fresh metric families from one shared refresh per scrape.
+
+Exposition produced (abridged)::
+
+    # HELP ada_carbon_energy_joules Energy used by Ada workspaces over the trailing ...
+    # TYPE ada_carbon_energy_joules gauge
+    ada_carbon_energy_joules{cloud_project_name="IDAaaS",facility="ISIS",\
+machine_name="Muon",mode="busy",user="aa123456"} 43200.0
+    ada_carbon_source_up{source="mongodb"} 1.0
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.config import SOURCES
+from exporter.engine import Snapshot
+from exporter.intensity_fallback import INTENSITY_SOURCES
+
+
+class SharedRefresh:
+    """Runs at most one refresh at a time; concurrent scrapes wait for and share it.
+
+    With ``min_interval_seconds`` > 0, a result younger than that is served again
+    instead of refreshing, which bounds upstream load from several Prometheus replicas.
+    """
+
+    def __init__(self, refresh: Callable[[], Snapshot], min_interval_seconds: float = 0.0) -> None:
+        self._refresh = refresh
+        self._min_interval = min_interval_seconds
+        self._lock = threading.Lock()
+        self._inflight: Future[Snapshot] | None = None
+        self._last: tuple[float, Snapshot] | None = None
+        self.refreshes = 0
+
+    def get(self) -> Snapshot:
+        with self._lock:
+            if self._inflight is not None:
+                future, leader = self._inflight, False
+            elif self._last and time.monotonic() - self._last[0] < self._min_interval:
+                return self._last[1]
+            else:
+                future, leader = Future(), True
+                self._inflight = future
+                self.refreshes += 1
+        if leader:
+            try:
+                snapshot = self._refresh()
+                future.set_result(snapshot)
+                self._last = (time.monotonic(), snapshot)
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+            finally:
+                with self._lock:
+                    self._inflight = None
+        return future.result()
+
+
+class AdaCarbonCollector(Collector):
+    """Collects one Snapshot per scrape (shared by concurrent scrapes) into fresh families."""
+
+    def __init__(self, refresh: Callable[[], Snapshot], min_interval_seconds: float = 0.0) -> None:
+        self.shared = SharedRefresh(refresh, min_interval_seconds)
+
+    def describe(self) -> Iterator[Metric]:
+        """The family names, without querying anything (used at registration)."""
+        yield from families(None)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(self.shared.get())
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """One exported family: its name, HELP text and label names (all are gauges)."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+USAGE_LABELS = ("cloud_project_name", "machine_name", "facility", "user", "mode")
+_WINDOW = "over the trailing window (see ada_carbon_window_seconds)"
+SPECS = {
+    "cpu": FamilySpec(
+        "ada_carbon_cpu_seconds",
+        f"CPU-seconds of Ada workspaces, busy or idle, {_WINDOW}, attributed to the user who "
+        'owned the host at the time (user="unattributed" when nobody did). '
+        "From Prometheus node_cpu_seconds_total and MongoDB workspaces.",
+        USAGE_LABELS,
+    ),
+    "energy": FamilySpec(
+        "ada_carbon_energy_joules",
+        f"Energy used by Ada workspaces {_WINDOW}: CPU-seconds x watts per core "
+        "(busy or idle, per machine type) x PUE.",
+        USAGE_LABELS,
+    ),
+    "emissions": FamilySpec(
+        "ada_carbon_emissions_grams",
+        f"Grams CO2-equivalent emitted by Ada workspaces {_WINDOW}: energy x the time-weighted "
+        "grid carbon intensity of the half hours the usage fell in.",
+        USAGE_LABELS,
+    ),
+    "window": FamilySpec(
+        "ada_carbon_window_seconds",
+        "Length of the trailing window the cpu, energy and emissions families cover.",
+    ),
+    "window_end": FamilySpec(
+        "ada_carbon_window_end_timestamp_seconds",
+        "Unix time of the end of the window the cpu, energy and emissions families cover.",
+    ),
+    "intensity": FamilySpec(
+        "ada_carbon_grid_intensity_gco2_per_kwh",
+        "Grid carbon intensity of the half hour containing the window's end, gCO2/kWh "
+        "(Carbon Intensity API, NESO: actual, else forecast).",
+        ("region",),
+    ),
+    "intensity_mean": FamilySpec(
+        "ada_carbon_grid_intensity_window_mean_gco2_per_kwh",
+        f"Time-weighted mean grid carbon intensity {_WINDOW}, gCO2/kWh.",
+        ("region",),
+    ),
+    "intensity_source": FamilySpec(
+        "ada_carbon_grid_intensity_source",
+        "Where the grid intensity in use came from: 1 for the source in use (api, cache, "
+        "last_good, default, fixed, demo), 0 for the others.",
+        ("region", "source"),
+    ),
+    "workspaces": FamilySpec(
+        "ada_carbon_workspaces",
+        "Workspaces alive at the end of the window, by tag and state (MongoDB workspaces).",
+        ("tag", "state"),
+    ),
+    "workspace_info": FamilySpec(
+        "ada_carbon_workspace_info",
+        "One series per workspace alive at the end of the window, value 1, to join node "
+        "metrics to owners. Turned off with workspace_info: false.",
+        ("workspace_id", "host", "user", "state", "cloud_project_name", "machine_name"),
+    ),
+    "up": FamilySpec(
+        "ada_carbon_source_up",
+        "1 if the source answered in full during the last refresh, 0 if not (the families "
+        "derived from it are then absent rather than wrong).",
+        ("source",),
+    ),
+    "duration": FamilySpec(
+        "ada_carbon_source_duration_seconds",
+        "Wall time spent waiting for each source during the last refresh.",
+        ("source",),
+    ),
+    "requests": FamilySpec(
+        "ada_carbon_source_requests",
+        "Upstream requests made to each source during the last refresh.",
+        ("source",),
+    ),
+    "skipped": FamilySpec(
+        "ada_carbon_skipped_documents",
+        "MongoDB documents skipped as malformed during the last refresh, by collection and reason.",
+        ("collection", "reason"),
+    ),
+    "unmatched": FamilySpec(
+        "ada_carbon_unmatched_hosts",
+        "Hosts seen on one side only during the last refresh: side=mongodb (a workspace host "
+        "with no CPU series), side=prometheus (a measured host no workspace owned), "
+        "side=unparseable_instance (an instance label that is not a host name).",
+        ("side",),
+    ),
+    "conflicts": FamilySpec(
+        "ada_carbon_ownership_conflicts",
+        "Hosts on which two claimed workspaces overlapped in time during the window "
+        "(the newer claim wins the overlap).",
+    ),
+    "split": FamilySpec(
+        "ada_carbon_split_hosts",
+        "Hosts whose window usage was split between several owners, or an owner and nobody.",
+    ),
+    "build": FamilySpec(
+        "ada_carbon_build_info", "Build information of ada-carbon-exporter, value 1.", ("version",)
+    ),
+}
+
+
+def families(snap: Snapshot | None) -> list[Metric]:
+    """Build every family from a snapshot; with None, the empty families (for describe)."""
+    f = {k: GaugeMetricFamily(s.name, s.help, labels=list(s.labels)) for k, s in SPECS.items()}
+    f["build"].add_metric([__version__], 1)
+    if snap is not None:
+        _fill(f, snap)
+    return list(f.values())
+
+
+def _fill(f: dict[str, GaugeMetricFamily], snap: Snapshot) -> None:
+    for name in SOURCES:
+        st = snap.sources[name]
+        f["up"].add_metric([name], 1.0 if st.up else 0.0)
+        f["duration"].add_metric([name], st.duration_seconds)
+        f["requests"].add_metric([name], st.requests)
+    f["window"].add_metric([], snap.window_seconds)
+    f["window_end"].add_metric([], snap.end)
+    r = snap.intensity
+    f["intensity"].add_metric([r.region], r.current)
+    f["intensity_mean"].add_metric([r.region], r.window_mean.gco2_per_kwh)
+    for s in INTENSITY_SOURCES:
+        f["intensity_source"].add_metric([r.region, s], 1.0 if s == r.source else 0.0)
+    if snap.usage is not None:
+        for (project, machine, facility, user), u in sorted(snap.usage.items()):
+            for mode, secs, j, g in (
+                ("busy", u.busy_seconds, u.busy_joules, u.busy_grams),
+                ("idle", u.idle_seconds, u.idle_joules, u.idle_grams),
+            ):
+                labels = [project, machine, facility, user, mode]
+                f["cpu"].add_metric(labels, secs)
+                f["energy"].add_metric(labels, j)
+                f["emissions"].add_metric(labels, g)
+        f["conflicts"].add_metric([], snap.conflicted_hosts)
+        f["split"].add_metric([], snap.split_hosts)
+    if snap.workspaces is not None:
+        for (tag, state), n in sorted(snap.workspaces.items()):
+            f["workspaces"].add_metric([tag, state], n)
+        for (collection, reason), n in sorted(snap.skipped.items()):
+            f["skipped"].add_metric([collection, reason], n)
+    for w in snap.workspace_info:
+        labels = [w.workspace_id, w.host, w.user, w.state, w.cloud_project_name, w.machine_name]
+        f["workspace_info"].add_metric(labels, 1)
+    for side, n in sorted(snap.unmatched_hosts.items()):
+        f["unmatched"].add_metric([side], n)

@@ -1,0 +1,166 @@
+"""Load ``exporter.yaml`` once, check it whole, and return frozen settings.
+
+Every problem is collected with its key path (``power.busy_watts_per_core: must
+be >= 0``) and reported together in one :class:`ConfigError`. Secrets come from
+the environment or from files named in the config, never from the YAML itself,
+and are never logged (see :func:`mask_url`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from exporter.energy import PowerModel
+from exporter.promql import label_name, metric_name
+
+DEFAULT_FACILITIES = {
+    "IDAaaS": "ISIS",
+    "CDAaaS": "CLF",
+    "DDAaaS": "Development",
+    "TDAaaS": "Training",
+}
+SOURCES = ("prometheus", "mongodb", "carbon_intensity")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` lists each one with its key path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class PrometheusConfig:
+    url: str = "http://localhost:9090"
+    timeout_seconds: float = 5.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    bearer_token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls_verify: bool = True
+    ca_file: str | None = None
+    metric: str = "node_cpu_seconds_total"
+    host_label: str = "instance"
+    matchers: Mapping[str, str] = field(default_factory=dict)
+    step_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class MongoConfig:
+    uri: str = field(default="mongodb://localhost:27017", repr=False)
+    database: str = "ada"
+    timeout_seconds: float = 3.0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class IntensityConfig:
+    source: str = "api"  # "api" or "fixed"
+    url: str = "https://api.carbonintensity.org.uk"
+    timeout_seconds: float = 3.0
+    fixed_gco2_per_kwh: float = 200.0
+    default_gco2_per_kwh: float = 200.0
+
+
+@dataclass(frozen=True)
+class ModesConfig:
+    busy: tuple[str, ...] = ("user", "nice", "system", "irq", "softirq")
+    idle: tuple[str, ...] = ("idle", "iowait")
+
+
+@dataclass(frozen=True)
+class Config:
+    window_seconds: float = 3600.0
+    scrape_budget_seconds: float = 8.0
+    min_refresh_interval_seconds: float = 0.0
+    workspace_info: bool = True
+    facilities: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_FACILITIES))
+    power: PowerModel = field(default_factory=PowerModel)
+    machine_power: Mapping[str, PowerModel] = field(default_factory=dict)
+    modes: ModesConfig = field(default_factory=ModesConfig)
+    prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
+    mongodb: MongoConfig = field(default_factory=MongoConfig)
+    carbon_intensity: IntensityConfig = field(default_factory=IntensityConfig)
+    demo_sources: frozenset[str] = frozenset()  # sources replaced by the built-in demo
+
+    def power_for(self, machine_name: str) -> PowerModel:
+        """The power model of a machine type: its override, else the default."""
+        return self.machine_power.get(machine_name, self.power)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a Prometheus-style duration such as ``1h30m``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value.strip())
+        if m and any(m.groups()):
+            d, h, mi, s = (int(g or 0) for g in m.groups())
+            return float(((d * 24 + h) * 60 + mi) * 60 + s)
+    raise ValueError(f"expected seconds or a duration like 1h or 90s, got {value!r}")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to log."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the YAML file (None: defaults only), apply the environment, and check it all."""
+    env = os.environ if env is None else env
+    data: object = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"config.file: cannot read {path}: {exc.strerror}"]) from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"config.file: {path} is not valid YAML: {exc}"]) from exc
+    from exporter.config_schema import build  # local import keeps the schema module separate
+
+    return build(data, env)
+
+
+def with_demo(config: Config) -> Config:
+    """The same configuration with all three sources replaced by the demo fleet."""
+    return replace(config, demo_sources=frozenset(SOURCES))
+
+
+def check_url(value: str) -> str:
+    """Raise ValueError unless ``value`` is an absolute http(s) or mongodb URL."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https", "mongodb", "mongodb+srv") or not parts.netloc:
+        raise ValueError(f"expected an absolute http(s):// URL, got {mask_url(value)!r}")
+    return value
+
+
+def check_label(value: str) -> str:
+    return label_name(value)
+
+
+def check_metric(value: str) -> str:
+    return metric_name(value)
+
+
+def read_secret(value: Any, env: Mapping[str, str], env_name: str) -> str | None:
+    """A secret from the environment variable, else from the file named by ``value``."""
+    if env.get(env_name):
+        return env[env_name]
+    if value is None:
+        return None
+    return Path(str(value)).read_text(encoding="utf-8").strip()

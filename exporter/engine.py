@@ -1,0 +1,297 @@
+"""One refresh: fetch from the three sources, attribute, compute energy and carbon.
+
+:meth:`Engine.snapshot` is the single code path behind a scrape, ``snapshot
+--at`` and the demo. It returns a :class:`Snapshot`, a plain value that the
+collector turns into metric families.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TypeVar
+
+from exporter import energy
+from exporter.attribution import (
+    Share,
+    Timelines,
+    attribute,
+    build_timelines,
+    needs_split,
+    timeline_for,
+)
+from exporter.config import SOURCES, Config
+from exporter.health import HealthTracker, SourceStatus
+from exporter.intensity_fallback import IntensityReading, IntensityState
+from exporter.model import (
+    UNATTRIBUTED,
+    HostUsage,
+    IntensitySource,
+    OwnershipSource,
+    UsageSource,
+    UserBatch,
+    WorkspaceBatch,
+)
+
+T = TypeVar("T")
+GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Attributed totals of one (project, machine type, facility, user) over the window."""
+
+    busy_seconds: float = 0.0
+    idle_seconds: float = 0.0
+    busy_joules: float = 0.0
+    idle_joules: float = 0.0
+    busy_grams: float = 0.0
+    idle_grams: float = 0.0
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    workspace_id: str
+    host: str
+    user: str
+    state: str
+    cloud_project_name: str
+    machine_name: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one refresh learnt. ``usage`` is None when it could not be computed truthfully."""
+
+    end: float
+    window_seconds: float
+    sources: Mapping[str, SourceStatus]
+    intensity: IntensityReading
+    usage: Mapping[GroupKey, Usage] | None
+    workspaces: Mapping[tuple[str, str], int] | None  # (tag, state) -> alive at end
+    workspace_info: tuple[WorkspaceInfo, ...]
+    skipped: Mapping[tuple[str, str], int]  # (collection, reason) -> documents
+    unmatched_hosts: Mapping[str, int]  # side -> hosts
+    conflicted_hosts: int
+    split_hosts: int
+
+
+class Engine:
+    """Wires the sources to the maths. Sources and clients are built once and injected."""
+
+    def __init__(
+        self,
+        config: Config,
+        usage: UsageSource,
+        ownership: OwnershipSource,
+        intensity: IntensitySource,
+        intensity_label: str = "api",
+    ) -> None:
+        self.config = config
+        self.usage_source = usage
+        self.ownership_source = ownership
+        self.intensity_source = intensity
+        self.health = HealthTracker()
+        self._intensity_state = IntensityState(config.carbon_intensity, intensity_label)
+        # Enough workers that a call still hung from a previous refresh cannot starve this one.
+        self._pool = cf.ThreadPoolExecutor(max_workers=6, thread_name_prefix="source")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def snapshot(self, end: datetime | None = None) -> Snapshot:
+        """Compute the window ending at ``end`` (default: now)."""
+        end = end or datetime.now(timezone.utc)
+        window = self.config.window_seconds
+        start = end - timedelta(seconds=window)
+        deadline = time.monotonic() + self.config.scrape_budget_seconds
+        status = {s: SourceStatus() for s in SOURCES}
+        before = self._request_counts()
+
+        f_usage = self._submit(
+            status, "prometheus", lambda: self.usage_source.window_usage(end, window)
+        )
+        f_owner = self._submit(status, "mongodb", lambda: self._ownership(start, end))
+        f_slots = self._submit(
+            status, "carbon_intensity", lambda: self.intensity_source.slots(start, end)
+        )
+        usage = self._wait(f_usage, status, "prometheus", deadline)
+        owners = self._wait(f_owner, status, "mongodb", deadline)
+        slots = self._wait(f_slots, status, "carbon_intensity", deadline)
+
+        t0, t1 = start.timestamp(), end.timestamp()
+        reading = self._intensity_state.read(
+            slots,
+            self.intensity_source,
+            start,
+            end,
+            status["carbon_intensity"].up,
+        )
+        timelines = (
+            build_timelines(owners[0].workspaces, t0, t1) if owners else Timelines({}, frozenset())
+        )
+        shares: list[Share] | None = None
+        split = 0
+        if usage is not None and owners is not None:
+            to_split = sorted(
+                {u.instance for u in usage if needs_split(timeline_for(timelines, u.host, t0, t1))}
+            )
+            split = len(to_split)
+            steps = {}
+            if to_split:
+                fetched = self._wait(
+                    self._submit(
+                        status,
+                        "prometheus",
+                        lambda: self.usage_source.usage_steps(
+                            to_split, end, window, self.config.prometheus.step_seconds
+                        ),
+                    ),
+                    status,
+                    "prometheus",
+                    deadline,
+                )
+                steps = fetched or {}
+            if status["prometheus"].up:
+                shares = attribute(usage, timelines, steps, t0, t1)
+
+        after = self._request_counts()
+        for s in SOURCES:
+            status[s].requests = after[s] - before[s]
+        return Snapshot(
+            end=t1,
+            window_seconds=window,
+            sources=status,
+            intensity=reading,
+            usage=self._totals(shares, reading) if shares is not None else None,
+            workspaces=_alive_by_tag_state(owners[0], t1) if owners else None,
+            workspace_info=self._info(owners[0], usage, t1)
+            if owners and self.config.workspace_info
+            else (),
+            skipped=_skipped(owners),
+            unmatched_hosts=_unmatched(
+                usage, owners[0] if owners else None, timelines, self.usage_source
+            ),
+            conflicted_hosts=len(timelines.conflicted_hosts),
+            split_hosts=split,
+        )
+
+    def _ownership(self, start: datetime, end: datetime) -> tuple[WorkspaceBatch, UserBatch]:
+        batch = self.ownership_source.workspaces(start, end)
+        owners = sorted({w.owner for w in batch.workspaces if w.owner})
+        return batch, self.ownership_source.users(owners)
+
+    def _submit(
+        self, status: dict[str, SourceStatus], source: str, fn: Callable[[], T]
+    ) -> cf.Future[T | None]:
+        return self._pool.submit(self.health.call, status[source], source, fn)
+
+    def _wait(
+        self,
+        future: cf.Future[T | None],
+        status: dict[str, SourceStatus],
+        source: str,
+        deadline: float,
+    ) -> T | None:
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except cf.TimeoutError:
+            self.health.mark_down(status[source], source, "no answer within the scrape budget")
+            return None
+
+    def _request_counts(self) -> dict[str, int]:
+        return {
+            "prometheus": self.usage_source.requests,
+            "mongodb": self.ownership_source.requests,
+            "carbon_intensity": self.intensity_source.requests,
+        }
+
+    def _totals(self, shares: list[Share], reading: IntensityReading) -> dict[GroupKey, Usage]:
+        facilities = self.config.facilities
+        means: dict[tuple[float, float], float] = {}
+        acc: dict[GroupKey, list[float]] = {}
+        for s in shares:
+            key = (
+                s.cloud_project_name,
+                s.machine_name,
+                facilities.get(s.cloud_project_name, "unknown"),
+                s.user,
+            )
+            busy_j, idle_j = self.config.power_for(s.machine_name).joules(
+                s.busy_seconds, s.idle_seconds
+            )
+            span = (s.start, s.end)
+            if span not in means:
+                means[span] = energy.mean_intensity(
+                    reading.slots, s.start, s.end, reading.fill
+                ).gco2_per_kwh
+            g = means[span]
+            row = acc.setdefault(key, [0.0] * 6)
+            for k, v in enumerate(
+                (
+                    s.busy_seconds,
+                    s.idle_seconds,
+                    busy_j,
+                    idle_j,
+                    energy.grams(busy_j, g),
+                    energy.grams(idle_j, g),
+                )
+            ):
+                row[k] += v
+        return {k: Usage(*v) for k, v in acc.items()}
+
+    def _info(
+        self, batch: WorkspaceBatch, usage: list[HostUsage] | None, at: float
+    ) -> tuple[WorkspaceInfo, ...]:
+        groups = {u.host: (u.cloud_project_name, u.machine_name) for u in usage or ()}
+        return tuple(
+            WorkspaceInfo(
+                w.workspace_id,
+                w.host,
+                w.owner if w.claimed and w.owner else UNATTRIBUTED,
+                w.state,
+                *groups.get(w.host, ("", "")),
+            )
+            for w in batch.workspaces
+            if w.created <= at and (w.deleted is None or w.deleted > at)
+        )
+
+
+def _alive_by_tag_state(batch: WorkspaceBatch, at: float) -> dict[tuple[str, str], int]:
+    return dict(
+        Counter(
+            (w.tag, w.state)
+            for w in batch.workspaces
+            if w.created <= at and (w.deleted is None or w.deleted > at)
+        )
+    )
+
+
+def _skipped(owners: tuple[WorkspaceBatch, UserBatch] | None) -> dict[tuple[str, str], int]:
+    if owners is None:
+        return {}
+    out = {("workspaces", r): n for r, n in owners[0].skipped.items()}
+    out.update({("users", r): n for r, n in owners[1].skipped.items()})
+    return out
+
+
+def _unmatched(
+    usage: list[HostUsage] | None,
+    batch: WorkspaceBatch | None,
+    timelines: Timelines,
+    source: UsageSource,
+) -> dict[str, int]:
+    """Hosts MongoDB knows that Prometheus does not measure, and the reverse."""
+    if usage is None or batch is None:
+        return {}
+    measured = {u.host for u in usage}
+    owned = {w.host for w in batch.workspaces}
+    return {
+        "mongodb": len(owned - measured),
+        "prometheus": len(measured - set(timelines.by_host)),
+        "unparseable_instance": int(getattr(source, "unparsed_instances", 0)),
+    }

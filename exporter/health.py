@@ -1,0 +1,72 @@
+"""Time every upstream call, turn its failure into ``up = 0``, and log once per episode."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from exporter.model import SourceError
+
+T = TypeVar("T")
+log = logging.getLogger("exporter.health")
+
+
+@dataclass
+class SourceStatus:
+    """How one source fared during one refresh."""
+
+    up: bool = True
+    duration_seconds: float = 0.0
+    requests: int = 0
+    error: str = ""
+
+
+class HealthTracker:
+    """Calls sources, records their status, and logs a failure once per episode.
+
+    An episode starts with the first failure of a source and ends with its next
+    success, which is logged as a recovery. Repeated failures in between stay
+    silent, so a long outage does not flood the log at every scrape.
+    """
+
+    def __init__(self) -> None:
+        self._failing: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def call(self, status: SourceStatus, source: str, fn: Callable[[], T]) -> T | None:
+        """Run ``fn`` for ``source``; on SourceError mark it down and return None."""
+        started = time.monotonic()
+        try:
+            result = fn()
+        except SourceError as exc:
+            status.up = False
+            status.error = str(exc)
+            self._failed(source, str(exc))
+            return None
+        finally:
+            status.duration_seconds += time.monotonic() - started
+        self._succeeded(source)
+        return result
+
+    def mark_down(self, status: SourceStatus, source: str, reason: str) -> None:
+        """Record a failure found outside ``call`` (e.g. the scrape budget ran out)."""
+        status.up = False
+        status.error = reason
+        self._failed(source, reason)
+
+    def _failed(self, source: str, reason: str) -> None:
+        with self._lock:
+            first = source not in self._failing
+            self._failing[source] = reason
+        if first:
+            log.warning("source %s is down: %s", source, reason)
+
+    def _succeeded(self, source: str) -> None:
+        with self._lock:
+            was = self._failing.pop(source, None)
+        if was is not None:
+            log.info("source %s recovered", source)

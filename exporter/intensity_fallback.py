@@ -1,0 +1,83 @@
+"""Decide which grid intensity a refresh uses: live, cached, last good, or default.
+
+The chain is the one the README documents: the slots the source returned
+(or, when it is down, the slots it still has cached); for parts of the window
+no slot covers, the last value seen from the source; before any value has
+been seen, the configured default. The choice is reported on /metrics, and
+logged when it changes, not at every scrape.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from exporter.config import IntensityConfig
+from exporter.energy import MeanIntensity, mean_intensity
+from exporter.model import IntensitySlot, IntensitySource
+
+log = logging.getLogger("exporter.intensity")
+INTENSITY_SOURCES = ("api", "cache", "last_good", "default", "fixed", "demo")
+
+
+@dataclass(frozen=True)
+class IntensityReading:
+    """The intensity data one refresh uses, and where it came from."""
+
+    region: str
+    slots: tuple[IntensitySlot, ...]
+    fill: float  # gCO2/kWh used wherever no slot covers the time
+    current: float  # the slot containing the window's end, else ``fill``
+    window_mean: MeanIntensity
+    source: str  # one of INTENSITY_SOURCES
+
+
+class IntensityState:
+    """Remembers the last good value between refreshes and notices changes of source."""
+
+    def __init__(self, config: IntensityConfig, live_label: str = "api") -> None:
+        self._config = config
+        self._live = live_label
+        self._last_good: float | None = None
+        self._last_source = ""
+        self._lock = threading.Lock()
+
+    def read(
+        self,
+        slots: list[IntensitySlot] | None,
+        adapter: IntensitySource,
+        start: datetime,
+        end: datetime,
+        up: bool,
+    ) -> IntensityReading:
+        """The reading for [start, end]: fresh ``slots``, or the cache when the source is down."""
+        if slots is None:
+            slots = adapter.cached(start, end)
+        t0, t1 = start.timestamp(), end.timestamp()
+        with self._lock:
+            if slots:
+                self._last_good = max(slots, key=lambda s: s.start).gco2_per_kwh
+            fill = (
+                self._last_good
+                if self._last_good is not None
+                else self._config.default_gco2_per_kwh
+            )
+            mean = mean_intensity(slots, t0, t1, fill)
+            if self._live == "fixed":
+                source = "fixed"
+            elif mean.covered_ratio >= 0.999:
+                source = self._live if up else "cache"
+            else:
+                source = "last_good" if self._last_good is not None else "default"
+            if source != self._last_source:
+                log.info(
+                    "grid intensity now from %s (%.0f gCO2/kWh over the window)",
+                    source,
+                    mean.gco2_per_kwh,
+                )
+                self._last_source = source
+        # The slot containing the end; on a boundary, the one just ended will do.
+        current = next((s.gco2_per_kwh for s in reversed(slots) if s.start <= t1 <= s.end), fill)
+        return IntensityReading(adapter.region, tuple(slots), fill, current, mean, source)

@@ -1,0 +1,84 @@
+"""Build the sources from the configuration: clients created once, then injected."""
+
+from __future__ import annotations
+
+import httpx
+from pymongo import MongoClient
+
+from exporter.config import Config, mask_url
+from exporter.demo import DemoFleet, DemoIntensity, DemoOwnership, DemoUsage
+from exporter.engine import Engine
+from exporter.model import IntensitySource, OwnershipSource, UsageSource
+from exporter.sources.intensity import CarbonIntensityAPI, FixedIntensity
+from exporter.sources.mongo import MongoOwnership
+from exporter.sources.prometheus import PrometheusUsage
+
+
+def prometheus_client(config: Config) -> httpx.Client:
+    """The HTTP client for Prometheus: auth, extra headers (e.g. X-Scope-OrgID), TLS settings."""
+    p = config.prometheus
+    headers = dict(p.headers)
+    auth: httpx.Auth | None = None
+    if p.bearer_token:
+        headers["Authorization"] = f"Bearer {p.bearer_token}"
+    elif p.username is not None:
+        auth = httpx.BasicAuth(p.username, p.password or "")
+    verify: str | bool = p.ca_file if p.ca_file else p.tls_verify
+    return httpx.Client(headers=headers, auth=auth, verify=verify, timeout=p.timeout_seconds)
+
+
+def build_engine(config: Config) -> Engine:
+    """An Engine over the configured sources, the demo replacing those in ``demo_sources``."""
+    fleet = DemoFleet()
+    usage: UsageSource
+    ownership: OwnershipSource
+    intensity: IntensitySource
+    if "prometheus" in config.demo_sources:
+        usage = DemoUsage(fleet)
+    else:
+        usage = PrometheusUsage(
+            prometheus_client(config), config.prometheus, config.modes.busy, config.modes.idle
+        )
+    if "mongodb" in config.demo_sources:
+        ownership = DemoOwnership(fleet)
+    else:
+        m = config.mongodb
+        ms = int(m.timeout_seconds * 1000)
+        client: MongoClient[dict[str, object]] = MongoClient(
+            m.uri,
+            username=m.username,
+            password=m.password,
+            appname="ada-carbon-exporter",
+            serverSelectionTimeoutMS=ms,
+            connectTimeoutMS=ms,
+            socketTimeoutMS=ms,
+            connect=False,
+        )
+        ownership = MongoOwnership(client, m.database, m.timeout_seconds)
+    label = "api"
+    ci = config.carbon_intensity
+    if "carbon_intensity" in config.demo_sources:
+        intensity, label = DemoIntensity(), "demo"
+    elif ci.source == "fixed":
+        intensity, label = FixedIntensity(ci.fixed_gco2_per_kwh), "fixed"
+    else:
+        intensity = CarbonIntensityAPI(
+            httpx.Client(timeout=ci.timeout_seconds), ci.url, ci.timeout_seconds
+        )
+    return Engine(config, usage, ownership, intensity, label)
+
+
+def describe_sources(config: Config) -> str:
+    """Where data comes from, in one secret-free line for the log and the landing page."""
+
+    def where(source: str, real: str) -> str:
+        return "built-in demo" if source in config.demo_sources else real
+
+    ci = config.carbon_intensity
+    intensity = f"fixed {ci.fixed_gco2_per_kwh:g} gCO2/kWh" if ci.source == "fixed" else ci.url
+    mongo = f"{mask_url(config.mongodb.uri)}/{config.mongodb.database}"
+    return (
+        f"prometheus={where('prometheus', mask_url(config.prometheus.url))}, "
+        f"mongodb={where('mongodb', mongo)}, "
+        f"carbon_intensity={where('carbon_intensity', intensity)}"
+    )

@@ -1,0 +1,100 @@
+"""In-memory sources for engine and collector tests; each can be told to fail."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from exporter.model import (
+    HostUsage,
+    IntensitySlot,
+    SourceError,
+    UsageStep,
+    User,
+    UserBatch,
+    Workspace,
+    WorkspaceBatch,
+)
+
+
+@dataclass
+class StubUsage:
+    usage: list[HostUsage] = field(default_factory=list)
+    steps: dict = field(default_factory=dict)
+    fail: bool = False
+    delay: float = 0.0
+    requests: int = 0
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def window_usage(self, end, window_seconds):
+        with self.lock:
+            self.requests += 1
+            self.calls += 1
+        time.sleep(self.delay)
+        if self.fail:
+            raise SourceError("prometheus is down")
+        return list(self.usage)
+
+    def usage_steps(self, instances, end, window_seconds, step_seconds):
+        self.requests += 1
+        if self.fail:
+            raise SourceError("prometheus is down")
+        return {k: v for k, v in self.steps.items() if k[0] in instances}
+
+
+@dataclass
+class StubOwnership:
+    workspaces_: list[Workspace] = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)
+    fail: bool = False
+    requests: int = 0
+
+    def workspaces(self, start, end):
+        self.requests += 1
+        if self.fail:
+            raise SourceError("mongodb is down")
+        return WorkspaceBatch(tuple(self.workspaces_), dict(self.skipped))
+
+    def users(self, names):
+        self.requests += 1
+        return UserBatch({n: User(n) for n in names})
+
+
+@dataclass
+class StubIntensity:
+    value: float = 100.0
+    fail: bool = False
+    requests: int = 0
+    region: str = "GB"
+    seen: list[IntensitySlot] = field(default_factory=list)
+
+    def slots(self, start, end):
+        self.requests += 1
+        if self.fail:
+            raise SourceError("intensity API is down")
+        t = start.timestamp() // 1800 * 1800
+        out = []
+        while t <= end.timestamp():
+            out.append(IntensitySlot(t, t + 1800, self.value, True))
+            t += 1800
+        self.seen = out
+        return out
+
+    def cached(self, start, end):
+        return [s for s in self.seen if s.end > start.timestamp() and s.start < end.timestamp()]
+
+
+def usage(host="172.16.100.50", busy=3600.0, idle=7200.0, project="IDAaaS", machine="Muon"):
+    return HostUsage(f"{host}:9100", host, project, machine, busy, idle)
+
+
+def ws(wid, owner, created, deleted=None, host="172.16.100.50", state="CLAIMED", tag="ISIS"):
+    return Workspace(wid, host, host, owner, state, tag, created, deleted)
+
+
+def steady_steps(end, busy=3600.0, idle=7200.0, window=3600.0, step=60.0):
+    n = int(window / step)
+    t0 = end - window
+    return [UsageStep(t0 + i * step, t0 + (i + 1) * step, busy / n, idle / n) for i in range(n)]

@@ -1,0 +1,194 @@
+"""The collector and engine: families from a fresh registry, health per source, shared refreshes."""
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporter.collector import SPECS, AdaCarbonCollector
+from exporter.config import Config, IntensityConfig
+from exporter.engine import Engine
+from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
+
+END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
+T = END.timestamp()
+
+
+def make(usage_src=None, owner_src=None, intensity_src=None, **config):
+    cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0), **config)
+    engine = Engine(
+        cfg,
+        usage_src or StubUsage(),
+        owner_src or StubOwnership(),
+        intensity_src or StubIntensity(),
+    )
+    registry = CollectorRegistry()
+    collector = AdaCarbonCollector(lambda: engine.snapshot(END))
+    registry.register(collector)
+    return registry, collector
+
+
+def samples(registry, name):
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for m in registry.collect()
+        for s in m.samples
+        if s.name == name
+    }
+
+
+def value(registry, name, **labels):
+    return samples(registry, name)[tuple(sorted(labels.items()))]
+
+
+def handover_sources():
+    u = StubUsage([usage()], {("172.16.100.50:9100", "IDAaaS", "Muon"): steady_steps(T)})
+    o = StubOwnership([ws("w1", "alice", T - 86400, deleted=T - 1200), ws("w2", "bob", T - 1200)])
+    return u, o
+
+
+def test_handover_is_split_and_priced_per_user():
+    u, o = handover_sources()
+    registry, _ = make(u, o, StubIntensity(100.0))
+    labels = {"cloud_project_name": "IDAaaS", "machine_name": "Muon", "facility": "ISIS"}
+    assert value(
+        registry, "ada_carbon_cpu_seconds", **labels, user="alice", mode="busy"
+    ) == pytest.approx(2400)
+    assert value(
+        registry, "ada_carbon_cpu_seconds", **labels, user="bob", mode="idle"
+    ) == pytest.approx(2400)
+    # 2400 busy s x 12 W = 28800 J = 0.008 kWh; at 100 g/kWh = 0.8 g
+    assert value(
+        registry, "ada_carbon_energy_joules", **labels, user="alice", mode="busy"
+    ) == pytest.approx(28800)
+    assert value(
+        registry, "ada_carbon_emissions_grams", **labels, user="alice", mode="busy"
+    ) == pytest.approx(0.8)
+    assert value(registry, "ada_carbon_split_hosts") == 1
+    assert value(registry, "ada_carbon_window_seconds") == 3600
+
+
+def test_requests_per_scrape_are_constant():
+    u, o = handover_sources()
+    registry, _ = make(u, o)
+    assert value(registry, "ada_carbon_source_requests", source="prometheus") == 2
+    assert value(registry, "ada_carbon_source_requests", source="mongodb") == 2
+    assert value(registry, "ada_carbon_source_requests", source="carbon_intensity") == 1
+
+
+def test_every_family_is_described_without_querying():
+    u = StubUsage()
+    registry, _ = make(u)
+    assert u.calls == 0  # registering called describe(), not collect()
+    names = {m.name for m in registry.collect()}
+    assert {s.name for s in SPECS.values()} == names
+
+
+def test_prometheus_down_hides_usage_but_keeps_serving_the_rest():
+    u, o = handover_sources()
+    u.fail = True
+    registry, _ = make(u, o)
+    assert value(registry, "ada_carbon_source_up", source="prometheus") == 0
+    assert value(registry, "ada_carbon_source_up", source="mongodb") == 1
+    assert samples(registry, "ada_carbon_energy_joules") == {}
+    assert value(registry, "ada_carbon_grid_intensity_gco2_per_kwh", region="GB") == 100
+    assert value(registry, "ada_carbon_workspaces", tag="ISIS", state="CLAIMED") == 1
+
+
+def test_mongodb_down_hides_usage_rather_than_calling_it_unattributed():
+    u, o = handover_sources()
+    o.fail = True
+    registry, _ = make(u, o)
+    assert value(registry, "ada_carbon_source_up", source="mongodb") == 0
+    assert samples(registry, "ada_carbon_cpu_seconds") == {}
+    assert samples(registry, "ada_carbon_workspaces") == {}
+
+
+def test_intensity_down_uses_the_default_and_says_so():
+    u, o = handover_sources()
+    registry, _ = make(u, o, StubIntensity(fail=True))
+    assert value(registry, "ada_carbon_source_up", source="carbon_intensity") == 0
+    assert value(registry, "ada_carbon_grid_intensity_source", region="GB", source="default") == 1
+    assert value(registry, "ada_carbon_grid_intensity_source", region="GB", source="api") == 0
+    labels = {
+        "cloud_project_name": "IDAaaS",
+        "machine_name": "Muon",
+        "facility": "ISIS",
+        "user": "alice",
+        "mode": "busy",
+    }
+    assert value(registry, "ada_carbon_emissions_grams", **labels) == pytest.approx(0.008 * 150)
+
+
+def test_intensity_outage_after_success_falls_back_to_the_cache():
+    u, o = handover_sources()
+    intensity = StubIntensity(120.0)
+    registry, _ = make(u, o, intensity)
+    registry.collect()
+    list(registry.collect())
+    intensity.fail = True
+    assert value(registry, "ada_carbon_grid_intensity_source", region="GB", source="cache") == 1
+    assert value(registry, "ada_carbon_grid_intensity_gco2_per_kwh", region="GB") == 120
+
+
+def test_source_failure_is_logged_once_per_episode(caplog):
+    caplog.set_level(logging.INFO)
+    u, o = handover_sources()
+    u.fail = True
+    registry, _ = make(u, o)
+    for _ in range(5):
+        list(registry.collect())
+    u.fail = False
+    list(registry.collect())
+    messages = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
+    assert messages == [
+        "source prometheus is down: prometheus is down",
+        "source prometheus recovered",
+    ]
+
+
+def test_slow_source_is_cut_off_by_the_scrape_budget():
+    u, o = handover_sources()
+    u.delay = 1.5
+    registry, _ = make(u, o, scrape_budget_seconds=0.3)
+    assert value(registry, "ada_carbon_source_up", source="prometheus") == 0
+    assert value(registry, "ada_carbon_source_up", source="mongodb") == 1
+
+
+def test_concurrent_scrapes_share_one_refresh():
+    u, o = handover_sources()
+    u.delay = 0.3
+    registry, collector = make(u, o)
+    start = threading.Barrier(20)
+
+    def scrape(_):
+        start.wait()
+        return samples(registry, "ada_carbon_cpu_seconds")
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(scrape, range(20)))
+    assert u.calls == 1
+    assert collector.shared.refreshes == 1
+    assert all(r == results[0] and r for r in results)
+
+
+def test_conservation_per_group_includes_unattributed():
+    u = StubUsage(
+        [
+            usage("172.16.100.50"),
+            usage("172.16.100.51", busy=10, idle=20),
+            usage("172.16.100.52", busy=5, idle=5, machine="SANS"),
+        ],
+        {("172.16.100.50:9100", "IDAaaS", "Muon"): steady_steps(T)},
+    )
+    o = StubOwnership([ws("w1", "alice", T - 1800), ws("w2", "carol", 0, host="172.16.100.52")])
+    registry, _ = make(u, o)
+    cpu = samples(registry, "ada_carbon_cpu_seconds")
+    muon_busy = sum(
+        v for k, v in cpu.items() if ("machine_name", "Muon") in k and ("mode", "busy") in k
+    )
+    assert muon_busy == pytest.approx(3610)
+    assert value(registry, "ada_carbon_unmatched_hosts", side="prometheus") == 1

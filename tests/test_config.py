@@ -1,0 +1,135 @@
+"""Configuration: defaults, every key of exporter.yaml, environment overrides, errors by key."""
+
+from pathlib import Path
+
+import pytest
+
+from exporter.config import Config, ConfigError, load, mask_url, parse_duration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_exporter_yaml_equals_the_built_in_defaults():
+    assert load(ROOT / "exporter.yaml", env={}) == Config()
+
+
+def test_defaults_match_the_old_service():
+    c = Config()
+    assert (c.power.busy_watts_per_core, c.power.idle_watts_per_core, c.power.pue) == (12, 1, 1)
+    assert c.window_seconds == 3600
+    assert c.modes.idle == ("idle", "iowait")
+    assert "steal" not in c.modes.busy + c.modes.idle
+    assert c.facilities["IDAaaS"] == "ISIS"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("1h30m", 5400), ("1d", 86400), (45, 45)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_every_problem_is_reported_with_its_key(tmp_path):
+    path = write(
+        tmp_path,
+        """
+window: soon
+colour: blue
+power:
+  busy_watts_per_core: -3
+  pue: 0.5
+  machines:
+    Muon: {idle_watts_per_core: "lots"}
+prometheus:
+  url: not a url
+  host_label: "bad-label"
+  timeout: 9s
+carbon_intensity:
+  source: magic
+modes:
+  busy: [user, idle]
+""",
+    )
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    text = str(err.value)
+    for key in [
+        "window:",
+        "colour: unknown key",
+        "power.busy_watts_per_core: must be >= 0",
+        "power.pue:",
+        "power.machines.Muon.idle_watts_per_core:",
+        "prometheus.url:",
+        "prometheus.host_label:",
+        "carbon_intensity.source:",
+        "modes:",
+        "prometheus.timeout: 9s must be below scrape_budget",
+    ]:
+        assert key in text, key
+    assert len(err.value.problems) >= 10
+
+
+def test_unreadable_and_invalid_files_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"config\.file: cannot read"):
+        load(tmp_path / "missing.yaml", env={})
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(write(tmp_path, "a: [1, 2"), env={})
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load(write(tmp_path, "- 1\n- 2\n"), env={})
+
+
+def test_old_service_environment_variables_override(tmp_path):
+    env = {
+        "PROMETHEUS_URL": "http://thanos:10902",
+        "MONGO_URI": "mongodb://db:27017",
+        "MONGO_DATABASE": "ada_test",
+        "USE_FAKE_MONGODB": "true",
+        "USE_FAKE_CARBON_INTENSITY": "1",
+        "USE_FAKE_PROMETHEUS": "false",
+    }
+    c = load(None, env=env)
+    assert c.prometheus.url == "http://thanos:10902"
+    assert (c.mongodb.uri, c.mongodb.database) == ("mongodb://db:27017", "ada_test")
+    assert c.demo_sources == {"mongodb", "carbon_intensity"}
+
+
+def test_secrets_come_from_environment_or_files_and_stay_out_of_repr(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n")
+    path = write(
+        tmp_path,
+        f"prometheus:\n  bearer_token_file: {token}\n"
+        f"mongodb:\n  username: u\n  password_file: {token}\n",
+    )
+    c = load(path, env={})
+    assert c.prometheus.bearer_token == "s3cr3t-token"
+    assert c.mongodb.password == "s3cr3t-token"
+    assert load(path, env={"MONGO_PASSWORD": "from-env"}).mongodb.password == "from-env"
+    assert "s3cr3t" not in repr(c)
+
+
+def test_missing_secret_file_is_an_error_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"mongodb\.password_file"):
+        load(write(tmp_path, "mongodb:\n  password_file: /nonexistent/pw\n"), env={})
+
+
+def test_per_machine_power_overrides_inherit_the_defaults(tmp_path):
+    c = load(
+        write(tmp_path, "power:\n  pue: 1.2\n  machines:\n    Muon: {busy_watts_per_core: 20}\n"),
+        env={},
+    )
+    assert c.power_for("Muon").busy_watts_per_core == 20
+    assert c.power_for("Muon").idle_watts_per_core == 1
+    assert c.power_for("Muon").pue == 1.2
+    assert c.power_for("SANS") == c.power
+
+
+def test_mask_url_hides_passwords():
+    assert mask_url("mongodb://user:pa55@db:27017/ada") == "mongodb://user:***@db:27017/ada"
+    assert mask_url("http://prom:9090") == "http://prom:9090"
