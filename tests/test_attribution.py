@@ -48,16 +48,18 @@ def test_one_owner_for_the_whole_window_gets_everything():
 
 def test_handover_20_minutes_before_the_end_gives_the_previous_owner_two_thirds():
     """The old service gave the whole hour to the owner at the end (bob)."""
-    shares, _ = run([ws("w1", "alice", -86400, deleted=40 * 60), ws("w2", "bob", 40 * 60)],
-                    steady_steps())
+    shares, _ = run(
+        [ws("w1", "alice", -86400, deleted=40 * 60), ws("w2", "bob", 40 * 60)], steady_steps()
+    )
     users = by_user(shares)
     assert users["alice"] == pytest.approx((2400.0, 4800.0))
     assert users["bob"] == pytest.approx((1200.0, 2400.0))
 
 
 def test_gap_between_owners_is_unattributed():
-    shares, _ = run([ws("w1", "alice", -86400, deleted=1800), ws("w2", "bob", 2700)],
-                    steady_steps())
+    shares, _ = run(
+        [ws("w1", "alice", -86400, deleted=1800), ws("w2", "bob", 2700)], steady_steps()
+    )
     users = by_user(shares)
     assert users[UNATTRIBUTED] == pytest.approx((900.0, 1800.0))
     assert users["alice"] == pytest.approx((1800.0, 3600.0))
@@ -106,8 +108,9 @@ def test_overlap_tie_is_broken_by_workspace_id_deterministically():
 
 def test_split_follows_actual_usage_not_clock_time():
     # All busy time falls in the first 10 minutes, when alice owned the host.
-    steps = [UsageStep(i * 60.0, (i + 1) * 60.0, 360.0 if i < 10 else 0.0, 120.0)
-             for i in range(60)]
+    steps = [
+        UsageStep(i * 60.0, (i + 1) * 60.0, 360.0 if i < 10 else 0.0, 120.0) for i in range(60)
+    ]
     shares, _ = run([ws("w1", "alice", -86400, deleted=1800), ws("w2", "bob", 1800)], steps)
     users = by_user(shares)
     assert users["alice"][0] == pytest.approx(3600.0)
@@ -124,8 +127,10 @@ def test_boundary_inside_a_step_splits_that_step_by_overlap():
 
 def test_without_steps_the_split_is_by_duration():
     fractions = split_fractions([Tenure(0, 2400, "a"), Tenure(2400, 3600, "b")], None)
-    assert fractions == [(pytest.approx(2 / 3), pytest.approx(2 / 3)),
-                         (pytest.approx(1 / 3), pytest.approx(1 / 3))]
+    assert fractions == [
+        (pytest.approx(2 / 3), pytest.approx(2 / 3)),
+        (pytest.approx(1 / 3), pytest.approx(1 / 3)),
+    ]
 
 
 def test_conservation_every_host_total_is_kept_exactly():

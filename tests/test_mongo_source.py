@@ -17,10 +17,23 @@ def naive(dt):
     return dt.astimezone(timezone.utc).replace(tzinfo=None)  # as pymongo returns BSON dates
 
 
-def doc(_id, hostname="172.16.100.50", owner="aa123456", state="CLAIMED",
-        created=START - timedelta(days=1), deleted=None, **extra):
-    d = {"_id": _id, "hostname": hostname, "owner": owner, "state": state, "tag": "ISIS",
-         "created_time": naive(created) if isinstance(created, datetime) else created}
+def doc(
+    _id,
+    hostname="172.16.100.50",
+    owner="aa123456",
+    state="CLAIMED",
+    created=START - timedelta(days=1),
+    deleted=None,
+    **extra,
+):
+    d = {
+        "_id": _id,
+        "hostname": hostname,
+        "owner": owner,
+        "state": state,
+        "tag": "ISIS",
+        "created_time": naive(created) if isinstance(created, datetime) else created,
+    }
     if deleted is not ...:
         d["deleted_time"] = naive(deleted) if isinstance(deleted, datetime) else deleted
     d.update(extra)
@@ -39,43 +52,60 @@ def ownership(client):
 
 def test_workspaces_alive_in_the_window_are_found_in_one_query(db):
     client, ada = db
-    ada.workspaces.insert_many([
-        doc("alive", deleted=None),
-        doc("alive-missing-field", deleted=...),
-        doc("deleted-inside", deleted=START + timedelta(minutes=20), state="DELETED"),
-        doc("deleted-before", deleted=START - timedelta(minutes=1), state="DELETED"),
-        doc("created-after", created=END + timedelta(minutes=1)),
-        doc("created-inside", created=START + timedelta(minutes=40)),
-    ])
+    ada.workspaces.insert_many(
+        [
+            doc("alive", deleted=None),
+            doc("alive-missing-field", deleted=...),
+            doc("deleted-inside", deleted=START + timedelta(minutes=20), state="DELETED"),
+            doc("deleted-before", deleted=START - timedelta(minutes=1), state="DELETED"),
+            doc("created-after", created=END + timedelta(minutes=1)),
+            doc("created-inside", created=START + timedelta(minutes=40)),
+        ]
+    )
     src = ownership(client)
     batch = src.workspaces(START, END)
     assert {w.workspace_id for w in batch.workspaces} == {
-        "alive", "alive-missing-field", "deleted-inside", "created-inside"}
+        "alive",
+        "alive-missing-field",
+        "deleted-inside",
+        "created-inside",
+    }
     assert src.requests == 1
     assert batch.skipped == {}
 
 
 def test_malformed_documents_are_skipped_and_counted_by_reason(db):
     client, ada = db
-    ada.workspaces.insert_many([
-        doc("ok"),
-        doc("no-host", hostname=None),
-        doc("regex-host", hostname=".*"),
-        doc("quote-host", hostname='172.16.100.50"}or{'),
-        doc("newline-host", hostname="172.16.100.50\nx"),
-        doc("numeric-host", hostname=1721610050),
-        doc("string-created", created="2026-01-01"),
-        doc("string-deleted", deleted="yesterday"),
-        doc("backwards", created=START + timedelta(minutes=30), deleted=START + timedelta(minutes=10)),
-        doc("numeric-owner", owner=42),
-        doc("no-state", state=None),
-        doc("deleted-no-time", state="DELETED", deleted=None),
-    ])
+    ada.workspaces.insert_many(
+        [
+            doc("ok"),
+            doc("no-host", hostname=None),
+            doc("regex-host", hostname=".*"),
+            doc("quote-host", hostname='172.16.100.50"}or{'),
+            doc("newline-host", hostname="172.16.100.50\nx"),
+            doc("numeric-host", hostname=1721610050),
+            doc("string-created", created="2026-01-01"),
+            doc("string-deleted", deleted="yesterday"),
+            doc(
+                "backwards",
+                created=START + timedelta(minutes=30),
+                deleted=START + timedelta(minutes=10),
+            ),
+            doc("numeric-owner", owner=42),
+            doc("no-state", state=None),
+            doc("deleted-no-time", state="DELETED", deleted=None),
+        ]
+    )
     batch = ownership(client).workspaces(START, END)
     assert [w.workspace_id for w in batch.workspaces] == ["ok"]
     assert batch.skipped == {
-        "bad_hostname": 5, "bad_created_time": 1, "bad_deleted_time": 1,
-        "deleted_before_created": 1, "bad_owner": 1, "bad_state": 1, "deleted_without_time": 1,
+        "bad_hostname": 5,
+        "bad_created_time": 1,
+        "bad_deleted_time": 1,
+        "deleted_before_created": 1,
+        "bad_owner": 1,
+        "bad_state": 1,
+        "deleted_without_time": 1,
     }
 
 
@@ -95,7 +125,9 @@ def test_duplicate_documents_are_kept_once_and_counted():
 
 def test_hostname_forms_are_normalised():
     batch = parse_workspaces(
-        [doc("a", hostname="host-172-16-100-50.nubes.stfc.ac.uk")], START.timestamp(), END.timestamp()
+        [doc("a", hostname="host-172-16-100-50.nubes.stfc.ac.uk")],
+        START.timestamp(),
+        END.timestamp(),
     )
     assert batch.workspaces[0].host == "172.16.100.50"
     assert batch.workspaces[0].hostname == "host-172-16-100-50.nubes.stfc.ac.uk"
@@ -103,13 +135,19 @@ def test_hostname_forms_are_normalised():
 
 def test_users_are_read_in_one_query_without_personal_fields(db):
     client, ada = db
-    ada.users.insert_many([
-        {"platform_name": "aa123456", "tag": "ISIS", "name": "Andrew Smith",
-         "email": "andrew.smith@stfc.ac.uk"},
-        {"platform_name": "bb234567", "tag": "CLF"},
-        {"platform_name": 7},
-        {"platform_name": "zz000000"},
-    ])
+    ada.users.insert_many(
+        [
+            {
+                "platform_name": "aa123456",
+                "tag": "ISIS",
+                "name": "Andrew Smith",
+                "email": "andrew.smith@stfc.ac.uk",
+            },
+            {"platform_name": "bb234567", "tag": "CLF"},
+            {"platform_name": 7},
+            {"platform_name": "zz000000"},
+        ]
+    )
     src = ownership(client)
     batch = src.users(["aa123456", "bb234567", "unknown"])
     assert set(batch.users) == {"aa123456", "bb234567"}

@@ -23,9 +23,15 @@ def source(**config):
 
 
 def series(instance, cls, value, project="IDAaaS", machine="Muon"):
-    return {"metric": {"instance": instance, "cloud_project_name": project,
-                       "machine_name": machine, "class": cls},
-            "value": [END.timestamp(), str(value)]}
+    return {
+        "metric": {
+            "instance": instance,
+            "cloud_project_name": project,
+            "machine_name": machine,
+            "class": cls,
+        },
+        "value": [END.timestamp(), str(value)],
+    }
 
 
 def vector(*items):
@@ -37,13 +43,19 @@ def form(request):
 
 
 def test_window_usage_is_one_post_with_an_increase_over_the_window(httpx_mock):
-    httpx_mock.add_response(method="POST", url=URL + "/api/v1/query", json=vector(
-        series("172.16.100.50:9100", "busy", 120.5), series("172.16.100.50:9100", "idle", 3000),
-    ))
+    httpx_mock.add_response(
+        method="POST",
+        url=URL + "/api/v1/query",
+        json=vector(
+            series("172.16.100.50:9100", "busy", 120.5),
+            series("172.16.100.50:9100", "idle", 3000),
+        ),
+    )
     src = source()
     usage = src.window_usage(END, 3600)
     assert [(u.host, u.busy_seconds, u.idle_seconds) for u in usage] == [
-        ("172.16.100.50", 120.5, 3000.0)]
+        ("172.16.100.50", 120.5, 3000.0)
+    ]
     sent = form(httpx_mock.get_requests()[0])
     assert "increase(node_cpu_seconds_total{" in sent["query"]
     assert "[3600s]" in sent["query"]
@@ -64,8 +76,10 @@ def test_extra_headers_and_matchers_reach_prometheus(httpx_mock):
 
 
 def test_usage_steps_query_matches_exactly_the_given_instances(httpx_mock):
-    httpx_mock.add_response(url=URL + "/api/v1/query_range", json={
-        "status": "success", "data": {"resultType": "matrix", "result": []}})
+    httpx_mock.add_response(
+        url=URL + "/api/v1/query_range",
+        json={"status": "success", "data": {"resultType": "matrix", "result": []}},
+    )
     source().usage_steps([".*", "172.16.0.1:9100"], END, 3600, 60)
     sent = form(httpx_mock.get_requests()[0])
     assert 'instance=~"172\\\\.16\\\\.0\\\\.1:9100|\\\\.\\\\*"' in sent["query"]
@@ -84,15 +98,24 @@ def test_usage_steps_for_no_instances_sends_nothing(httpx_mock):
     [
         (httpx.Response(503, text="<html>Service Unavailable</html>"), "HTTP 503"),
         (httpx.Response(200, text="not json"), "without a JSON body"),
-        (httpx.Response(400, json={"status": "error", "errorType": "bad_data",
-                                   "error": "parse error"}), "bad_data: parse error"),
-        (httpx.Response(200, json={"status": "success", "warnings": ["store down"],
-                                   "data": {"result": []}}), "partial answer"),
+        (
+            httpx.Response(
+                400, json={"status": "error", "errorType": "bad_data", "error": "parse error"}
+            ),
+            "bad_data: parse error",
+        ),
+        (
+            httpx.Response(
+                200, json={"status": "success", "warnings": ["store down"], "data": {"result": []}}
+            ),
+            "partial answer",
+        ),
     ],
 )
 def test_bad_answers_raise_source_error(httpx_mock, response, message):
-    httpx_mock.add_response(status_code=response.status_code, content=response.content,
-                            headers=dict(response.headers))
+    httpx_mock.add_response(
+        status_code=response.status_code, content=response.content, headers=dict(response.headers)
+    )
     with pytest.raises(SourceError, match=message):
         source().window_usage(END, 3600)
 
@@ -114,9 +137,12 @@ def test_timeout_is_passed_on_each_request(httpx_mock):
 
 def test_parse_vector_ignores_nan_inf_negative_and_unlabelled_series():
     data = vector(
-        series("a:9100", "busy", "NaN"), series("b:9100", "busy", "+Inf"),
-        series("c:9100", "busy", -1), {"metric": {"class": "busy"}, "value": [0, "1"]},
-        series("d:9100", "busy", 5), series("d:9100", "idle", 7),
+        series("a:9100", "busy", "NaN"),
+        series("b:9100", "busy", "+Inf"),
+        series("c:9100", "busy", -1),
+        {"metric": {"class": "busy"}, "value": [0, "1"]},
+        series("d:9100", "busy", 5),
+        series("d:9100", "idle", 7),
         series("d:9100", "busy", 1),  # a duplicated series adds up
     )["data"]
     usage, unparsed = parse_vector(data)
@@ -132,14 +158,23 @@ def test_parse_vector_keeps_unparseable_instances_and_counts_them():
 
 def test_parse_matrix_differences_counters_and_handles_resets():
     metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
-    data = {"result": [
-        {"metric": {**metric, "class": "busy"},
-         "values": [[0, "100"], [60, "160"], [120, "10"], [180, "40"]]},
-        {"metric": {**metric, "class": "idle"},
-         "values": [[0, "0"], [60, "30"], [120, "NaN"], [180, "90"]]},
-    ]}
+    data = {
+        "result": [
+            {
+                "metric": {**metric, "class": "busy"},
+                "values": [[0, "100"], [60, "160"], [120, "10"], [180, "40"]],
+            },
+            {
+                "metric": {**metric, "class": "idle"},
+                "values": [[0, "0"], [60, "30"], [120, "NaN"], [180, "90"]],
+            },
+        ]
+    }
     steps = parse_matrix(data)[("h:9100", "P", "M")]
     assert [(s.start, s.end, s.busy_seconds) for s in steps] == [
-        (0.0, 60.0, 60.0), (60.0, 120.0, 10.0), (120.0, 180.0, 30.0)]
+        (0.0, 60.0, 60.0),
+        (60.0, 120.0, 10.0),
+        (120.0, 180.0, 30.0),
+    ]
     assert sum(s.idle_seconds for s in steps) == 90.0
     assert not any(math.isnan(s.idle_seconds) for s in steps)
