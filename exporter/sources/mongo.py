@@ -1,9 +1,9 @@
 """Read workspace ownership from Ada's MongoDB in two queries per scrape.
 
-1. ``workspaces``: every record not cleanly deleted before the window starts.
-   The date filter is written so that records with a missing, null or
-   malformed ``deleted_time`` still come back, to be checked (and counted if
-   bad) here rather than silently dropped by the query.
+1. ``workspaces``: every record not cleanly deleted before the window starts
+   nor created after it ends. The date filters are written so that records
+   with a missing, null or malformed date still come back, to be checked (and
+   counted if bad) here rather than silently dropped by the query.
 2. ``users``: the records of the owners found, by ``platform_name`` with ``$in``.
 
 Only the fields the exporter needs are projected: names and e-mail addresses
@@ -46,7 +46,12 @@ class MongoOwnership:
 
     def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
         """Every valid workspace alive at any moment of [start, end]; skipped ones by reason."""
-        query = {"deleted_time": {"$not": {"$lt": start}}, "created_time": {"$not": {"$gt": end}}}
+        query = {
+            "$and": [
+                _date_or_malformed("deleted_time", "$gte", start),
+                _date_or_malformed("created_time", "$lte", end),
+            ]
+        }
         docs = self._find("workspaces", query, WORKSPACE_FIELDS)
         return parse_workspaces(docs, start.timestamp(), end.timestamp())
 
@@ -68,6 +73,17 @@ class MongoOwnership:
                 return list(self._db[collection].find(query, fields))
         except pymongo.errors.PyMongoError as exc:
             raise SourceError(f"{type(exc).__name__} reading {collection}: {exc}") from exc
+
+
+def _date_or_malformed(field: str, op: str, bound: datetime) -> dict[str, Any]:
+    """Match ``field op bound``, or a missing, null or non-date ``field`` (to be counted later).
+
+    Spelt with ``$in: [None]`` and one ``$type`` per clause rather than ``$not``,
+    so MongoDB, mongomock and the nx-27017 test server all read it the same way.
+    """
+    clauses: list[dict[str, Any]] = [{field: {"$in": [None]}}, {field: {op: bound}}]
+    clauses += [{field: {"$type": t}} for t in ("string", "number", "bool", "object", "array")]
+    return {"$or": clauses}
 
 
 def as_timestamp(value: object) -> float | None:

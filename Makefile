@@ -1,0 +1,46 @@
+# Two entry points, each setting up what it needs:
+#   make demo  - install into .venv and run the exporter on its built-in demo fleet
+#   make test  - install into .venv (plus Debian's prometheus if missing) and run every check
+# CI (.ci/run) runs `make test`; with CI=true a skipped integration test fails the run.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LISTEN ?= :9877
+
+.PHONY: demo test setup setup-test system-deps lint unit clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+setup-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+# The end-to-end tests run a real Prometheus (and promtool). Installed when
+# missing and we are root (CI, fresh machines); otherwise say how.
+system-deps:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian package prometheus (for the end-to-end tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else echo "note: prometheus/promtool missing; run 'sudo apt-get install prometheus' or the end-to-end tests will skip"; fi
+
+demo: setup
+	$(BIN)/ada-carbon-exporter --demo --web.listen-address=$(LISTEN)
+
+lint: setup-test
+	$(BIN)/ruff check exporter tests
+	$(BIN)/ruff format --check exporter tests
+	$(BIN)/mypy
+
+unit: setup-test system-deps
+	$(BIN)/pytest
+
+test: setup-test system-deps lint unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

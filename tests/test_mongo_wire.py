@@ -1,0 +1,57 @@
+"""The MongoDB adapter over pymongo's real network path (nx-27017 on loopback)."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from pymongo import MongoClient
+
+from exporter.model import SourceError
+from exporter.sources.mongo import MongoOwnership
+from tests import scenario
+from tests.scenario import END
+
+START = END - timedelta(hours=1)
+
+
+def ownership(uri, timeout=1.0):
+    ms = int(timeout * 1000)
+    client = MongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms)
+    return MongoOwnership(client, "ada", timeout)
+
+
+@pytest.mark.mongowire
+def test_the_window_query_means_the_same_over_the_wire(mongo_wire):
+    client = MongoClient(mongo_wire.uri)
+    client["ada"]["workspaces"].insert_many(scenario.workspaces())
+    batch = ownership(mongo_wire.uri).workspaces(START, END)
+    assert {w.workspace_id for w in batch.workspaces} == {
+        "w-alice",
+        "w-bob",
+        "w-carol",
+        "w-pool",
+        "w-dave",
+        "w-unmeasured",
+    }
+    assert batch.skipped == {"bad_hostname": 1, "bad_created_time": 1}
+
+
+@pytest.mark.mongowire
+def test_a_server_that_never_answers_fails_within_the_timeout(blackhole):
+    source = ownership(blackhole.uri, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(SourceError):
+        source.workspaces(START, END)
+    assert time.monotonic() - started < 5  # generous: a bound, not a benchmark
+
+
+@pytest.mark.mongowire
+def test_a_stopped_server_is_a_source_error_and_recovery_needs_no_restart(mongo_wire):
+    source = ownership(mongo_wire.uri, timeout=0.5)
+    assert source.workspaces(START, END).workspaces == ()
+    mongo_wire.stop()
+    with pytest.raises(SourceError, match=r"ServerSelectionTimeoutError|AutoReconnect"):
+        source.workspaces(START, END)
+    mongo_wire.start()
+    MongoClient(mongo_wire.uri)["ada"]["workspaces"].insert_many(scenario.workspaces()[:1])
+    assert len(source.workspaces(START, END).workspaces) == 1
