@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import yaml
 
 from exporter.energy import PowerModel
+from exporter.forecast import WorkingHours
 from exporter.promql import label_name, metric_name
+from exporter.region import NATIONAL, Region
 
 DEFAULT_FACILITIES = {
     "IDAaaS": "ISIS",
@@ -40,6 +42,16 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class RecordingRulesConfig:
+    """The per-host rates recorded by ``prometheus/ada-carbon-rules.yml``."""
+
+    busy_metric: str = "instance:node_cpu_busy_seconds:rate2m"
+    idle_metric: str = "instance:node_cpu_idle_seconds:rate2m"
+    interval_seconds: float = 60.0  # the rule group's evaluation interval
+    range_seconds: float = 120.0  # the range of rate() in the rules
+
+
+@dataclass(frozen=True)
 class PrometheusConfig:
     url: str = "http://localhost:9090"
     timeout_seconds: float = 5.0
@@ -53,6 +65,8 @@ class PrometheusConfig:
     host_label: str = "instance"
     matchers: Mapping[str, str] = field(default_factory=dict)
     step_seconds: float = 60.0
+    source: str = "raw"  # "raw" (metric above) or "recording_rules"
+    recording_rules: RecordingRulesConfig = field(default_factory=RecordingRulesConfig)
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,9 @@ class IntensityConfig:
     timeout_seconds: float = 3.0
     fixed_gco2_per_kwh: float = 200.0
     default_gco2_per_kwh: float = 200.0
+    region: Region = NATIONAL
+    greenest_window_seconds: float = 3 * 3600.0
+    working_hours: WorkingHours = field(default_factory=WorkingHours)  # Europe/London
 
 
 @dataclass(frozen=True)

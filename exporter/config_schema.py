@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from exporter import config as c
 from exporter.energy import PowerModel
+from exporter.forecast import parse_working_hours
+from exporter.region import parse_region
 
 T = TypeVar("T")
 _TRUE = {"1", "true", "yes", "on"}
@@ -78,6 +80,13 @@ def _zero_or_duration(value: Any) -> float:
     return seconds
 
 
+def _greenest_window(value: Any) -> float:
+    seconds = c.parse_duration(value)
+    if seconds <= 0 or seconds > 86400 or seconds % 1800:
+        raise ValueError(f"must be a multiple of 30m between 30m and 24h, got {value!r}")
+    return seconds
+
+
 def _string(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a non-empty string, got {value!r}")
@@ -122,6 +131,20 @@ def _power(section: _Section, default: PowerModel) -> PowerModel:
     return model
 
 
+def _recording_rules(section: _Section) -> c.RecordingRulesConfig:
+    d = c.RecordingRulesConfig()
+    rules = c.RecordingRulesConfig(
+        busy_metric=section.get("busy_metric", d.busy_metric, lambda v: c.check_metric(_string(v))),
+        idle_metric=section.get("idle_metric", d.idle_metric, lambda v: c.check_metric(_string(v))),
+        interval_seconds=section.get("interval", d.interval_seconds, _duration),
+        range_seconds=section.get("range", d.range_seconds, _duration),
+    )
+    section.done()
+    if rules.busy_metric == rules.idle_metric:
+        section.problems.append(f"{section.path}: busy_metric and idle_metric must differ")
+    return rules
+
+
 def build(data: object, env: Mapping[str, str]) -> c.Config:
     """Parsed YAML plus environment to a Config; ConfigError lists every problem found."""
     problems: list[str] = []
@@ -151,6 +174,8 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
             "matchers", {}, lambda v: {c.check_label(k): x for k, x in _str_map(v).items()}
         ),
         step_seconds=p.get("split_step", dp.step_seconds, _duration),
+        source=p.get("source", dp.source, _choice("raw", "recording_rules")),
+        recording_rules=_recording_rules(p.section("recording_rules")),
     )
     p.done()
 
@@ -174,6 +199,11 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
         timeout_seconds=i.get("timeout", di.timeout_seconds, _duration),
         fixed_gco2_per_kwh=i.get("fixed_gco2_per_kwh", di.fixed_gco2_per_kwh, _number()),
         default_gco2_per_kwh=i.get("default_gco2_per_kwh", di.default_gco2_per_kwh, _number()),
+        region=i.get("region", di.region, parse_region),
+        greenest_window_seconds=i.get(
+            "greenest_window", di.greenest_window_seconds, _greenest_window
+        ),
+        working_hours=i.get("working_hours", di.working_hours, parse_working_hours),
     )
     i.done()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from itertools import pairwise
 
 from exporter.demo_fleet import DemoFleet, DemoHost, DemoTenure, stable_unit
@@ -162,6 +162,7 @@ class DemoIntensity:
         self.seed = seed
         self.requests = 0
         self._clock = clock
+        self._forecast_from = -1
 
     def slots(self, start: datetime, end: datetime) -> list[IntensitySlot]:
         """The half-hour slots overlapping [start, end], oldest first, with no gaps."""
@@ -179,6 +180,20 @@ class DemoIntensity:
             index = next((name for top, name in _BANDS if value < top), "very high")
             out.append(IntensitySlot(slot, slot + _SLOT, value, slot + _SLOT <= now, index))
         return out
+
+    def forecast(self, at: datetime) -> list[IntensitySlot]:
+        """The 48 h from the half hour containing ``at``; counted as one request per half hour."""
+        first = math.floor(_seconds(at) / _SLOT) * _SLOT
+        if first != self._forecast_from:  # like the real adapter's per-half-hour cache
+            self._forecast_from = first
+            self.requests += 1
+        return self.cached_forecast(at)
+
+    def cached_forecast(self, at: datetime) -> list[IntensitySlot]:
+        """Same as :meth:`forecast`, never counted as a request."""
+        first = math.floor(_seconds(at) / _SLOT) * _SLOT
+        stop = datetime.fromtimestamp(first + 48 * 3600, timezone.utc)
+        return self.cached(datetime.fromtimestamp(first, timezone.utc), stop)
 
     def _gco2(self, t: float, slot: int) -> float:
         hour = (t % 86400) / 3600

@@ -11,7 +11,7 @@ import concurrent.futures as cf
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
@@ -25,6 +25,7 @@ from exporter.attribution import (
     timeline_for,
 )
 from exporter.config import SOURCES, Config
+from exporter.forecast import Outlook, outlook
 from exporter.health import HealthTracker, SourceStatus
 from exporter.intensity_fallback import IntensityReading, IntensityState
 from exporter.model import (
@@ -38,6 +39,8 @@ from exporter.model import (
 )
 
 T = TypeVar("T")
+# The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
+FORECAST = "carbon_intensity forecast"
 GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
 
 
@@ -78,6 +81,7 @@ class Snapshot:
     unmatched_hosts: Mapping[str, int]  # side -> hosts
     conflicted_hosts: int
     split_hosts: int
+    outlook: Outlook = field(default_factory=Outlook)  # forecast and greenest windows from `end`
 
 
 class Engine:
@@ -98,7 +102,7 @@ class Engine:
         self.health = HealthTracker()
         self._intensity_state = IntensityState(config.carbon_intensity, intensity_label)
         # Enough workers that a call still hung from a previous refresh cannot starve this one.
-        self._pool = cf.ThreadPoolExecutor(max_workers=6, thread_name_prefix="source")
+        self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -119,9 +123,14 @@ class Engine:
         f_slots = self._submit(
             status, "carbon_intensity", lambda: self.intensity_source.slots(start, end)
         )
+        forecast_status = {FORECAST: SourceStatus()}
+        f_forecast = self._submit(
+            forecast_status, FORECAST, lambda: self.intensity_source.forecast(end)
+        )
         usage = self._wait(f_usage, status, "prometheus", deadline)
         owners = self._wait(f_owner, status, "mongodb", deadline)
         slots = self._wait(f_slots, status, "carbon_intensity", deadline)
+        forecast = self._wait(f_forecast, forecast_status, FORECAST, deadline)
 
         t0, t1 = start.timestamp(), end.timestamp()
         reading = self._intensity_state.read(
@@ -129,7 +138,15 @@ class Engine:
             self.intensity_source,
             start,
             end,
-            status["carbon_intensity"].up,
+            status["carbon_intensity"].up,  # the window's own fetch, before the forecast's
+        )
+        _merge_parallel(status["carbon_intensity"], forecast_status[FORECAST])
+        ci = self.config.carbon_intensity
+        grid_outlook = outlook(
+            forecast if forecast is not None else self.intensity_source.cached_forecast(end),
+            end.timestamp(),
+            ci.greenest_window_seconds,
+            ci.working_hours,
         )
         timelines = (
             build_timelines(owners[0].workspaces, t0, t1) if owners else Timelines({}, frozenset())
@@ -178,6 +195,7 @@ class Engine:
             ),
             conflicted_hosts=len(timelines.conflicted_hosts),
             split_hosts=split,
+            outlook=grid_outlook,
         )
 
     def _ownership(self, start: datetime, end: datetime) -> tuple[WorkspaceBatch, UserBatch]:
@@ -259,6 +277,13 @@ class Engine:
             for w in batch.workspaces
             if w.created <= at and (w.deleted is None or w.deleted > at)
         )
+
+
+def _merge_parallel(status: SourceStatus, other: SourceStatus) -> None:
+    """Fold a call that ran beside ``status``'s into it: down if either was, the longer wait."""
+    status.up = status.up and other.up
+    status.error = status.error or other.error
+    status.duration_seconds = max(status.duration_seconds, other.duration_seconds)
 
 
 def _alive_by_tag_state(batch: WorkspaceBatch, at: float) -> dict[tuple[str, str], int]:

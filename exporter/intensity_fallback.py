@@ -5,17 +5,23 @@ The chain is the one the README documents: the slots the source returned
 no slot covers, the last value seen from the source; before any value has
 been seen, the configured default. The choice is reported on /metrics, and
 logged when it changes, not at every scrape.
+
+The age of the value in use is 0 while a slot covers the window's end; else
+the time since the end of the slot the last good value came from; +Inf while
+the configured default is in use (no value has ever been seen).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 
 from exporter.config import IntensityConfig
 from exporter.energy import MeanIntensity, mean_intensity
+from exporter.forecast import index_for
 from exporter.model import IntensitySlot, IntensitySource
 
 log = logging.getLogger("exporter.intensity")
@@ -32,6 +38,8 @@ class IntensityReading:
     current: float  # the slot containing the window's end, else ``fill``
     window_mean: MeanIntensity
     source: str  # one of INTENSITY_SOURCES
+    index: str = ""  # of ``current``: the API's index level, else its band (forecast.INDEX_LEVELS)
+    age_seconds: float = 0.0  # how old ``current`` is at the window's end (see module doc)
 
 
 class IntensityState:
@@ -41,6 +49,7 @@ class IntensityState:
         self._config = config
         self._live = live_label
         self._last_good: float | None = None
+        self._last_good_end = -math.inf  # end of the slot ``_last_good`` came from
         self._last_source = ""
         self._lock = threading.Lock()
 
@@ -58,13 +67,15 @@ class IntensityState:
         t0, t1 = start.timestamp(), end.timestamp()
         with self._lock:
             if slots:
-                self._last_good = max(slots, key=lambda s: s.start).gco2_per_kwh
+                latest = max(slots, key=lambda s: s.start)
+                self._last_good, self._last_good_end = latest.gco2_per_kwh, latest.end
             fill = (
                 self._last_good
                 if self._last_good is not None
                 else self._config.default_gco2_per_kwh
             )
             mean = mean_intensity(slots, t0, t1, fill)
+            last_good_end = self._last_good_end
             if self._live == "fixed":
                 source = "fixed"
             elif mean.covered_ratio >= 0.999:
@@ -79,5 +90,13 @@ class IntensityState:
                 )
                 self._last_source = source
         # The slot containing the end; on a boundary, the one just ended will do.
-        current = next((s.gco2_per_kwh for s in reversed(slots) if s.start <= t1 <= s.end), fill)
-        return IntensityReading(adapter.region, tuple(slots), fill, current, mean, source)
+        at_end = next((s for s in reversed(slots) if s.start <= t1 <= s.end), None)
+        if at_end is not None:
+            current, age = at_end.gco2_per_kwh, 0.0
+            index = index_for(current, at_end.index)
+        else:
+            current, age = fill, max(0.0, t1 - last_good_end)
+            index = index_for(current)
+        return IntensityReading(
+            adapter.region, tuple(slots), fill, current, mean, source, index, age
+        )

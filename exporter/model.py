@@ -151,3 +151,11 @@ class IntensitySource(Protocol):
     def cached(self, start: datetime, end: datetime) -> list[IntensitySlot]:
         """The slots already known for [start, end], without any I/O (used when it is down)."""
         ...
+
+    def forecast(self, at: datetime) -> list[IntensitySlot]:
+        """Forecast slots for 48 h from the half hour containing ``at``; may be empty."""
+        ...
+
+    def cached_forecast(self, at: datetime) -> list[IntensitySlot]:
+        """The forecast slots already known from the half hour containing ``at``, without I/O."""
+        ...

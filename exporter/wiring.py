@@ -63,7 +63,7 @@ def build_engine(config: Config) -> Engine:
         intensity, label = FixedIntensity(ci.fixed_gco2_per_kwh), "fixed"
     else:
         intensity = CarbonIntensityAPI(
-            httpx.Client(timeout=ci.timeout_seconds), ci.url, ci.timeout_seconds
+            httpx.Client(timeout=ci.timeout_seconds), ci.url, ci.timeout_seconds, region=ci.region
         )
     return Engine(config, usage, ownership, intensity, label)
 
@@ -75,7 +75,11 @@ def describe_sources(config: Config) -> str:
         return "built-in demo" if source in config.demo_sources else real
 
     ci = config.carbon_intensity
-    intensity = f"fixed {ci.fixed_gco2_per_kwh:g} gCO2/kWh" if ci.source == "fixed" else ci.url
+    intensity = (
+        f"fixed {ci.fixed_gco2_per_kwh:g} gCO2/kWh"
+        if ci.source == "fixed"
+        else f"{ci.url} (region {ci.region.label})"
+    )
     mongo = f"{mask_url(config.mongodb.uri)}/{config.mongodb.database}"
     return (
         f"prometheus={where('prometheus', mask_url(config.prometheus.url))}, "

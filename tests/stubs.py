@@ -69,6 +69,7 @@ class StubIntensity:
     requests: int = 0
     region: str = "GB"
     seen: list[IntensitySlot] = field(default_factory=list)
+    forecast_slots: list[IntensitySlot] = field(default_factory=list)
 
     def slots(self, start, end):
         self.requests += 1
@@ -84,6 +85,15 @@ class StubIntensity:
 
     def cached(self, start, end):
         return [s for s in self.seen if s.end > start.timestamp() and s.start < end.timestamp()]
+
+    def forecast(self, at):
+        """The slots in ``forecast_slots`` (none by default), as if cached: no request counted."""
+        if self.fail:
+            raise SourceError("intensity API is down")
+        return self.cached_forecast(at)
+
+    def cached_forecast(self, at):
+        return list(self.forecast_slots)
 
 
 def usage(host="172.16.100.50", busy=3600.0, idle=7200.0, project="IDAaaS", machine="Muon"):

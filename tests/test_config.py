@@ -133,3 +133,33 @@ def test_per_machine_power_overrides_inherit_the_defaults(tmp_path):
 def test_mask_url_hides_passwords():
     assert mask_url("mongodb://user:pa55@db:27017/ada") == "mongodb://user:***@db:27017/ada"
     assert mask_url("http://prom:9090") == "http://prom:9090"
+
+
+def test_recording_rules_switch_and_names(tmp_path):
+    c = load(
+        write(
+            tmp_path,
+            "prometheus:\n  source: recording_rules\n"
+            "  recording_rules: {busy_metric: 'a:busy:rate5m', interval: 30s, range: 5m}\n",
+        ),
+        env={},
+    )
+    assert c.prometheus.source == "recording_rules"
+    rules = c.prometheus.recording_rules
+    assert (rules.busy_metric, rules.idle_metric) == (
+        "a:busy:rate5m",
+        "instance:node_cpu_idle_seconds:rate2m",
+    )
+    assert (rules.interval_seconds, rules.range_seconds) == (30, 300)
+
+
+def test_recording_rules_problems_are_reported_by_key(tmp_path):
+    text = (
+        "prometheus:\n  source: rules\n  recording_rules:\n"
+        "    busy_metric: 'bad name'\n    idle_metric: x\n    interval: 0s\n    colour: red\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load(write(tmp_path, text), env={})
+    problems = "\n".join(err.value.problems)
+    for key in ("source", "busy_metric", "interval", "colour"):
+        assert f"prometheus.{'recording_rules.' if key != 'source' else ''}{key}:" in problems

@@ -14,7 +14,13 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from exporter.model import IntensitySlot, SourceError
-from exporter.sources.intensity import CarbonIntensityAPI, FixedIntensity, parse_slots
+from exporter.region import Region
+from exporter.sources.intensity import (
+    CarbonIntensityAPI,
+    FixedIntensity,
+    parse_slots,
+    region_name,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "intensity"
 BASE = "https://api.carbonintensity.org.uk"
@@ -431,3 +437,148 @@ def test_fixed_intensity_refuses_a_negative_or_non_finite_value() -> None:
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError):
             FixedIntensity(bad)
+
+
+# --- regions ---
+
+
+def regional_url(start: str, end: str, kind: str = "regionid", code: str = "12") -> str:
+    return f"{BASE}/regional/intensity/{start}/{end}/{kind}/{code}"
+
+
+def test_region_id_asks_the_regional_endpoint_and_gets_forecasts(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        url=regional_url("2018-05-15T11:30Z", "2018-05-15T12:30Z"),
+        json=golden("regional_south_england.json"),
+    )
+    api = CarbonIntensityAPI(
+        client, now=Clock("2018-05-20T00:00Z"), region=Region("regionid", "12")
+    )
+    assert api.region == "South England"  # from the id table, before any request
+    slots = api.slots(at("2018-05-15T11:30Z"), at("2018-05-15T12:15Z"))
+    assert [(s.gco2_per_kwh, s.actual) for s in slots] == [(266.0, False), (258.0, False)]
+
+
+def test_postcode_region_is_labelled_by_postcode_until_a_response_names_it(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    body = golden("regional_south_england.json")
+    assert isinstance(body, dict)
+    body["data"]["postcode"] = "OX11"
+    httpx_mock.add_response(
+        url=regional_url("2018-05-15T11:30Z", "2018-05-15T12:30Z", "postcode", "OX11"), json=body
+    )
+    api = CarbonIntensityAPI(
+        client, now=Clock("2018-05-20T00:00Z"), region=Region("postcode", "OX11")
+    )
+    assert api.region == "OX11"
+    api.slots(at("2018-05-15T11:30Z"), at("2018-05-15T12:15Z"))
+    assert api.region == "South England"
+
+
+def test_region_name_reads_the_shortname_of_either_shape() -> None:
+    region = {"regionid": 12, "shortname": "South England", "data": []}
+    assert region_name({"data": region}) == "South England"
+    assert region_name({"data": [region]}) == "South England"
+    assert region_name({"data": [{"regionid": 12}]}) is None
+    assert region_name(golden("national_2018-01-20.json")) is None
+    assert region_name({"data": {"shortname": "x" * 500}}) == "x" * 64
+
+
+def test_ended_regional_slots_are_final_as_they_never_get_an_actual(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json=golden("regional_south_england.json"))
+    clock = Clock("2018-05-16T00:00Z")
+    api = CarbonIntensityAPI(client, now=clock, region=Region("regionid", "12"))
+    window = (at("2018-05-15T11:30Z"), at("2018-05-15T12:15Z"))
+    first = api.slots(*window)
+    clock.now += 7 * 86400
+    assert api.slots(*window) == first
+    assert api.requests == 1
+
+
+# --- the 48 h forecast ---
+
+
+def forecast_body(first: str, values: list[float]) -> object:
+    """A national fw48h answer: from ``first``, forecasts only."""
+    start = at(first)
+    return {"data": [entry(api_time(start + i * HALF_HOUR), v) for i, v in enumerate(values)]}
+
+
+def test_forecast_asks_fw48h_from_the_half_hour_in_progress_once_per_half_hour(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock("2018-01-20T12:10Z")
+    httpx_mock.add_response(
+        url=f"{BASE}/intensity/2018-01-20T12:00Z/fw48h",
+        json=forecast_body("2018-01-20T11:30Z", [300.0, *range(100, 198)]),  # 99 slots
+    )
+    httpx_mock.add_response(
+        url=f"{BASE}/intensity/2018-01-20T12:30Z/fw48h",
+        json=forecast_body("2018-01-20T12:30Z", [90.0] * 96),
+    )
+    api = CarbonIntensityAPI(client, now=clock)
+    slots = api.forecast(at("2018-01-20T12:10Z"))
+    # the slot that ended at `from` and those beyond 48 h are dropped
+    assert len(slots) == 96 and slots[0].start == ts("2018-01-20T12:00Z")
+    assert (slots[0].gco2_per_kwh, slots[-1].gco2_per_kwh) == (100.0, 195.0)
+    assert not any(s.actual for s in slots)
+    for minute in range(11, 30):
+        clock.now = ts(f"2018-01-20T12:{minute}Z")
+        assert api.forecast(at(f"2018-01-20T12:{minute}Z")) == slots
+    assert api.requests == 1
+    assert api.forecast(at("2018-01-20T12:30Z"))[0].gco2_per_kwh == 90.0
+    assert api.requests == len(httpx_mock.get_requests()) == 2
+
+
+def test_regional_forecast_asks_the_regional_fw48h_endpoint(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(
+        url=regional_url("2018-05-15T12:00Z", "fw48h", "postcode", "OX11"),
+        json=golden("regional_south_england.json"),
+    )
+    api = CarbonIntensityAPI(client, region=Region("postcode", "OX11"))
+    [slot] = api.forecast(at("2018-05-15T12:05Z"))
+    assert (slot.gco2_per_kwh, api.region) == (258.0, "South England")
+
+
+def test_failed_forecast_raises_then_serves_the_last_one_trimmed_and_retries(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json=forecast_body("2018-01-20T12:00Z", [200.0] * 96))
+    httpx_mock.add_response(status_code=500, json=golden("error_500.json"))
+    httpx_mock.add_exception(httpx.ReadTimeout("timed out"))
+    api = CarbonIntensityAPI(client)
+    api.forecast(at("2018-01-20T12:00Z"))
+    later = at("2018-01-20T13:00Z")
+    with pytest.raises(SourceError, match="HTTP 500"):
+        api.forecast(later)
+    with pytest.raises(SourceError, match="ReadTimeout"):
+        api.forecast(later)  # a failure is not remembered: the next call asks again
+    cached = api.cached_forecast(later)
+    assert len(cached) == 94 and cached[0].start == ts("2018-01-20T13:00Z")
+    assert api.requests == 3
+
+
+def test_empty_forecast_is_held_for_the_half_hour(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(json={"data": []})
+    api = CarbonIntensityAPI(client)
+    assert api.forecast(at("2018-01-20T12:00Z")) == []
+    assert api.forecast(at("2018-01-20T12:20Z")) == []
+    assert api.requests == 1
+
+
+def test_fixed_intensity_has_no_forecast() -> None:
+    fixed = FixedIntensity(180)
+    assert (
+        fixed.forecast(at("2018-01-20T12:00Z"))
+        == fixed.cached_forecast(at("2018-01-20T12:00Z"))
+        == []
+    )

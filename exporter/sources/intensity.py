@@ -1,5 +1,8 @@
 """Grid carbon intensity from the UK Carbon Intensity API, cached per half-hour slot.
 
+National or regional (a region id or an outward postcode); the 48 h forecast is
+cached too and refreshed at most once per half hour.
+
 Carbon intensity data: Carbon Intensity API, NESO, CC BY 4.0.
 """
 
@@ -15,8 +18,10 @@ from datetime import datetime, timezone
 import httpx
 
 from exporter.model import IntensitySlot, SourceError
+from exporter.region import NATIONAL, Region
 
 SLOT_SECONDS = 1800
+_FORECAST_SECONDS = 48 * 3600
 _MAX_RANGE_SECONDS = 14 * 86400  # the API refuses /intensity/{from}/{to} ranges above 14 days
 _RETAIN_SECONDS = 35 * 86400  # forget older slots so a long-running exporter stays small
 _NOT_JSON = object()
@@ -40,6 +45,16 @@ def parse_slots(payload: object) -> list[IntensitySlot]:
             if old is None or slot.actual or not old.actual:
                 by_start[slot.start] = slot
     return [by_start[start] for start in sorted(by_start)]
+
+
+def region_name(payload: object) -> str | None:
+    """The region's shortname in a decoded regional response (e.g. "South England"), if any."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    for item in data if isinstance(data, list) else [data]:
+        name = item.get("shortname") if isinstance(item, dict) else None
+        if isinstance(name, str) and name.strip():
+            return name.strip()[:64]  # a label value: bounded, whatever the API sends
+    return None
 
 
 def _entries(data: object, nested: bool) -> Iterator[Mapping[str, object]]:
@@ -115,10 +130,15 @@ def _api_time(ts: int) -> str:
 
 
 class CarbonIntensityAPI:
-    """National (GB) intensity from the Carbon Intensity API, asking only for stale slots.
+    """Intensity from the Carbon Intensity API for one region, asking only for stale slots.
 
-    A past slot with an actual value is final and never fetched again; any other slot,
-    or a slot the API did not return, is asked for at most once per wall-clock half hour.
+    A past slot with an actual value is final and never fetched again; so is an ended
+    regional slot, as regional data never gets an actual. Any other slot, or a slot the
+    API did not return, is asked for at most once per wall-clock half hour.
+
+    ``region`` is the label to use: known before any request (see :class:`Region`), and
+    replaced by the shortname a regional response gives (so a postcode becomes e.g.
+    "South England" after the first answer).
     """
 
     def __init__(
@@ -127,9 +147,11 @@ class CarbonIntensityAPI:
         base_url: str = "https://api.carbonintensity.org.uk",
         timeout_seconds: float = 3.0,
         now: Callable[[], float] = time.time,
+        region: Region = NATIONAL,
     ) -> None:
-        self.region = "GB"
+        self.region = region.label
         self.requests = 0
+        self._where = region
         self._client = client
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout_seconds
@@ -139,6 +161,8 @@ class CarbonIntensityAPI:
         self._final: set[float] = set()
         self._lock = threading.Lock()  # guards the cache; never held during I/O
         self._fetch_lock = threading.Lock()  # concurrent scrapes share one fetch, not make two
+        self._forecast: tuple[int, list[IntensitySlot]] | None = None  # (from slot, slots)
+        self._forecast_lock = threading.Lock()  # separate, so it runs beside a window fetch
 
     def slots(self, start: datetime, end: datetime) -> list[IntensitySlot]:
         """The half-hour slots overlapping [start, end], oldest first; raises SourceError.
@@ -167,6 +191,30 @@ class CarbonIntensityAPI:
         """The cached slots overlapping [start, end], without I/O: what to serve after a failure."""
         return self._lookup(_slot_starts(start, end))
 
+    def forecast(self, at: datetime) -> list[IntensitySlot]:
+        """The next 48 h from the half hour containing ``at``; raises SourceError.
+
+        One request per half hour of ``at`` at most: while the forecast fetched for that
+        half hour is held, it is served without I/O. A failed fetch is retried next call.
+        """
+        key = _slot_starts(at, at)[0]
+        with self._forecast_lock:
+            with self._lock:
+                held = self._forecast is not None and self._forecast[0] == key
+            if not held:
+                path = self._where.forecast_path(_api_time(key))
+                fetched = parse_slots(self._get(f"{self._base_url}{path}"))
+                with self._lock:
+                    self._forecast = (key, fetched)
+        return self.cached_forecast(at)
+
+    def cached_forecast(self, at: datetime) -> list[IntensitySlot]:
+        """The last forecast fetched, from the half hour containing ``at`` on, without I/O."""
+        key = _slot_starts(at, at)[0]
+        with self._lock:
+            held = self._forecast[1] if self._forecast else []
+        return [s for s in held if key <= s.start < key + _FORECAST_SECONDS]
+
     def _lookup(self, starts: list[int]) -> list[IntensitySlot]:
         with self._lock:
             return [self._slots[s] for s in starts if s in self._slots]
@@ -186,13 +234,19 @@ class CarbonIntensityAPI:
                     continue
                 self._slots[slot.start] = slot
                 self._checked[slot.start] = now
-                # The current slot's actual is an estimate that still moves until it ends.
-                if slot.actual and slot.end <= now:
+                # The current slot's actual is an estimate that still moves until it ends;
+                # a regional slot has no actual to wait for, so its last forecast is final.
+                if slot.end <= now and (slot.actual or not self._where.has_actuals):
                     self._final.add(slot.start)
 
     def _fetch(self, lo: int, hi: int) -> list[IntensitySlot]:
-        url = f"{self._base_url}/intensity/{_api_time(lo)}/{_api_time(hi)}"
-        self.requests += 1
+        path = self._where.range_path(_api_time(lo), _api_time(hi))
+        return parse_slots(self._get(f"{self._base_url}{path}"))
+
+    def _get(self, url: str) -> object:
+        """The decoded JSON body of a successful response; SourceError for anything else."""
+        with self._lock:  # the window and the forecast fetch run in parallel
+            self.requests += 1
         try:
             response = self._client.get(url, timeout=self._timeout)
         except httpx.HTTPError as exc:
@@ -208,7 +262,10 @@ class CarbonIntensityAPI:
             raise SourceError(f"Carbon Intensity API HTTP {status}: {detail}")
         if payload is _NOT_JSON:
             raise SourceError(f"Carbon Intensity API HTTP {status}: body is not JSON")
-        return parse_slots(payload)
+        name = region_name(payload)
+        if name is not None and not self._where.has_actuals:
+            self.region = name
+        return payload
 
 
 class FixedIntensity:
@@ -231,3 +288,11 @@ class FixedIntensity:
     def cached(self, start: datetime, end: datetime) -> list[IntensitySlot]:
         """The same as slots(): nothing is ever fetched."""
         return self.slots(start, end)
+
+    def forecast(self, at: datetime) -> list[IntensitySlot]:
+        """No forecast: a fixed value says nothing about what the grid will do."""
+        return []
+
+    def cached_forecast(self, at: datetime) -> list[IntensitySlot]:
+        """No forecast, as for :meth:`forecast`."""
+        return []
