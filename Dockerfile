@@ -1,0 +1,20 @@
+# ada-carbon-exporter: docker build -t ada-carbon-exporter .
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY exporter ./exporter
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+# Non-root, and nothing written at run time, so it runs with a read-only root filesystem.
+RUN useradd --system --uid 10001 --no-create-home exporter
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY exporter.yaml /etc/ada-carbon-exporter/exporter.yaml
+USER 10001
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+EXPOSE 9877
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9877/-/healthy', timeout=2).status == 200 else 1)"]
+ENTRYPOINT ["ada-carbon-exporter", "--config.file=/etc/ada-carbon-exporter/exporter.yaml"]
+CMD ["--web.listen-address=:9877"]
