@@ -6,7 +6,7 @@ import argparse
 import logging
 import signal
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
 
@@ -15,7 +15,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
 from exporter.collector import AdaCarbonCollector
-from exporter.config import Config, ConfigError, load, with_demo
+from exporter.config import Config, ConfigError, load, parse_duration, with_demo
 
 DEFAULT_CONFIG = "exporter.yaml"
 DEFAULT_LISTEN = ":9877"
@@ -34,6 +34,7 @@ examples:
   ada-carbon-exporter --config.file=exporter.yaml --web.listen-address=:9877
   ada-carbon-exporter --config.check              validate the config and exit
   ada-carbon-exporter snapshot --at 2026-01-31T12:00:00Z   one past window, printed
+  ada-carbon-exporter backfill --from 2025-03-01T01:00:00Z --to 2025-04-01T00:00:00Z -o m.om
 
 environment: PROMETHEUS_URL, MONGO_URI, MONGO_DATABASE override the config;
 USE_FAKE_PROMETHEUS, USE_FAKE_MONGODB, USE_FAKE_CARBON_INTENSITY=true replace one
@@ -105,6 +106,46 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="end of the window, RFC 3339 (e.g. 2026-01-31T12:00:00Z) or unix seconds",
     )
+    fill = sub.add_parser(
+        "backfill",
+        help="write past windows as OpenMetrics for promtool tsdb create-blocks-from openmetrics",
+        description="Compute the windows ending at --from, --from+--step, ... --to, exactly as "
+        "scrapes would have (grid intensity from each window's own half hours), and write them "
+        "as timestamped OpenMetrics. Load with: promtool tsdb create-blocks-from openmetrics "
+        "FILE DATA_DIR, then move the blocks into Prometheus' data directory.",
+    )
+    _common(fill, defaults=False)
+    fill.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        type=parse_time,
+        metavar="TIME",
+        help="end of the first window, RFC 3339 or unix seconds",
+    )
+    fill.add_argument(
+        "--to",
+        dest="end",
+        required=True,
+        type=parse_time,
+        metavar="TIME",
+        help="end of the last window (included)",
+    )
+    fill.add_argument(
+        "--step",
+        default=timedelta(hours=1),
+        type=parse_step,
+        metavar="DURATION",
+        help="time between windows: equal to the window (default 1h) so that "
+        "windows do not overlap",
+    )
+    fill.add_argument(
+        "--output",
+        "-o",
+        default="-",
+        metavar="FILE",
+        help="where to write (default: standard output)",
+    )
     return parser
 
 
@@ -121,6 +162,17 @@ def parse_time(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z): {value!r}")
     return parsed.astimezone(timezone.utc)
+
+
+def parse_step(value: str) -> timedelta:
+    """A positive duration such as 1h or 900s."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    return timedelta(seconds=seconds)
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -154,9 +206,48 @@ def main(argv: list[str] | None = None) -> int:
             registry.register(AdaCarbonCollector(lambda: engine.snapshot(args.at)))
             sys.stdout.write(generate_latest(registry).decode())
             return 0
+        if args.command == "backfill":
+            return run_backfill(engine, args)
         return serve(config, args.listen, engine, describe_sources(config))
     finally:
         engine.close()
+
+
+def run_backfill(engine: object, args: argparse.Namespace) -> int:
+    """Write the backfill; exit 1 if any window lacked usage (an upstream failed for it)."""
+    from exporter.backfill import backfill, window_ends
+    from exporter.engine import Engine, Snapshot
+
+    assert isinstance(engine, Engine)
+    try:
+        ends = window_ends(args.start, args.end, args.step)
+    except ValueError as exc:
+        print(f"ada-carbon-exporter backfill: {exc}", file=sys.stderr)
+        return 2
+    incomplete: list[str] = []
+
+    def snapshot(end: datetime) -> Snapshot:
+        snap = engine.snapshot(end)
+        if snap.usage is None:
+            down = [s for s, st in snap.sources.items() if not st.up]
+            incomplete.append(f"{end.isoformat()} ({', '.join(down)} failed)")
+        return snap
+
+    def progress(done: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\rbackfill: {done}/{len(ends)} windows", end="", file=sys.stderr)
+
+    text = backfill(snapshot, ends, progress)
+    if args.output == "-":
+        sys.stdout.write(text.decode())
+    else:
+        Path(args.output).write_bytes(text)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    for line in incomplete:
+        log.warning("no usage written for the window ending %s", line)
+    log.info("backfill: %d windows, %d without usage", len(ends), len(incomplete))
+    return 1 if incomplete else 0
 
 
 def serve(config: Config, listen: str, engine: object, description: str) -> int:
