@@ -1,0 +1,80 @@
+"""The shipped alert rules and example Prometheus configuration: valid, unit-tested, documented."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.config import Config, parse_duration
+from tests.harness.fixtures import require_binaries
+
+ROOT = Path(__file__).resolve().parent.parent
+ALERTS = ROOT / "prometheus" / "ada-carbon-alerts.yml"
+ALERT_TESTS = ROOT / "tests" / "prometheus" / "ada-carbon-alerts.test.yml"
+EXAMPLE_CONFIG = ROOT / "prometheus" / "prometheus.example.yml"
+
+
+def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    require_binaries("prometheus")
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+@pytest.mark.prometheus
+def test_promtool_check_rules_accepts_the_alerts():
+    result = promtool("check", "rules", str(ALERTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.prometheus
+def test_promtool_unit_tests_of_the_alerts_pass():
+    # Rule file paths in a test file are relative to the test file's directory.
+    result = promtool("test", "rules", ALERT_TESTS.name, cwd=ALERT_TESTS.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.prometheus
+def test_promtool_check_config_accepts_the_example():
+    result = promtool("check", "config", str(EXAMPLE_CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_is_shown_firing_and_not_firing():
+    tests = yaml.safe_load(ALERT_TESTS.read_text())
+    assert all("interval" in t for t in tests["tests"]), "give every test an explicit interval"
+    cases = [case for t in tests["tests"] for case in t.get("alert_rule_test", [])]
+    for rule in alert_rules():
+        mine = [c for c in cases if c["alertname"] == rule["alert"]]
+        assert any(c["exp_alerts"] for c in mine), f"{rule['alert']} never fires"
+        assert any(not c["exp_alerts"] for c in mine), f"{rule['alert']} never shown quiet"
+
+
+def test_every_alert_has_a_summary_a_description_and_a_runbook():
+    for rule in alert_rules():
+        name = rule["alert"]
+        assert re.fullmatch(r"AdaCarbon[A-Za-z]+", name)
+        assert rule["labels"]["severity"] in {"warning", "info"}, name
+        annotations = rule["annotations"]
+        assert annotations["summary"] and annotations["description"], name
+        # The README section named after the alert (GitHub's anchor of "### AlertName").
+        assert annotations["runbook_url"] == f"README.md#{name.lower()}", name
+        assert f"### {name}\n" in (ROOT / "README.md").read_text(), name
+
+
+def test_the_example_scrape_job_fits_the_exporter_budget_and_the_alerts():
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "ada-carbon"]
+    timeout = parse_duration(job["scrape_timeout"])
+    assert Config().scrape_budget_seconds < timeout <= parse_duration(job["scrape_interval"])
+    (down,) = [r for r in alert_rules() if r["alert"] == "AdaCarbonExporterDown"]
+    assert f'job="{job["job_name"]}"' in down["expr"]
+    assert ALERTS.name in config["rule_files"]
