@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import NamedTuple
 
 from exporter.model import UNATTRIBUTED, HostUsage, UsageStep, Workspace
 
@@ -35,9 +36,11 @@ class Tenure:
     user: str
 
 
-@dataclass(frozen=True)
-class Share:
-    """CPU-seconds of one group on one host attributed to one user over [start, end)."""
+class Share(NamedTuple):
+    """CPU-seconds of one group on one host attributed to one user over [start, end).
+
+    A NamedTuple rather than a frozen dataclass: one per host and owner, every scrape.
+    """
 
     cloud_project_name: str
     machine_name: str
@@ -67,6 +70,9 @@ def build_timelines(workspaces: Iterable[Workspace], start: float, end: float) -
     by_host: dict[str, tuple[Tenure, ...]] = {}
     conflicted: set[str] = set()
     for host, intervals in claims.items():
+        if len(intervals) == 1 and intervals[0][:2] == (start, end):
+            by_host[host] = (Tenure(start, end, intervals[0][4]),)  # most hosts: one owner
+            continue
         tenures, overlapped = _sweep(intervals, start, end)
         by_host[host] = tenures
         if overlapped:
@@ -102,10 +108,6 @@ def needs_split(timeline: Sequence[Tenure]) -> bool:
     return len(timeline) > 1
 
 
-def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
-    return max(0.0, min(a1, b1) - max(a0, b0))
-
-
 def split_fractions(
     timeline: Sequence[Tenure], steps: Sequence[UsageStep] | None
 ) -> list[tuple[float, float]]:
@@ -116,14 +118,18 @@ def split_fractions(
     """
     busy = [0.0] * len(timeline)
     idle = [0.0] * len(timeline)
-    for step in steps or ():
-        width = step.end - step.start
+    pieces = [(k, p.start, p.end) for k, p in enumerate(timeline)]
+    for s_start, s_end, s_busy, s_idle in steps or ():
+        width = s_end - s_start
         if width <= 0:
             continue
-        for k, piece in enumerate(timeline):
-            f = _overlap(step.start, step.end, piece.start, piece.end) / width
-            busy[k] += step.busy_seconds * f
-            idle[k] += step.idle_seconds * f
+        for k, p_start, p_end in pieces:
+            # The overlap of step and piece, without calls: this runs for every step.
+            lo = s_start if s_start > p_start else p_start
+            hi = s_end if s_end < p_end else p_end
+            if hi > lo:
+                busy[k] += s_busy * (hi - lo) / width
+                idle[k] += s_idle * (hi - lo) / width
     durations = [p.end - p.start for p in timeline]
     return list(zip(_normalise(busy, durations), _normalise(idle, durations), strict=True))
 

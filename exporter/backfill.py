@@ -70,17 +70,18 @@ class _History(Collector):
 
 
 def backfill(
-    snapshot: Callable[[datetime], Snapshot],
-    ends: Iterable[datetime],
-    progress: Callable[[int], None] = lambda done: None,
+    snapshots: Iterable[Snapshot], progress: Callable[[int], None] = lambda done: None
 ) -> bytes:
-    """OpenMetrics text (ending in ``# EOF``) for the windows ending at ``ends``."""
+    """OpenMetrics text (ending in ``# EOF``) for these snapshots, stamped with their ends.
 
-    def snapshots() -> Iterator[Snapshot]:
-        for done, end in enumerate(ends, 1):
-            yield snapshot(end)
+    ``snapshots`` is usually ``Engine.history(ends)``; ``progress`` hears the count done.
+    """
+
+    def counted() -> Iterator[Snapshot]:
+        for done, snap in enumerate(snapshots, 1):
+            yield snap
             progress(done)
 
     # prometheus_client's OpenMetrics encoder is untyped; it returns bytes.
-    text: bytes = generate_latest(_History(snapshots()))  # type: ignore[no-untyped-call]
+    text: bytes = generate_latest(_History(counted()))  # type: ignore[no-untyped-call]
     return text

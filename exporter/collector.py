@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
-from exporter import __version__
+from exporter import __version__, equivalencies
 from exporter.config import SOURCES
 from exporter.engine import Snapshot
 from exporter.forecast import INDEX_LEVELS
@@ -90,7 +91,10 @@ class FamilySpec:
 
 
 USAGE_LABELS = ("cloud_project_name", "machine_name", "facility", "user", "mode")
-_WINDOW = "over the trailing window (see ada_carbon_window_seconds)"
+_WINDOW = (
+    "over the trailing window (see ada_carbon_window_seconds; within min_refresh_interval of "
+    "a refresh, that refresh's result is served again)"
+)
 SPECS = {
     "cpu": FamilySpec(
         "ada_carbon_cpu_seconds",
@@ -117,7 +121,9 @@ SPECS = {
     ),
     "window_end": FamilySpec(
         "ada_carbon_window_end_timestamp_seconds",
-        "Unix time of the end of the window the cpu, energy and emissions families cover.",
+        "Unix time of the end of the window the cpu, energy and emissions families cover, "
+        "which is when the refresh ran: within min_refresh_interval of a refresh its result is "
+        "served again, and time() minus this is its age.",
     ),
     "intensity": FamilySpec(
         "ada_carbon_grid_intensity_gco2_per_kwh",
@@ -223,6 +229,13 @@ SPECS = {
         "ada_carbon_split_hosts",
         "Hosts whose window usage was split between several owners, or an owner and nobody.",
     ),
+    "equivalency": FamilySpec(
+        "ada_carbon_equivalency_grams",
+        "Grams CO2-equivalent of one unit of an everyday equivalent (one mile driven, one "
+        "smartphone charge, ...), constant, so that dashboards can divide emissions by it. "
+        "Table and sources: exporter/equivalencies.py and the README.",
+        ("equivalent", "unit"),
+    ),
     "build": FamilySpec(
         "ada_carbon_build_info", "Build information of ada-carbon-exporter, value 1.", ("version",)
     ),
@@ -239,6 +252,8 @@ def families(snap: Snapshot | None) -> list[Metric]:
 
 
 def _fill(f: dict[str, GaugeMetricFamily], snap: Snapshot) -> None:
+    for e in equivalencies.TABLE:
+        f["equivalency"].add_metric([e.key, e.unit], e.grams)
     for name in SOURCES:
         st = snap.sources[name]
         f["up"].add_metric([name], 1.0 if st.up else 0.0)
@@ -261,15 +276,18 @@ def _fill(f: dict[str, GaugeMetricFamily], snap: Snapshot) -> None:
         f["greenest_start"].add_metric([r.region, green.scope], green.start)
         f["greenest_mean"].add_metric([r.region, green.scope], green.gco2_per_kwh)
     if snap.usage is not None:
+        cpu, energy, emissions = f["cpu"], f["energy"], f["emissions"]
         for (project, machine, facility, user), u in sorted(snap.usage.items()):
             for mode, secs, j, g in (
                 ("busy", u.busy_seconds, u.busy_joules, u.busy_grams),
                 ("idle", u.idle_seconds, u.idle_joules, u.idle_grams),
             ):
-                labels = [project, machine, facility, user, mode]
-                f["cpu"].add_metric(labels, secs)
-                f["energy"].add_metric(labels, j)
-                f["emissions"].add_metric(labels, g)
+                # One label dict for the three families, where add_metric would build
+                # three: this runs twice per (group, user), 60,000 samples on 10,000 hosts.
+                row = dict(zip(USAGE_LABELS, (project, machine, facility, user, mode), strict=True))
+                cpu.samples.append(Sample(cpu.name, row, secs))
+                energy.samples.append(Sample(energy.name, row, j))
+                emissions.samples.append(Sample(emissions.name, row, g))
         f["conflicts"].add_metric([], snap.conflicted_hosts)
         f["split"].add_metric([], snap.split_hosts)
     if snap.workspaces is not None:

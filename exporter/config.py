@@ -8,6 +8,7 @@ and are never logged (see :func:`mask_url`).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -97,6 +98,13 @@ class ModesConfig:
 
 
 @dataclass(frozen=True)
+class ExperimentsConfig:
+    """The machine types (machine_name) each instrument's experiments use (exporter.experiments)."""
+
+    instruments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     window_seconds: float = 3600.0
     scrape_budget_seconds: float = 8.0
@@ -109,6 +117,7 @@ class Config:
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
     mongodb: MongoConfig = field(default_factory=MongoConfig)
     carbon_intensity: IntensityConfig = field(default_factory=IntensityConfig)
+    experiments: ExperimentsConfig = field(default_factory=ExperimentsConfig)
     demo_sources: frozenset[str] = frozenset()  # sources replaced by the built-in demo
 
     def power_for(self, machine_name: str) -> PowerModel:
@@ -121,6 +130,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite duration, got {value!r}")
         return float(value)
     if isinstance(value, str):
         m = _DURATION.match(value.strip())
@@ -132,7 +143,8 @@ def parse_duration(value: object) -> float:
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***``, safe to log."""
-    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+    # Up to the authority's last "@": an unescaped "@" in a password stays hidden too.
+    return re.sub(r"(//[^/@:]*:)[^/]*@", r"\1***@", url)
 
 
 def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
@@ -144,6 +156,8 @@ def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Confi
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([f"config.file: cannot read {path}: {exc.strerror}"]) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"config.file: {path} is not UTF-8 text: {exc.reason}"]) from exc
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -158,11 +172,31 @@ def with_demo(config: Config) -> Config:
     return replace(config, demo_sources=frozenset(SOURCES))
 
 
-def check_url(value: str) -> str:
-    """Raise ValueError unless ``value`` is an absolute http(s) or mongodb URL."""
+def check_url(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """Raise ValueError unless ``value`` is an absolute URL of one of ``schemes``."""
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https", "mongodb", "mongodb+srv") or not parts.netloc:
-        raise ValueError(f"expected an absolute http(s):// URL, got {mask_url(value)!r}")
+    try:
+        _ = parts.port  # raises ValueError for a port out of range or not a number
+        well_formed = bool(parts.hostname) and not any(ch.isspace() for ch in value)
+    except ValueError:
+        well_formed = False
+    if parts.scheme not in schemes or not well_formed:
+        expected = " or ".join(f"{s}://" for s in schemes)
+        raise ValueError(f"expected an absolute {expected} URL, got {mask_url(value)!r}")
+    return value
+
+
+def check_mongo_uri(value: str) -> str:
+    """Raise ValueError unless ``value`` is a MongoDB connection string pymongo accepts."""
+    check_url(value, ("mongodb", "mongodb+srv"))
+    if value.startswith("mongodb://"):  # +srv would need a DNS lookup here
+        from pymongo.errors import PyMongoError
+        from pymongo.uri_parser import parse_uri
+
+        try:
+            parse_uri(value)
+        except (PyMongoError, ValueError) as exc:
+            raise ValueError(f"not a valid MongoDB URI {mask_url(value)!r}: {exc}") from None
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -99,6 +100,46 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _http_url(value: Any) -> str:
+    return c.check_url(_string(value))
+
+
+def _mongo_uri(value: Any) -> str:
+    return c.check_mongo_uri(_string(value))
+
+
+def _database(value: Any) -> str:
+    name = _string(value)
+    if len(name) > 63 or any(ch in name for ch in '/\\. "$\0'):
+        raise ValueError(f"not a MongoDB database name: {name!r}")
+    return name
+
+
+def _ca_file(value: Any) -> str:
+    """A CA bundle that loads: an unreadable or non-PEM file is a config error, not a crash."""
+    path = _string(value)
+    ssl.create_default_context(cafile=path)  # raises OSError (ssl.SSLError is one) if unusable
+    return path
+
+
+def _override(
+    env: Mapping[str, str],
+    name: str,
+    value: T,
+    convert: Callable[[str], T],
+    problems: list[str],
+) -> T:
+    """Environment variable ``name`` if set (checked like the key it overrides), else ``value``."""
+    raw = env.get(name)
+    if not raw:
+        return value
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        problems.append(f"{name} (environment variable): {exc}")
+        return value
+
+
 def _str_map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -111,6 +152,16 @@ def _modes(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
         raise ValueError("expected a list of node_exporter mode names")
     return tuple(value)
+
+
+def _instruments(value: Any) -> dict[str, tuple[str, ...]]:
+    """Instrument -> machine_name values, e.g. {WISH: [Diffraction]}."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of instrument names to lists of machine_name values")
+    for k, v in value.items():
+        if not isinstance(v, list) or not all(isinstance(m, str) and m for m in v):
+            raise ValueError(f"{k}: expected a list of machine_name values, got {v!r}")
+    return {str(k): tuple(v) for k, v in value.items()}
 
 
 def _choice(*allowed: str) -> Callable[[Any], str]:
@@ -154,7 +205,7 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
     p = root.section("prometheus")
     dp = c.PrometheusConfig()
     prometheus = c.PrometheusConfig(
-        url=env.get("PROMETHEUS_URL") or p.get("url", dp.url, lambda v: c.check_url(_string(v))),
+        url=_override(env, "PROMETHEUS_URL", p.get("url", dp.url, _http_url), _http_url, problems),
         timeout_seconds=p.get("timeout", dp.timeout_seconds, _duration),
         headers=p.get("headers", {}, _str_map),
         bearer_token=p.get(
@@ -167,7 +218,7 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
         )
         or env.get("PROMETHEUS_PASSWORD"),
         tls_verify=p.get("tls_verify", True, _bool),
-        ca_file=p.get("ca_file", None, _string),
+        ca_file=p.get("ca_file", None, _ca_file),
         metric=p.get("metric", dp.metric, lambda v: c.check_metric(_string(v))),
         host_label=p.get("host_label", dp.host_label, lambda v: c.check_label(_string(v))),
         matchers=p.get(
@@ -182,8 +233,10 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
     m = root.section("mongodb")
     dm = c.MongoConfig()
     mongodb = c.MongoConfig(
-        uri=env.get("MONGO_URI") or m.get("uri", dm.uri, lambda v: c.check_url(_string(v))),
-        database=env.get("MONGO_DATABASE") or m.get("database", dm.database, _string),
+        uri=_override(env, "MONGO_URI", m.get("uri", dm.uri, _mongo_uri), _mongo_uri, problems),
+        database=_override(
+            env, "MONGO_DATABASE", m.get("database", dm.database, _database), _database, problems
+        ),
         timeout_seconds=m.get("timeout", dm.timeout_seconds, _duration),
         username=m.get("username", None, _string),
         password=m.get("password_file", None, lambda v: c.read_secret(v, env, "MONGO_PASSWORD"))
@@ -195,7 +248,7 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
     di = c.IntensityConfig()
     intensity = c.IntensityConfig(
         source=i.get("source", di.source, _choice("api", "fixed")),
-        url=i.get("url", di.url, lambda v: c.check_url(_string(v))),
+        url=i.get("url", di.url, _http_url),
         timeout_seconds=i.get("timeout", di.timeout_seconds, _duration),
         fixed_gco2_per_kwh=i.get("fixed_gco2_per_kwh", di.fixed_gco2_per_kwh, _number()),
         default_gco2_per_kwh=i.get("default_gco2_per_kwh", di.default_gco2_per_kwh, _number()),
@@ -227,6 +280,10 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
             f"modes: {sorted(set(modes.busy) & set(modes.idle))} are both busy and idle"
         )
 
+    ex = root.section("experiments")
+    experiments = c.ExperimentsConfig(ex.get("instruments", {}, _instruments))
+    ex.done()
+
     demo = frozenset(
         s
         for s, var in zip(c.SOURCES, FAKE_VARIABLES, strict=True)
@@ -246,6 +303,7 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
         prometheus=prometheus,
         mongodb=mongodb,
         carbon_intensity=intensity,
+        experiments=experiments,
         demo_sources=demo,
     )
     root.done()

@@ -8,12 +8,14 @@ collector turns into metric families.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from exporter import energy
 from exporter.attribution import (
@@ -33,6 +35,7 @@ from exporter.model import (
     HostUsage,
     IntensitySource,
     OwnershipSource,
+    SourceError,
     UsageSource,
     UserBatch,
     WorkspaceBatch,
@@ -101,13 +104,32 @@ class Engine:
         self.intensity_source = intensity
         self.health = HealthTracker()
         self._intensity_state = IntensityState(config.carbon_intensity, intensity_label)
-        # Enough workers that a call still hung from a previous refresh cannot starve this one.
+        # Enough workers that a call still hung from a previous refresh cannot starve this
+        # one: _submit starts no second call of a source while its last one still runs.
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
+        self._running: dict[str, cf.Future[Any]] = {}
+        self._running_lock = threading.Lock()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def snapshot(self, end: datetime | None = None) -> Snapshot:
+    def history(self, ends: Sequence[datetime]) -> Iterator[Snapshot]:
+        """Snapshots of past windows, for ``backfill`` and reports computed from raw data.
+
+        The grid intensity of the whole period is fetched first, in as few requests as
+        the API allows (14 days each), and no forecast is fetched: a past window's
+        forecast is never written. Without this, each window would cost two API calls.
+        """
+        if not ends:
+            return
+        first = min(ends) - timedelta(seconds=self.config.window_seconds)
+        # On failure each window tries again, and reports its own failure.
+        with contextlib.suppress(SourceError):
+            self.intensity_source.slots(first, max(ends))
+        for end in ends:
+            yield self.snapshot(end, with_forecast=False)
+
+    def snapshot(self, end: datetime | None = None, with_forecast: bool = True) -> Snapshot:
         """Compute the window ending at ``end`` (default: now)."""
         end = end or datetime.now(timezone.utc)
         window = self.config.window_seconds
@@ -125,7 +147,9 @@ class Engine:
         )
         forecast_status = {FORECAST: SourceStatus()}
         f_forecast = self._submit(
-            forecast_status, FORECAST, lambda: self.intensity_source.forecast(end)
+            forecast_status,
+            FORECAST,
+            lambda: self.intensity_source.forecast(end) if with_forecast else [],
         )
         usage = self._wait(f_usage, status, "prometheus", deadline)
         owners = self._wait(f_owner, status, "mongodb", deadline)
@@ -182,7 +206,8 @@ class Engine:
         return Snapshot(
             end=t1,
             window_seconds=window,
-            sources=status,
+            # Copies: a hung call that returns later must not change a snapshot already served.
+            sources={s: replace(st) for s, st in status.items()},
             intensity=reading,
             usage=self._totals(shares, reading) if shares is not None else None,
             workspaces=_alive_by_tag_state(owners[0], t1) if owners else None,
@@ -206,7 +231,21 @@ class Engine:
     def _submit(
         self, status: dict[str, SourceStatus], source: str, fn: Callable[[], T]
     ) -> cf.Future[T | None]:
-        return self._pool.submit(self.health.call, status[source], source, fn)
+        """Start ``fn`` in the pool, unless this source's previous call is still hung.
+
+        A hung upstream then holds one worker, not one more per scrape, so it can
+        never starve the healthy sources; it stays down until that call returns.
+        """
+        with self._running_lock:
+            previous = self._running.get(source)
+            if previous is None or previous.done():
+                future = self._pool.submit(self.health.call, status[source], source, fn)
+                self._running[source] = future
+                return future
+        self.health.mark_down(status[source], source, "the previous call has not returned yet")
+        skipped: cf.Future[T | None] = cf.Future()
+        skipped.set_result(None)
+        return skipped
 
     def _wait(
         self,

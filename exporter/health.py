@@ -38,18 +38,28 @@ class HealthTracker:
         self._lock = threading.Lock()
 
     def call(self, status: SourceStatus, source: str, fn: Callable[[], T]) -> T | None:
-        """Run ``fn`` for ``source``; on SourceError mark it down and return None."""
+        """Run ``fn`` for ``source``; on SourceError mark it down and return None.
+
+        Any other exception is a bug in an adapter (or a driver raising outside its
+        documented errors): it marks only this source down, so the other sources keep
+        serving, and its traceback goes to the debug log.
+        """
         started = time.monotonic()
         try:
             result = fn()
         except SourceError as exc:
-            status.up = False
-            status.error = str(exc)
-            self._failed(source, str(exc))
+            self.mark_down(status, source, str(exc))
+            return None
+        except Exception as exc:
+            log.debug("source %s raised %s", source, type(exc).__name__, exc_info=True)
+            self.mark_down(status, source, f"unexpected {type(exc).__name__}: {exc}"[:300])
             return None
         finally:
             status.duration_seconds += time.monotonic() - started
-        self._succeeded(source)
+        # A call that ends after its refresh gave up on it (status already down) does not
+        # end the episode: the next refresh's own call says whether the source is back.
+        if status.up:
+            self._succeeded(source)
         return result
 
     def mark_down(self, status: SourceStatus, source: str, reason: str) -> None:

@@ -8,7 +8,7 @@ Label values from MongoDB or Prometheus reach a query only through
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -66,17 +66,20 @@ def metric_name(name: str) -> str:
 
 
 def selector(metric: str, equal: Mapping[str, str], regex: Mapping[str, str]) -> str:
-    """``metric{a="x", b=~"y|z"}`` with every value escaped and names validated."""
+    """``metric{a="x", b=~"y|z"}`` with every value escaped and names validated.
+
+    An empty ``metric`` gives ``{...}``, for selecting by ``__name__`` in ``regex``.
+    """
     matchers = [f"{label_name(k)}={string_literal(v)}" for k, v in sorted(equal.items())]
     matchers += [f"{label_name(k)}=~{string_literal(v)}" for k, v in sorted(regex.items())]
-    return f"{metric_name(metric)}{{{', '.join(matchers)}}}"
+    return f"{metric_name(metric) if metric else ''}{{{', '.join(matchers)}}}"
 
 
-def classify_modes(expr: str, busy: Sequence[str], idle: Sequence[str]) -> str:
-    """Wrap ``expr`` so each series gains a ``class`` label of "busy" or "idle" from its mode.
+def with_label(expr: str, name: str, value: str) -> str:
+    """Wrap an instant-vector ``expr`` so every series gains the label ``name="value"``.
 
-    Modes in neither list (by default ``steal``) are dropped by the caller's
-    mode matcher before this, so they count as neither.
+    Used after aggregating (``sum by``), so the relabelling costs one operation
+    per result series rather than one per raw series (and per step in a range query).
     """
-    inner = f'label_replace({expr}, "class", "busy", "mode", {string_literal(exact_regex(busy))})'
-    return f'label_replace({inner}, "class", "idle", "mode", {string_literal(exact_regex(idle))})'
+    label = string_literal(label_name(name))
+    return f'label_replace({expr}, {label}, {string_literal(value)}, "", "")'

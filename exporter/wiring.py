@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 from pymongo import MongoClient
 
@@ -23,8 +25,28 @@ def prometheus_client(config: Config) -> httpx.Client:
         headers["Authorization"] = f"Bearer {p.bearer_token}"
     elif p.username is not None:
         auth = httpx.BasicAuth(p.username, p.password or "")
-    verify: str | bool = p.ca_file if p.ca_file else p.tls_verify
+    # TLS is verified unless tls_verify is false; ca_file adds a private CA to trust.
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=p.ca_file) if p.ca_file else p.tls_verify
+    )
     return httpx.Client(headers=headers, auth=auth, verify=verify, timeout=p.timeout_seconds)
+
+
+def mongo_ownership(config: Config) -> MongoOwnership:
+    """The MongoDB adapter, its client bounded by the configured timeout at every step."""
+    m = config.mongodb
+    ms = int(m.timeout_seconds * 1000)
+    client: MongoClient[dict[str, object]] = MongoClient(
+        m.uri,
+        username=m.username,
+        password=m.password,
+        appname="ada-carbon-exporter",
+        serverSelectionTimeoutMS=ms,
+        connectTimeoutMS=ms,
+        socketTimeoutMS=ms,
+        connect=False,
+    )
+    return MongoOwnership(client, m.database, m.timeout_seconds)
 
 
 def build_engine(config: Config) -> Engine:
@@ -42,19 +64,7 @@ def build_engine(config: Config) -> Engine:
     if "mongodb" in config.demo_sources:
         ownership = DemoOwnership(fleet)
     else:
-        m = config.mongodb
-        ms = int(m.timeout_seconds * 1000)
-        client: MongoClient[dict[str, object]] = MongoClient(
-            m.uri,
-            username=m.username,
-            password=m.password,
-            appname="ada-carbon-exporter",
-            serverSelectionTimeoutMS=ms,
-            connectTimeoutMS=ms,
-            socketTimeoutMS=ms,
-            connect=False,
-        )
-        ownership = MongoOwnership(client, m.database, m.timeout_seconds)
+        ownership = mongo_ownership(config)
     label = "api"
     ci = config.carbon_intensity
     if "carbon_intensity" in config.demo_sources:

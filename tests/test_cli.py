@@ -1,12 +1,13 @@
 """The command line as an admin meets it: --help, --config.check, snapshot, bad configs."""
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from exporter.cli import main, parse_time
+from exporter.cli import main, parse_time, tune_gc
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +93,12 @@ def test_parse_time_accepts_rfc3339_and_unix_seconds():
     assert parse_time("2026-01-31T12:00:00Z") == parse_time("1769860800")
     with pytest.raises(Exception, match="time zone"):
         parse_time("2026-01-31T12:00:00")
+
+
+def test_tune_gc_makes_full_collections_rare_and_keeps_the_young_generations():
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == (before[0], before[1], 1000)
+    finally:
+        gc.set_threshold(*before)

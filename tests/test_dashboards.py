@@ -247,7 +247,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         return snap
 
     sparse = window_ends(WEEK + SPARSE, D1 - SPARSE, SPARSE)
-    history = backfill(snapshot, sparse + window_ends(D1, LIVE - STEP, STEP)).decode()
+    ends = sparse + window_ends(D1, LIVE - STEP, STEP)
+    history = backfill(snapshot(end) for end in ends).decode()
     live = [snapshot(end) for end in window_ends(LIVE, D2, STEP)]
     engine.close()
     # prometheus_client's OpenMetrics encoder is untyped; it returns bytes.

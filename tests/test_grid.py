@@ -501,3 +501,36 @@ def test_snapshot_command_prints_a_past_window_priced_at_its_own_slots(
         str(r.url).endswith("/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z")
         for r in httpx_mock.get_requests()
     )
+
+
+def test_history_fetches_the_period_once_and_no_forecast(httpx_mock):
+    """A day of backfill costs one API request, not two per window."""
+    day = [datetime(2026, 1, 10, h, tzinfo=timezone.utc) for h in range(1, 24)]
+    slots = {
+        "data": [
+            {
+                "from": f"2026-01-{10 + (m // 48):02d}T{(m % 48) // 2:02d}:{30 * (m % 2):02d}Z",
+                "to": f"2026-01-{10 + ((m + 1) // 48):02d}T{((m + 1) % 48) // 2:02d}:"
+                f"{30 * ((m + 1) % 2):02d}Z",
+                "intensity": {"forecast": 150, "actual": 140, "index": "moderate"},
+            }
+            for m in range(48)
+        ]
+    }
+    httpx_mock.add_response(json=slots)
+    api = CarbonIntensityAPI(
+        httpx.Client(),
+        "https://api.test",
+        2.0,
+        now=lambda: datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp(),
+    )
+    engine = Engine(Config(), StubUsage(), StubOwnership(), api)
+    try:
+        snaps = list(engine.history(day))
+    finally:
+        engine.close()
+    assert len(snaps) == 23
+    assert api.requests == 1
+    assert len(httpx_mock.get_requests()) == 1
+    assert all(s.intensity.source == "api" for s in snaps)
+    assert all(s.intensity.window_mean.gco2_per_kwh == 140 for s in snaps)

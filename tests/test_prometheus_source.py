@@ -7,9 +7,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from exporter.config import PrometheusConfig
+from exporter.config import PrometheusConfig, RecordingRulesConfig
 from exporter.model import SourceError
 from exporter.sources.prometheus import PrometheusUsage, parse_matrix, parse_vector
+from exporter.sources.recording_rules import parse_steps
 
 URL = "http://prom.test:9090/prefix"
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -59,7 +60,13 @@ def test_window_usage_is_one_post_with_an_increase_over_the_window(httpx_mock):
     sent = form(httpx_mock.get_requests()[0])
     assert "increase(node_cpu_seconds_total{" in sent["query"]
     assert "[3600s]" in sent["query"]
-    assert 'mode=~"idle|iowait|irq|nice|softirq|system|user"' in sent["query"]
+    # Summed per host and class first, labelled after: cheap for Prometheus.
+    assert (
+        "label_replace(sum by (instance, cloud_project_name, machine_name) (increase("
+        'node_cpu_seconds_total{mode=~"irq|nice|softirq|system|user"}[3600s])), '
+        '"class", "busy", "", "")'
+    ) in sent["query"]
+    assert 'mode=~"idle|iowait"}[3600s])), "class", "idle"' in sent["query"]
     assert "steal" not in sent["query"]
     assert float(sent["time"]) == END.timestamp()
     assert src.requests == 1
@@ -178,3 +185,119 @@ def test_parse_matrix_differences_counters_and_handles_resets():
     ]
     assert sum(s.idle_seconds for s in steps) == 90.0
     assert not any(math.isnan(s.idle_seconds) for s in steps)
+
+
+def test_parse_matrix_runs_steps_between_the_sample_times():
+    """Scraped every 2 min at :10, queried every minute: steps follow the samples."""
+    metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
+    data = {
+        "result": [
+            {
+                "metric": {**metric, "class": "busy"},
+                "values": [[0, "100"], [60, "160"], [120, "160"], [180, "220"]],
+            },
+            {
+                "metric": {**metric, "class": "sampled_at"},
+                "values": [[0, "-110"], [60, "10"], [120, "10"], [180, "130"]],
+            },
+        ]
+    }
+    steps = parse_matrix(data)[("h:9100", "P", "M")]
+    assert [(s.start, s.end, s.busy_seconds) for s in steps] == [
+        (-110.0, 10.0, 60.0),
+        (10.0, 130.0, 60.0),
+    ]
+
+
+def test_usage_steps_query_asks_when_the_samples_were_taken(httpx_mock):
+    httpx_mock.add_response(
+        url=URL + "/api/v1/query_range",
+        json={"status": "success", "data": {"resultType": "matrix", "result": []}},
+    )
+    source().usage_steps(["h:9100"], END, 3600, 60)
+    query = form(httpx_mock.get_requests()[0])["query"]
+    assert (
+        "max by (instance, cloud_project_name, machine_name) (timestamp(node_cpu_seconds_total"
+        '{instance=~"h:9100", mode=~"idle|iowait"}))'
+    ) in query
+    assert '"class", "sampled_at"' in query
+
+
+# --- prometheus.source: recording_rules ------------------------------------------------
+
+BUSY_RULE = "instance:node_cpu_busy_seconds:rate2m"
+IDLE_RULE = "instance:node_cpu_idle_seconds:rate2m"
+
+
+def recorded_source(**config):
+    return source(source="recording_rules", **config)
+
+
+def test_recorded_window_total_sums_the_rule_samples_and_corrects_the_edges(httpx_mock):
+    httpx_mock.add_response(
+        method="POST",
+        url=URL + "/api/v1/query",
+        json=vector(series("172.16.100.50:9100", "busy", 720), series("h:9100", "idle", 60)),
+    )
+    src = recorded_source(matchers={"job": "node"})
+    usage = src.window_usage(END, 3600)
+    assert [(u.instance, u.busy_seconds, u.idle_seconds) for u in usage] == [
+        ("172.16.100.50:9100", 720.0, 0.0),
+        ("h:9100", 0.0, 60.0),
+    ]
+    query = form(httpx_mock.get_requests()[0])["query"]
+    busy = f'{BUSY_RULE}{{job="node"}}'
+    # A closed Prometheus 2 range of window - 1 ms holds the samples of (end - 1h, end].
+    assert f"60 * sum_over_time({busy}[3599999ms])" in query
+    assert f'sum_over_time({IDLE_RULE}{{job="node"}}[3599999ms])' in query
+    # The edges: (last - first rate) times the lag g = (range - interval)/2 + (end - last sample).
+    assert (
+        f"{3540 / 3599.999!r} * delta({busy}[3599999ms]) * on() group_left() "
+        f"(30 + time() - max(timestamp({busy})))"
+    ) in query
+    assert query.startswith(
+        "clamp_min(sum by (instance, cloud_project_name, machine_name, class) ("
+    )
+    assert "node_cpu_seconds_total" not in query
+    assert src.requests == 1
+
+
+def test_recorded_steps_are_one_instant_query_of_the_rule_samples(httpx_mock):
+    httpx_mock.add_response(method="POST", url=URL + "/api/v1/query", json=vector())
+    recorded_source().usage_steps(["172.16.0.1:9100"], END, 1800, 60)
+    sent = form(httpx_mock.get_requests()[0])
+    assert sent["query"] == (
+        f'{{__name__=~"{BUSY_RULE}|{IDLE_RULE}", instance=~"172\\\\.16\\\\.0\\\\.1:9100"}}'
+        "[1799999ms]"
+    )
+    assert float(sent["time"]) == END.timestamp()
+
+
+def test_parse_steps_turns_samples_into_tiles_the_last_one_reaching_the_end():
+    metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
+    data = {
+        "result": [
+            {"metric": {**metric, "__name__": "busy_r"}, "values": [[60, "0.5"], [120, "1"]]},
+            # The same host from a second job adds up; NaN is dropped.
+            {"metric": {**metric, "__name__": "busy_r", "job": "x"}, "values": [[120, "0.25"]]},
+            {"metric": {**metric, "__name__": "idle_r"}, "values": [[60, "2"], [120, "NaN"]]},
+            {"metric": {**metric, "__name__": "other"}, "values": [[60, "9"]]},
+            {"metric": {"__name__": "busy_r"}, "values": [[60, "9"]]},
+        ]
+    }
+    rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
+    steps = parse_steps(data, rules, end=150)
+    assert list(steps) == [("h:9100", "P", "M")]
+    # A rate over [t - 120, t] stands for the minute in its middle, [t - 90, t - 30];
+    # the last one stretches over the 60 s left before the end.
+    assert [
+        (s.start, s.end, s.busy_seconds, s.idle_seconds) for s in steps[("h:9100", "P", "M")]
+    ] == [(-30.0, 30.0, 30.0, 120.0), (30.0, 150.0, 150.0, 0.0)]
+
+
+def test_parse_steps_does_not_stretch_a_host_gone_before_the_end():
+    metric = {"instance": "h:9100", "__name__": "busy_r"}
+    data = {"result": [{"metric": metric, "values": [[60, "1"]]}]}
+    rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
+    (steps,) = parse_steps(data, rules, end=600).values()
+    assert [(s.start, s.end, s.busy_seconds) for s in steps] == [(-30.0, 30.0, 60.0)]

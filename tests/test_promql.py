@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from exporter.promql import classify_modes, exact_regex, selector, string_literal
+from exporter.promql import exact_regex, selector, string_literal, with_label
 
 
 def test_string_literal_escapes_quotes_backslashes_and_newlines():
@@ -35,7 +35,10 @@ def test_selector_validates_names_and_quotes_values():
         selector("up}or{", {}, {})
 
 
-def test_classify_modes_uses_escaped_mode_lists():
-    q = classify_modes("X", ["user", "system"], ["idle"])
-    assert '"class", "busy", "mode", "system|user"' in q
-    assert '"class", "idle", "mode", "idle"' in q
+def test_with_label_adds_a_constant_quoted_label():
+    assert (
+        with_label("sum(x)", "class", 'b"usy')
+        == 'label_replace(sum(x), "class", "b\\"usy", "", "")'
+    )
+    with pytest.raises(ValueError):
+        with_label("x", "bad-label", "v")

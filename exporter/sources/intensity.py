@@ -174,7 +174,9 @@ class CarbonIntensityAPI:
         with self._fetch_lock:
             now = self._now()
             with self._lock:
-                for old in [s for s in self._checked if s < now - _RETAIN_SECONDS]:
+                # Forget what was fetched long ago (by when, not by the slot's own time,
+                # so that a backfill of last year keeps what it just fetched).
+                for old in [s for s, at in self._checked.items() if at < now - _RETAIN_SECONDS]:
                     del self._checked[old]
                     self._slots.pop(old, None)
                     self._final.discard(old)

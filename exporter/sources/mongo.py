@@ -21,6 +21,7 @@ import pymongo
 import pymongo.errors
 from pymongo import MongoClient
 
+from exporter.experiments import ExperimentBatch, parse_experiments
 from exporter.hosts import host_key
 from exporter.model import SourceError, User, UserBatch, Workspace, WorkspaceBatch
 
@@ -34,6 +35,7 @@ WORKSPACE_FIELDS = {
     "acquired_time": 1,
 }
 USER_FIELDS = {"platform_name": 1, "tag": 1, "_id": 0}
+EXPERIMENT_FIELDS = {"name": 1, "members": 1, "parameters": 1, "start_time": 1, "end_time": 1}
 
 
 class MongoOwnership:
@@ -61,6 +63,13 @@ class MongoOwnership:
             return UserBatch({})
         query = {"platform_name": {"$in": sorted(set(platform_names))}}
         return parse_users(self._find("users", query, USER_FIELDS))
+
+    def experiments(self) -> ExperimentBatch:
+        """Every experiment record in ``groups``, in one query; malformed ones skipped and counted.
+
+        Used by reports only, never by a scrape.
+        """
+        return parse_experiments(self._find("groups", {"type": "experiment"}, EXPERIMENT_FIELDS))
 
     def _find(
         self, collection: str, query: Mapping[str, Any], fields: Mapping[str, int]

@@ -3,12 +3,18 @@
 Two PromQL queries, both POSTed so long selectors never hit URL limits:
 
 1. an instant query at the window's end: ``increase()`` of every host's
-   ``node_cpu_seconds_total`` over the window, summed by host, group and a
-   ``class`` label (busy or idle) derived from ``mode``;
-2. only when some hosts changed hands: a range query of the same sum, without
+   ``node_cpu_seconds_total`` over the window, summed by host and group, once
+   over the busy modes and once over the idle ones, each sum then labelled with
+   its ``class`` (labelling after summing keeps Prometheus' work per host, not
+   per series);
+2. only when some hosts changed hands: a range query of the same sums, without
    ``increase``, for just those hosts (matched by an exactly escaped regex of
-   their ``instance`` values), at a 1 minute step; consecutive differences give
-   the usage per step.
+   their ``instance`` values), at a 1 minute step, with the time of the samples
+   behind each point; consecutive differences give the usage between samples.
+
+With ``prometheus.source: recording_rules`` the same two requests read the
+per-host rates recorded by ``prometheus/ada-carbon-rules.yml`` instead, which is
+far cheaper on a large fleet: see :mod:`exporter.sources.recording_rules`.
 
 Reading and parsing are separate: :func:`parse_vector` and
 :func:`parse_matrix` take decoded JSON and are tested with literals.
@@ -17,9 +23,9 @@ Reading and parsing are separate: :func:`parse_vector` and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -27,10 +33,12 @@ import httpx
 from exporter.config import PrometheusConfig
 from exporter.hosts import host_key
 from exporter.model import HostUsage, SourceError, UsageStep
-from exporter.promql import classify_modes, exact_regex, selector
+from exporter.promql import exact_regex, selector, with_label
+from exporter.sources import recording_rules
 
 PROJECT = "cloud_project_name"
 MACHINE = "machine_name"
+SAMPLED = "sampled_at"  # the class of the series giving the time of each point's samples
 _Key = tuple[str, str, str]  # (instance, project, machine)
 
 
@@ -49,25 +57,41 @@ class PrometheusUsage:
         self._busy = tuple(busy_modes)
         self._idle = tuple(idle_modes)
         self._base = config.url.rstrip("/")
+        self._rules = config.recording_rules if config.source == "recording_rules" else None
         self.requests = 0
         self.unparsed_instances = 0  # instances whose host part is not a host name
 
     def window_query(self, window_seconds: float, hosts_regex: str | None = None) -> str:
         """The PromQL of the window total (or, with a regex, of the raw counters of some hosts)."""
-        regex = {"mode": exact_regex(self._busy + self._idle)}
+        if self._rules is not None and hosts_regex is None:
+            c = self._config
+            return recording_rules.total_query(
+                self._rules, c.matchers, c.host_label, window_seconds
+            )
+        by = f"{self._config.host_label}, {PROJECT}, {MACHINE}"
+        parts = []
+        for cls, modes in (("busy", self._busy), ("idle", self._idle)):
+            regex = {"mode": exact_regex(modes)}
+            if hosts_regex is not None:
+                regex[self._config.host_label] = hosts_regex
+            series = selector(self._config.metric, self._config.matchers, regex)
+            if hosts_regex is None:
+                series = f"increase({series}[{round(window_seconds)}s])"
+            parts.append(with_label(f"sum by ({by}) ({series})", "class", cls))
         if hosts_regex is not None:
-            regex[self._config.host_label] = hosts_regex
-        series = selector(self._config.metric, self._config.matchers, regex)
-        if hosts_regex is None:
-            series = f"increase({series}[{round(window_seconds)}s])"
-        by = f"{self._config.host_label}, {PROJECT}, {MACHINE}, class"
-        return f"sum by ({by}) ({classify_modes(series, self._busy, self._idle)})"
+            # When the samples behind each point were taken: a host's series are
+            # scraped together, so its idle series tell the time for all of them.
+            regex = {"mode": exact_regex(self._idle), self._config.host_label: hosts_regex}
+            series = selector(self._config.metric, self._config.matchers, regex)
+            parts.append(with_label(f"max by ({by}) (timestamp({series}))", "class", SAMPLED))
+        return " or ".join(parts)
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host and group over (end - window, end]: one request."""
         query = self.window_query(window_seconds)
         data = self._post("/api/v1/query", {"query": query, "time": f"{end.timestamp():.3f}"})
-        usage, unparsed = parse_vector(data, self._config.host_label)
+        with _shape_errors("/api/v1/query"):
+            usage, unparsed = parse_vector(data, self._config.host_label)
         self.unparsed_instances = unparsed
         return usage
 
@@ -77,6 +101,14 @@ class PrometheusUsage:
         """Per-step usage of just these instances over the window: one request for all of them."""
         if not instances:
             return {}
+        if self._rules is not None:
+            c = self._config
+            query = recording_rules.steps_query(
+                self._rules, c.matchers, c.host_label, instances, window_seconds
+            )
+            data = self._post("/api/v1/query", {"query": query, "time": f"{end.timestamp():.3f}"})
+            with _shape_errors("/api/v1/query"):
+                return recording_rules.parse_steps(data, self._rules, end.timestamp(), c.host_label)
         query = self.window_query(window_seconds, exact_regex(instances))
         t_end = end.timestamp()
         form = {
@@ -85,7 +117,9 @@ class PrometheusUsage:
             "end": f"{t_end:.3f}",
             "step": f"{step_seconds:g}",
         }
-        return parse_matrix(self._post("/api/v1/query_range", form), self._config.host_label)
+        data = self._post("/api/v1/query_range", form)
+        with _shape_errors("/api/v1/query_range"):
+            return parse_matrix(data, self._config.host_label)
 
     def _post(self, path: str, form: dict[str, str]) -> Any:
         self.requests += 1
@@ -110,7 +144,22 @@ class PrometheusUsage:
             # Thanos and friends answer 200 with warnings when some stores failed:
             # the data may be partial, and a partial total must not pass as complete.
             raise SourceError(f"partial answer from {path}: {str(body['warnings'])[:200]}")
-        return body.get("data")
+        data = body.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("result"), list):
+            # An answer without a result list is no answer, not an empty fleet.
+            raise SourceError(f"malformed answer from {path}: no data.result list")
+        return data
+
+
+@contextmanager
+def _shape_errors(path: str) -> Iterator[None]:
+    """Turn an answer of the wrong shape (``data`` a list, a series a string...) into a
+    SourceError: the whole answer is refused, as a part of it may be missing."""
+    try:
+        yield
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:200]
+        raise SourceError(f"malformed answer from {path}: {detail}") from exc
 
 
 def _labels_and_class(metric: Any, host_label: str) -> tuple[_Key, str] | None:
@@ -136,7 +185,7 @@ def parse_vector(data: Any, host_label: str = "instance") -> tuple[list[HostUsag
 
     Series with NaN, Inf or negative values, or without the host label, are ignored.
     """
-    totals: dict[_Key, dict[str, float]] = {}
+    totals: dict[_Key, list[float]] = {}
     for item in (data or {}).get("result") or ():
         parsed = _labels_and_class(item.get("metric"), host_label)
         value = item.get("value")
@@ -144,43 +193,67 @@ def parse_vector(data: Any, host_label: str = "instance") -> tuple[list[HostUsag
         if parsed is None or number is None:
             continue
         key, cls = parsed
-        totals.setdefault(key, {"busy": 0.0, "idle": 0.0})[cls] += number
+        row = totals.get(key)
+        if row is None:
+            row = totals[key] = [0.0, 0.0]
+        row[0 if cls == "busy" else 1] += number
     usage: list[HostUsage] = []
     unparsed = 0
-    for (instance, project, machine), t in sorted(totals.items()):
+    for (instance, project, machine), (busy, idle) in sorted(totals.items()):
         host = host_key(instance)
         if host is None:
             unparsed += 1
             host = instance  # still measured: it lands in "unattributed", never dropped
-        usage.append(HostUsage(instance, host, project, machine, t["busy"], t["idle"]))
+        usage.append(HostUsage(instance, host, project, machine, busy, idle))
     return usage, unparsed
 
 
 def parse_matrix(data: Any, host_label: str = "instance") -> dict[_Key, list[UsageStep]]:
-    """Turn a range-query answer of summed counters into per-step increments.
+    """Turn a range-query answer of summed counters into usage between samples.
 
-    A drop between two points is a counter reset (a reboot): the increment is
-    then the new value, as Prometheus' own ``increase()`` would count it.
+    Consecutive points differ by the usage between the samples behind them: a
+    step runs from one sample's time to the next, given by the ``sampled_at``
+    series (else the points' own times), so a handover falls in the right
+    place whatever the scrape interval. A drop between two points is a counter
+    reset (a reboot): the increment is then the new value, as Prometheus' own
+    ``increase()`` would count it. Points come in time order, as the API
+    returns them.
     """
-    points: dict[_Key, dict[str, list[tuple[float, float]]]] = {}
+    # (instance, project, machine) -> point time -> [previous point time, busy, idle]
+    increments: dict[_Key, dict[float, list[float]]] = {}
+    sampled: dict[_Key, dict[float, float]] = {}  # point time -> time of its samples
     for item in (data or {}).get("result") or ():
-        parsed = _labels_and_class(item.get("metric"), host_label)
+        metric = item.get("metric")
+        if isinstance(metric, dict) and metric.get("class") == SAMPLED:
+            parsed = _labels_and_class({**metric, "class": "busy"}, host_label)
+            if parsed is not None:
+                sampled[parsed[0]] = {float(t): float(v) for t, v in item.get("values") or ()}
+            continue
+        parsed = _labels_and_class(metric, host_label)
         if parsed is None:
             continue
         key, cls = parsed
-        values = [
-            (float(t), v) for t, raw in item.get("values") or () if (v := _finite(raw)) is not None
-        ]
-        points.setdefault(key, {"busy": [], "idle": []})[cls] = sorted(values)
+        column = 2 if cls == "idle" else 1
+        by_end = increments.setdefault(key, {})
+        t0 = v0 = None
+        for t, raw in item.get("values") or ():
+            v1 = _finite(raw)
+            if v1 is None:
+                continue
+            t1 = float(t)
+            if t0 is not None and v0 is not None:
+                row = by_end.get(t1)
+                if row is None:
+                    row = by_end[t1] = [t0, 0.0, 0.0]
+                row[column] = v1 - v0 if v1 >= v0 else v1
+            t0, v0 = t1, v1
     steps: dict[_Key, list[UsageStep]] = {}
-    for key, by_class in points.items():
-        increments: dict[float, list[float]] = {}
-        for k, cls in enumerate(("busy", "idle")):
-            series = by_class[cls]
-            for (t0, v0), (t1, v1) in pairwise(series):
-                increments.setdefault(t1, [t0, 0.0, 0.0])[k + 1] = v1 - v0 if v1 >= v0 else v1
-        steps[key] = [
-            UsageStep(start, end, busy, idle)
-            for end, (start, busy, idle) in sorted(increments.items())
-        ]
+    for key, by_end in increments.items():
+        when = sampled.get(key, {})
+        out = steps[key] = []
+        for end, (start, busy, idle) in sorted(by_end.items()):
+            # Two points on the same samples (scrapes rarer than steps) add nothing.
+            first, last = when.get(start, start), when.get(end, end)
+            if last > first:
+                out.append(UsageStep(first, last, busy, idle))
     return steps

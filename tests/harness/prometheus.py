@@ -121,15 +121,47 @@ def write_blocks(openmetrics_text: str, data_dir: Path) -> None:
     """
     if not openmetrics_text.rstrip().endswith("# EOF"):
         openmetrics_text = openmetrics_text.rstrip("\n") + "\n# EOF\n"
-    data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="openmetrics-") as tmp:
         source = Path(tmp) / "input.om"
         source.write_text(openmetrics_text)
-        command = ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source)]
-        result = subprocess.run([*command, str(data_dir)], capture_output=True, text=True)
+        write_blocks_from_file(source, data_dir)
+
+
+def write_blocks_from_file(openmetrics_file: Path, data_dir: Path) -> None:
+    """Backfill an OpenMetrics file (ending in `# EOF`) into TSDB blocks under `data_dir`.
+
+    For data too large to hold as one string. Raises RuntimeError with promtool's output.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(openmetrics_file)]
+    _promtool([*command, str(data_dir)])
+
+
+def backfill_rules(server: PrometheusServer, rule_file: Path, start: float, end: float) -> None:
+    """Evaluate recording rules over [start, end] (unix s) of `server`'s data, as Prometheus would.
+
+    Prometheus only evaluates rules going forward, so history needs
+    `promtool tsdb create-blocks-from rules`: it range-queries the running server at
+    each rule group's interval and alignment and writes blocks, which are moved into
+    the server's data directory; the server is restarted to load them. Prometheus
+    then merges the overlapping blocks in its first compaction, about a minute later.
+    """
+    with tempfile.TemporaryDirectory(prefix="rules-", dir=server.workdir) as tmp:
+        _promtool([
+            "promtool", "tsdb", "create-blocks-from", "rules", f"--url={server.url}",
+            f"--start={start:.0f}", f"--end={end:.0f}", f"--output-dir={tmp}", str(rule_file),
+        ])  # fmt: skip
+        server.stop()
+        for block in Path(tmp).iterdir():
+            shutil.move(block, server.data_dir / block.name)
+    server.start()
+
+
+def _promtool(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(
-            f"promtool create-blocks-from failed (exit {result.returncode}):\n"
+            f"{' '.join(command[:4])} failed (exit {result.returncode}):\n"
             f"{result.stderr.strip()}\n{result.stdout.strip()}"
         )
 

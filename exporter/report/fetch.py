@@ -1,0 +1,161 @@
+"""Read the exporter's own series back from Prometheus for a period.
+
+A total over a period is a sum of non-overlapping windows: one sample per
+window, at the multiples of ``ada_carbon_window_seconds`` in (start, end].
+The usage query, for a 4 h period of 1 h windows evaluated at its end::
+
+    sum by (family, cloud_project_name, machine_name, facility, user, mode) (
+      sum_over_time((max without (instance, job) (
+        label_replace({__name__=~"ada_carbon_(cpu_seconds|energy_joules|emissions_grams)"},
+                      "family", "$1", "__name__", "ada_carbon_(.+)")
+      ))[14399999ms:3600s]))
+
+* The range is 1 ms short of the period: Prometheus 2.x includes both ends of a
+  subquery's range, so ``[4h:1h]`` would also count the window ending at the
+  period's start (3.x ranges are left-open; the short range is right for both).
+* ``max without (instance, job)`` counts once what several exporter replicas
+  served, and backfilled history where it overlaps live scrapes.
+* ``label_replace`` keeps the three families apart through the aggregation, so
+  one request reads all three.
+
+:func:`usage_query` and :func:`parse_usage` are pure and tested with literals.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import httpx
+
+from exporter.config import mask_url
+from exporter.engine import GroupKey, Usage
+from exporter.model import SourceError
+
+FAMILIES = "ada_carbon_(cpu_seconds|energy_joules|emissions_grams)"
+_FIELD = {  # (family, mode) -> position in Usage
+    ("cpu_seconds", "busy"): 0,
+    ("cpu_seconds", "idle"): 1,
+    ("energy_joules", "busy"): 2,
+    ("energy_joules", "idle"): 3,
+    ("emissions_grams", "busy"): 4,
+    ("emissions_grams", "idle"): 5,
+}
+GROUP_LABELS = ("cloud_project_name", "machine_name", "facility", "user")
+
+
+def _range(seconds: float) -> str:
+    """A subquery range 1 ms short of ``seconds``, so only one end of the period counts."""
+    return f"{round(seconds * 1000) - 1}ms"
+
+
+def usage_query(period_seconds: float, window_seconds: float) -> str:
+    """PromQL: the three usage families summed over the windows of a period ending at its time."""
+    series = (
+        f'label_replace({{__name__=~"{FAMILIES}"}}, "family", "$1", "__name__", "ada_carbon_(.+)")'
+    )
+    deduplicated = f"max without (instance, job) ({series})"
+    step = f"{round(window_seconds)}s"
+    inner = f"sum_over_time(({deduplicated})[{_range(period_seconds)}:{step}])"
+    return f"sum by (family, {', '.join(GROUP_LABELS)}, mode) ({inner})"
+
+
+def windows_query(period_seconds: float, window_seconds: float) -> str:
+    """PromQL: how many windows of the period have usage series."""
+    step = f"{round(window_seconds)}s"
+    return f"count_over_time((max(ada_carbon_cpu_seconds))[{_range(period_seconds)}:{step}])"
+
+
+def window_query(period_seconds: float, fn: str) -> str:
+    """PromQL: the largest (``fn="max"``) or smallest window length served in the period."""
+    return f"{fn}({fn}_over_time(ada_carbon_window_seconds[{round(period_seconds)}s]))"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_usage(result: Any) -> dict[GroupKey, Usage]:
+    """Turn the usage query's result vector into Usage per group; unknown series are ignored."""
+    acc: dict[GroupKey, list[float]] = {}
+    for item in result or ():
+        if not isinstance(item, dict) or not isinstance(item.get("metric"), dict):
+            continue
+        labels = item["metric"]
+        position = _FIELD.get((labels.get("family", ""), labels.get("mode", "")))
+        number = _number(item.get("value"))
+        if position is None or number is None:
+            continue
+        key = (
+            labels.get("cloud_project_name", ""),
+            labels.get("machine_name", ""),
+            labels.get("facility", ""),
+            labels.get("user", ""),
+        )
+        acc.setdefault(key, [0.0] * 6)[position] += number
+    return {k: Usage(*v) for k, v in acc.items()}
+
+
+def parse_scalar(result: Any) -> float | None:
+    """The value of a one-series result vector; None when it is empty."""
+    values = [
+        v
+        for item in result or ()
+        if isinstance(item, dict) and (v := _number(item.get("value"))) is not None
+    ]
+    return values[0] if values else None
+
+
+class PrometheusQueries:
+    """Instant queries over the Prometheus HTTP API; any failure is a SourceError."""
+
+    def __init__(self, client: httpx.Client, url: str, timeout_seconds: float) -> None:
+        self._client = client
+        self._base = url.rstrip("/")
+        self.url = mask_url(self._base)  # for messages
+        self._timeout = timeout_seconds
+        self.requests = 0
+
+    def query(self, promql: str, at: float) -> Any:
+        """The result of ``promql`` evaluated at unix time ``at`` (POSTed: queries can be long)."""
+        self.requests += 1
+        try:
+            response = self._client.post(
+                f"{self._base}/api/v1/query",
+                data={"query": promql, "time": f"{at:.3f}"},
+                timeout=self._timeout,
+            )
+        except httpx.HTTPError as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise SourceError(f"cannot reach Prometheus at {self.url}: {reason}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise SourceError(f"Prometheus at {self.url} answered HTTP {response.status_code}")
+        if body.get("status") != "success":
+            error = str(body.get("error", "")).splitlines()[0][:200] if body.get("error") else ""
+            raise SourceError(f"Prometheus at {self.url} refused a query: {error}")
+        if body.get("warnings"):
+            # A partial answer (Thanos, Mimir) must not pass for a complete total.
+            raise SourceError(f"Prometheus at {self.url} answered partially: {body['warnings']}")
+        data = body.get("data") or {}
+        return data.get("result") if isinstance(data, dict) else None
+
+    def window_seconds(self, start: float, end: float) -> tuple[float, float] | None:
+        """The (smallest, largest) window length served in (start, end]; None: no series."""
+        low = parse_scalar(self.query(window_query(end - start, "min"), end))
+        high = parse_scalar(self.query(window_query(end - start, "max"), end))
+        return None if low is None or high is None else (low, high)
+
+    def windows_present(self, start: float, end: float, window: float) -> int:
+        return int(parse_scalar(self.query(windows_query(end - start, window), end)) or 0)
+
+    def usage(self, start: float, end: float, window: float) -> dict[GroupKey, Usage]:
+        """The exporter's usage summed over the windows ending in (start, end]."""
+        return parse_usage(self.query(usage_query(end - start, window), end))

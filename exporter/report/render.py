@@ -1,0 +1,204 @@
+"""A report as a table for people, CSV or JSON for scripts. Pure: a Report in, text out.
+
+People get kWh and grams or kilograms; scripts get CPU-seconds, joules and grams,
+the units the exporter stores.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import textwrap
+from datetime import datetime, timezone
+from typing import Any
+
+from exporter.engine import Usage
+from exporter.equivalencies import format_count
+from exporter.report.compute import Report, Row, grams, intensity, kwh
+
+FORMATS = ("table", "csv", "json")
+
+
+def render(report: Report, fmt: str) -> str:
+    return {"table": as_table, "csv": as_csv, "json": as_json}[fmt](report)
+
+
+def when(t: float) -> str:
+    """RFC 3339 UTC, to the second: 2026-01-31T12:00:00Z."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def duration(seconds: float) -> str:
+    """3d 4h, 4h, 30m, 45s: the largest units, at most two of them."""
+    parts, rest = [], round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return " ".join(parts[:2]) or "0s"
+
+
+def _decimals(total: float) -> int:
+    """Decimals that give a column's total about four significant figures."""
+    if total <= 0 or not math.isfinite(total):
+        return 2
+    return max(0, 3 - math.floor(math.log10(total)))
+
+
+def source_lines(r: Report) -> list[str]:
+    """Where the numbers came from, said plainly: raw computations are marked as such."""
+    windows = f"{r.windows_present} of {r.windows_expected} windows of {duration(r.window_seconds)}"
+    if r.source == "raw":
+        lines = [
+            f"Source: COMPUTED FROM RAW DATA, {windows}, by the exporter's engine from",
+            f"  node_cpu_seconds_total ({r.origin}) and MongoDB workspaces",
+        ]
+    else:
+        lines = [f"Source: the exporter's series in Prometheus ({r.origin}), {windows}"]
+    if r.reason:
+        lines.append(f"  because {r.reason}")
+    if r.windows_present < r.windows_expected:
+        lines.append("  Missing windows count as nothing: backfill them, or use --source raw.")
+    return lines
+
+
+def _wrapped(text: str) -> list[str]:
+    return textwrap.wrap(text, 88, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def as_table(r: Report) -> str:
+    t = r.table
+    grams_total = grams(t.total)
+    in_kg = grams_total >= 10_000
+    carbon = "kgCO2eq" if in_kg else "gCO2eq"
+    scale = 1000.0 if in_kg else 1.0
+    kd = _decimals(kwh(t.total)[2])
+    gd = _decimals(grams_total / scale)
+    hd = _decimals((t.total.busy_seconds + t.total.idle_seconds) / 3600)
+    head = [*t.columns, "CPU-h busy", "CPU-h idle", "kWh busy", "kWh idle", "kWh", carbon]
+    head += ["gCO2/kWh", "share"]
+
+    def cells(row: Row, label: tuple[str, ...] | None = None) -> list[str]:
+        u = row.usage
+        busy, idle, energy = kwh(u)
+        g = intensity(u)
+        share = grams(u) / grams_total if grams_total > 0 else 0.0
+        return [
+            *(label or row.key),
+            f"{u.busy_seconds / 3600:,.{hd}f}",
+            f"{u.idle_seconds / 3600:,.{hd}f}",
+            f"{busy:,.{kd}f}",
+            f"{idle:,.{kd}f}",
+            f"{energy:,.{kd}f}",
+            f"{grams(u) / scale:,.{gd}f}",
+            "-" if g is None else f"{g:.1f}",
+            f"{share:.1%}",
+        ]
+
+    blank = ("",) * (len(t.columns) - 1)
+    body = [cells(row) for row in t.rows]
+    if t.other is not None:
+        body.append(cells(t.other, (f"other ({t.other_count})", *blank)))
+    if t.unassigned is not None:
+        body.append(cells(t.unassigned, (t.unassigned.key[0], *blank)))
+    body.append(cells(Row(("total",), t.total), ("total", *blank)))
+    widths = [max(len(line[k]) for line in [head, *body]) for k in range(len(head))]
+    keys = len(t.columns)
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if k < keys else c.rjust(w)
+            for k, (c, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+
+    lines = [
+        f"Ada carbon report by {r.by}: {when(r.start)} to {when(r.end)} "
+        f"({duration(r.end - r.start)})",
+        *source_lines(r),
+        "",
+        fmt(head),
+        *(fmt(line) for line in body[:-1]),
+        "  ".join("-" * w for w in widths),
+        fmt(body[-1]),
+    ]
+    if r.equivalents:
+        lines += ["", "The total is about as much CO2 as:", *(f"  {q}" for q in r.equivalents)]
+    if r.notes:
+        lines.append("")
+    for note in r.notes:
+        lines += _wrapped(f"Note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def _numbers(u: Usage) -> dict[str, float]:
+    return {
+        "busy_cpu_seconds": u.busy_seconds,
+        "idle_cpu_seconds": u.idle_seconds,
+        "busy_joules": u.busy_joules,
+        "idle_joules": u.idle_joules,
+        "energy_joules": u.busy_joules + u.idle_joules,
+        "busy_grams": u.busy_grams,
+        "idle_grams": u.idle_grams,
+        "emissions_grams": grams(u),
+    }
+
+
+def as_csv(r: Report) -> str:
+    """One line per row (the top N, then `other` and `(no experiment)`); they sum to the total."""
+    t = r.table
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*t.columns, *_numbers(Usage()), "intensity_gco2_per_kwh"])
+    rows = [*t.rows, *(x for x in (t.other, t.unassigned) if x is not None)]
+    for row in rows:
+        key = [*row.key, *[""] * (len(t.columns) - len(row.key))]
+        g = intensity(row.usage)
+        writer.writerow([*key, *(repr(v) for v in _numbers(row.usage).values()), g if g else ""])
+    return out.getvalue()
+
+
+def _summary(u: Usage, total_grams: float) -> dict[str, Any]:
+    return {
+        **_numbers(u),
+        "intensity_gco2_per_kwh": intensity(u),
+        "share": grams(u) / total_grams if total_grams > 0 else 0.0,
+    }
+
+
+def as_json(r: Report) -> str:
+    t = r.table
+    total = grams(t.total)
+    doc: dict[str, Any] = {
+        "from": when(r.start),
+        "to": when(r.end),
+        "by": r.by,
+        "source": r.source,
+        "origin": r.origin,
+        "reason": r.reason,
+        "window_seconds": r.window_seconds,
+        "windows": {"expected": r.windows_expected, "present": r.windows_present},
+        "rows": [
+            {"key": dict(zip(t.columns, row.key, strict=True)), **_summary(row.usage, total)}
+            for row in t.rows
+        ],
+        # The rows beyond --top, summed; and, by experiment or PI, what no experiment matched.
+        "other": None if t.other is None else _summary(t.other.usage, total),
+        "other_count": t.other_count,
+        "unassigned": None if t.unassigned is None else _summary(t.unassigned.usage, total),
+        "total": _summary(t.total, total),
+        "equivalents": [
+            {
+                "equivalent": q.equivalency.key,
+                "unit": q.equivalency.unit,
+                "count": q.count,
+                "grams_per_unit": q.equivalency.grams,
+                "text": f"{format_count(q.count)} {q.equivalency.description}",
+                "source": q.equivalency.source,
+            }
+            for q in r.equivalents
+        ],
+        "notes": list(r.notes),
+    }
+    return json.dumps(doc, indent=2) + "\n"

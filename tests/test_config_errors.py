@@ -1,0 +1,134 @@
+"""Every invalid configuration is refused at start, by key, and never with a traceback.
+
+The loader is checked case by case; the command line, for a sample of them, both
+with ``--config.check`` and when starting to serve.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporter.config import Config, ConfigError, load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (YAML, the key the message must name)
+BAD_YAML = {
+    "unknown key": ("prometheus:\n  tiemout: 3s\n", "prometheus.tiemout: unknown key"),
+    "section of the wrong type": ("prometheus: 5\n", "prometheus: expected a mapping"),
+    "string for a number": ("power:\n  pue: high\n", "power.pue: expected a number"),
+    "number for a string": ("mongodb:\n  database: 5\n", "mongodb.database:"),
+    "bool for a duration": ("window: true\n", "window:"),
+    "string for a bool": ("workspace_info: 'yes'\n", "workspace_info: expected true or false"),
+    "string for a list": ("modes:\n  busy: user\n", "modes.busy: expected a list"),
+    "list for a mapping": ("facilities: [ISIS]\n", "facilities: expected a mapping"),
+    "number for a machine": ("power:\n  machines:\n    Muon: 5\n", "power.machines.Muon:"),
+    "negative watts": ("power:\n  busy_watts_per_core: -1\n", "power.busy_watts_per_core"),
+    "NaN window": ("window: .nan\n", "window: expected a finite duration"),
+    "infinite budget": ("scrape_budget: .inf\n", "scrape_budget: expected a finite duration"),
+    "not a URL": ("prometheus:\n  url: not a url\n", "prometheus.url: expected an absolute"),
+    "URL with a space": ("prometheus:\n  url: http://exa mple\n", "prometheus.url:"),
+    "URL with a bad port": ("prometheus:\n  url: 'http://h:99999'\n", "prometheus.url:"),
+    "MongoDB URI for Prometheus": ("prometheus:\n  url: mongodb://h\n", "prometheus.url:"),
+    "HTTP URL for MongoDB": ("mongodb:\n  uri: http://h\n", "mongodb.uri: expected an absolute"),
+    "MongoDB URI pymongo refuses": (
+        "mongodb:\n  uri: 'mongodb://h/?tls=maybe'\n",
+        "mongodb.uri: not a valid MongoDB URI",
+    ),
+    "database name with a slash": ("mongodb:\n  database: a/b\n", "mongodb.database:"),
+    "missing CA bundle": ("prometheus:\n  ca_file: /nonexistent/ca.pem\n", "prometheus.ca_file"),
+    "missing secret file": ("mongodb:\n  password_file: /nonexistent\n", "mongodb.password_file"),
+    "timeout above the budget": ("mongodb:\n  timeout: 9s\n", "mongodb.timeout: 9s must be below"),
+    "bad label name": ("prometheus:\n  host_label: a-b\n", "prometheus.host_label:"),
+    "bad region": ("carbon_intensity:\n  region: 99\n", "carbon_intensity.region:"),
+}
+
+
+@pytest.mark.parametrize(("text", "key"), BAD_YAML.values(), ids=BAD_YAML.keys())
+def test_each_invalid_value_is_refused_naming_its_key(tmp_path, text, key):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert key in str(err.value)
+
+
+def test_a_ca_bundle_that_is_not_pem_is_refused(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"prometheus:\n  ca_file: {ca}\n")
+    with pytest.raises(ConfigError, match=r"prometheus\.ca_file"):
+        load(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"PROMETHEUS_URL": "prometheus:9090"}, "PROMETHEUS_URL (environment variable)"),
+        ({"MONGO_URI": "http://db"}, "MONGO_URI (environment variable)"),
+        ({"MONGO_DATABASE": "a.b"}, "MONGO_DATABASE (environment variable)"),
+    ],
+)
+def test_environment_overrides_are_checked_like_their_keys(env, key):
+    with pytest.raises(ConfigError, match=key.replace("(", r"\(").replace(")", r"\)")):
+        load(None, env=env)
+
+
+def test_an_environment_override_and_the_key_it_overrides_can_both_be_set(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("prometheus:\n  url: http://yaml:9090\nmongodb:\n  uri: mongodb://yaml\n")
+    env = {"PROMETHEUS_URL": "http://env:9090", "MONGO_URI": "mongodb://env"}
+    config = load(path, env=env)
+    assert (config.prometheus.url, config.mongodb.uri) == ("http://env:9090", "mongodb://env")
+
+
+def test_unreadable_files_are_refused_naming_the_file(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00window: 1h\n")
+    with pytest.raises(ConfigError, match=r"config\.file: .* is not UTF-8 text"):
+        load(binary, env={})
+    with pytest.raises(ConfigError, match=r"config\.file: cannot read .*: Is a directory"):
+        load(tmp_path, env={})
+    assert load(None, env={}) == Config()
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "--web.listen-address=127.0.0.1:0", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        BAD_YAML["string for a number"],
+        BAD_YAML["HTTP URL for MongoDB"],
+        BAD_YAML["missing CA bundle"],
+        BAD_YAML["MongoDB URI pymongo refuses"],
+    ],
+)
+def test_the_command_line_exits_2_naming_the_key_with_or_without_config_check(tmp_path, text, key):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    for args in (["--config.check"], []):
+        result = run(f"--config.file={path}", *args)
+        assert result.returncode == 2, result.stderr
+        assert key in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_binary_config_file_exits_2_without_a_traceback(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"\x00\xff\xfe")
+    result = run(f"--config.file={path}", "--config.check")
+    assert result.returncode == 2
+    assert "config.file" in result.stderr and "Traceback" not in result.stderr

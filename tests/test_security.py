@@ -1,0 +1,410 @@
+"""Security: TLS and basic auth on the exporter's endpoint, secrets kept out of logs,
+TLS verification of Prometheus, the container's healthcheck and user.
+
+Certificates are made in the test (tests/harness/certs.py); passwords are hashed with
+bcrypt at its lowest cost, so the tests stay fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import bcrypt
+import httpx
+import pytest
+
+from exporter import basic_auth
+from exporter.basic_auth import BasicAuth
+from exporter.config import Config, ConfigError, IntensityConfig, PrometheusConfig, load
+from exporter.engine import Engine
+from exporter.healthcheck import healthy
+from exporter.model import SourceError
+from exporter.sources.intensity import FixedIntensity
+from exporter.sources.prometheus import PrometheusUsage
+from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+from exporter.wiring import prometheus_client
+from tests.harness.certs import Certificates, make_certificates
+from tests.harness.faulty_http import FaultyPrometheus
+from tests.harness.prometheus import free_port
+from tests.harness.served import ServedExporter
+from tests.soak import listening_port
+from tests.stubs import StubOwnership, StubUsage, usage, ws
+
+ROOT = Path(__file__).resolve().parent.parent
+END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
+PASSWORD = "correct horse battery staple"
+HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()  # cost 4: fast tests
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+def web_config_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "web.yml"
+    path.write_text(text)
+    return path
+
+
+def tls_and_auth(certs: Certificates, extra: str = "") -> str:
+    return (
+        f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n"
+        f"{extra}basic_auth_users:\n  prometheus: {HASH}\n"
+    )
+
+
+def basic(user: str, password: str | bytes) -> dict[str, str]:
+    raw = user.encode() + b":" + (password if isinstance(password, bytes) else password.encode())
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def trusting(certs: Certificates) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(certs.ca))
+
+
+def engine() -> Engine:
+    return Engine(
+        Config(), StubUsage([usage()]), StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200)
+    )
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, certs: Certificates) -> Iterator[ServedExporter]:
+    web = load_web_config(web_config_file(tmp_path, tls_and_auth(certs)))
+    with ServedExporter(engine(), END, tls=web.tls, allows=BasicAuth(web.users).allows) as served:
+        yield served
+
+
+# --- the web config file is checked whole, at start --------------------------------------
+
+
+def bad_web_configs(certs: Certificates) -> dict[str, tuple[str, str]]:
+    tls = f"tls_server_config:\n  cert_file: {certs.server_cert}\n  key_file: {certs.server_key}\n"
+    return {
+        "unknown key": ("colour: blue\n", "colour: unknown key"),
+        "not a mapping": ("- a\n", "web.config.file: expected a mapping"),
+        "no key file": (
+            f"tls_server_config:\n  cert_file: {certs.server_cert}\n",
+            "tls_server_config.key_file: required",
+        ),
+        "missing cert file": (
+            "tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n",
+            "tls_server_config.cert_file: cannot read",
+        ),
+        "key of another certificate": (
+            f"tls_server_config:\n  cert_file: {certs.server_cert}\n"
+            f"  key_file: {certs.client_key}\n",
+            "tls_server_config.cert_file: certificate and key_file do not load together",
+        ),
+        "unknown TLS version": (tls + "  min_version: TLS14\n", "tls_server_config.min_version"),
+        "client certificates unchecked": (
+            tls + "  client_auth_type: RequireAnyClientCert\n",
+            "tls_server_config.client_auth_type",
+        ),
+        "client certificates without a CA": (
+            tls + "  client_auth_type: RequireAndVerifyClientCert\n",
+            "tls_server_config.client_ca_file: required",
+        ),
+        "unimplemented setting": (
+            tls + "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+            "tls_server_config.cipher_suites: not supported",
+        ),
+        "plain password": ("basic_auth_users:\n  alice: hunter2\n", "basic_auth_users.alice:"),
+        "user with a colon": (f"basic_auth_users:\n  'a:b': {HASH}\n", "basic_auth_users.a:b:"),
+        "users as a list": ("basic_auth_users: [alice]\n", "basic_auth_users: expected a mapping"),
+        "response headers": (
+            "http_server_config:\n  headers: {X-Frame-Options: deny}\n",
+            "http_server_config.headers: not supported",
+        ),
+        "invalid YAML": ("tls_server_config: [\n", "web.config.file:"),
+    }
+
+
+def test_every_bad_web_config_is_refused_naming_its_key(tmp_path, certs):
+    for name, (text, key) in bad_web_configs(certs).items():
+        with pytest.raises(WebConfigError) as err:
+            load_web_config(web_config_file(tmp_path, text))
+        assert key in str(err.value), name
+        assert "hunter2" not in str(err.value)  # a plain password is not echoed back
+
+
+def test_a_missing_web_config_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"web\.config\.file: cannot read"):
+        load_web_config(tmp_path / "none.yml")
+
+
+def test_relative_paths_are_read_from_the_web_config_files_directory(certs):
+    path = web_config_file(
+        certs.ca.parent,
+        f"tls_server_config:\n  cert_file: {certs.server_cert.name}\n"
+        f"  key_file: {certs.server_key.name}\n",
+    )
+    web = load_web_config(path)
+    assert web.tls is not None and web.tls.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert web.describe() == "TLS"
+    assert load_web_config(None) == WebConfig()
+    assert load_web_config(web_config_file(certs.ca.parent, "")).describe() == "plain HTTP"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "--demo", "--web.listen-address=127.0.0.1:0", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_bad_web_config_stops_the_exporter_at_start_naming_the_key(tmp_path, certs):
+    path = web_config_file(tmp_path, "basic_auth_users:\n  alice: hunter2\n")
+    for args in (["--config.check"], []):
+        result = run_cli(f"--web.config.file={path}", *args)
+        assert result.returncode == 2
+        assert "basic_auth_users.alice: expected a bcrypt hash" in result.stderr
+        assert "hunter2" not in result.stderr + result.stdout
+    good = web_config_file(tmp_path, tls_and_auth(certs))
+    result = run_cli(f"--web.config.file={good}", "--config.check")
+    assert result.returncode == 0
+    assert "web: TLS, basic auth (1 user)" in result.stdout
+    assert HASH not in result.stdout
+
+
+# --- TLS and basic auth on the endpoint --------------------------------------------------
+
+
+def test_the_right_user_and_password_over_tls_get_the_metrics(guarded, certs):
+    with httpx.Client(verify=trusting(certs)) as client:
+        answer = client.get(guarded.url + "/metrics", headers=basic("prometheus", PASSWORD))
+    assert answer.status_code == 200
+    assert "ada_carbon_energy_joules{" in answer.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        basic("prometheus", "wrong"),
+        basic("mallory", PASSWORD),
+        basic("prometheus", PASSWORD + "x" * 80),  # past bcrypt's 72 bytes
+        basic("prometheus", b"\xff\xfe"),
+        {"Authorization": "Basic !!!not-base64"},
+        {"Authorization": "Basic " + base64.b64encode(b"no colon").decode()},
+        {"Authorization": "Bearer " + PASSWORD},
+    ],
+    ids=[
+        "none", "wrong password", "unknown user", "long password", "binary password",
+        "not base64", "no colon", "bearer",
+    ],
+)  # fmt: skip
+def test_every_path_refuses_anyone_else_with_401(guarded, certs, headers):
+    with httpx.Client(verify=trusting(certs)) as client:
+        for path in ("/metrics", "/", "/-/healthy", "/-/ready", "/nope"):
+            answer = client.get(guarded.url + path, headers=headers)
+            assert answer.status_code == 401, path
+            assert answer.headers["WWW-Authenticate"] == 'Basic realm="ada-carbon-exporter"'
+            assert "ada_carbon" not in answer.text
+
+
+def test_plain_http_and_silent_clients_do_not_stop_tls_scrapes(guarded, certs):
+    port = int(guarded.url.rsplit(":", 1)[1])
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    with pytest.raises(httpx.TransportError):  # a certificate nobody vouches for
+        httpx.get(guarded.url + "/metrics", timeout=5)
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
+    try:
+        started = time.monotonic()
+        with httpx.Client(verify=trusting(certs)) as client:
+            answer = client.get(guarded.url + "/metrics", headers=basic("prometheus", PASSWORD))
+        assert answer.status_code == 200
+        assert time.monotonic() - started < 5  # the handshakes wait in their own threads
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+def test_client_certificates_can_be_required(tmp_path, certs):
+    extra = f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {certs.ca}\n"
+    web = load_web_config(web_config_file(tmp_path, tls_and_auth(certs, extra)))
+    assert web.describe() == "TLS, client certificates required, basic auth (1 user)"
+    with ServedExporter(engine(), END, tls=web.tls, allows=BasicAuth(web.users).allows) as served:
+        with pytest.raises(httpx.TransportError):
+            httpx.get(served.url + "/metrics", verify=trusting(certs), timeout=5)
+        context = trusting(certs)
+        context.load_cert_chain(str(certs.client_cert), str(certs.client_key))
+        answer = httpx.get(
+            served.url + "/metrics", verify=context, headers=basic("prometheus", PASSWORD)
+        )
+    assert answer.status_code == 200
+
+
+def test_bcrypt_runs_once_for_a_returning_password_and_each_time_for_a_wrong_one(monkeypatch):
+    calls = []
+    real = basic_auth.bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        calls.append(password)
+        return real(password, hashed)
+
+    monkeypatch.setattr(basic_auth.bcrypt, "checkpw", counting)
+    auth = BasicAuth({"prometheus": HASH.encode()})
+    header = basic("prometheus", PASSWORD)["Authorization"]
+    assert all(auth.allows(header) for _ in range(5))
+    assert len(calls) == 1
+    wrong = basic("prometheus", "nope")["Authorization"]
+    assert not any(auth.allows(wrong) for _ in range(3))
+    assert not auth.allows(basic("nobody", PASSWORD)["Authorization"])  # costs a check too
+    assert len(calls) == 5
+
+
+# --- the command line, as deployed ------------------------------------------------------
+
+
+def start_exporter(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    log = tmp_path / "exporter.log"
+    command = [sys.executable, "-m", "exporter", "--web.listen-address=127.0.0.1:0", *args]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env or dict(os.environ)
+        )
+    return proc, log
+
+
+def stop_exporter(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_exporter_serves_tls_with_basic_auth_from_the_command_line(tmp_path, certs):
+    path = web_config_file(tmp_path, tls_and_auth(certs))
+    proc, log = start_exporter(tmp_path, "--demo", f"--web.config.file={path}")
+    try:
+        port = listening_port(log, proc)
+        url = f"https://127.0.0.1:{port}"
+        with httpx.Client(verify=trusting(certs)) as client:
+            denied = client.get(url + "/metrics")
+            answer = client.get(url + "/metrics", headers=basic("prometheus", PASSWORD))
+        assert healthy(f"127.0.0.1:{port}")  # the container's healthcheck: a 401 is alive
+    finally:
+        stop_exporter(proc)
+    assert denied.status_code == 401
+    assert answer.status_code == 200 and "ada_carbon_emissions_grams{" in answer.text
+    assert f"listening on https://127.0.0.1:{port}/metrics (TLS, basic auth" in log.read_text()
+
+
+def test_the_healthcheck_answers_for_plain_http_and_fails_when_nothing_listens():
+    with ServedExporter(engine(), END) as served:
+        assert healthy(served.url.removeprefix("http://"))
+    assert not healthy(f"127.0.0.1:{free_port()}", timeout=1)
+
+
+# --- upstream credentials ---------------------------------------------------------------
+
+SECRETS = {
+    "PROMETHEUS_PASSWORD": "prom-password-0xA1",
+    "PROMETHEUS_BEARER_TOKEN": "prom-token-0xB2",
+    "MONGO_PASSWORD": "mongo-password-0xC3",
+}
+URL_SECRET = "url-password-0xD4"
+MONGO_URI_SECRET = "uri-password-0xE5"
+
+
+def test_upstream_credentials_never_reach_the_logs_even_at_debug(tmp_path):
+    """Failing scrapes with secrets in the environment and in URLs; every byte is searched."""
+    with FaultyPrometheus() as prom:
+        prom.fault = "http_503"
+        config = tmp_path / "exporter.yaml"
+        config.write_text(
+            "scrape_budget: 2s\n"
+            "prometheus:\n  username: exporter\n  timeout: 1s\n"
+            "mongodb:\n  username: carbon\n  timeout: 1s\n"
+            "carbon_intensity:\n  source: fixed\n  timeout: 1s\n"
+        )
+        env = {
+            **os.environ,
+            **SECRETS,
+            "PROMETHEUS_URL": f"http://user:{URL_SECRET}@127.0.0.1:{prom.port}",
+            "MONGO_URI": f"mongodb://admin:{MONGO_URI_SECRET}@127.0.0.1:{free_port()}/",
+        }
+        proc, log = start_exporter(
+            tmp_path, f"--config.file={config}", "--log.level=debug", env=env
+        )
+        try:
+            port = listening_port(log, proc)
+            bodies = [
+                httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10).text
+                for path in ("/metrics", "/metrics", "/")
+            ]
+        finally:
+            stop_exporter(proc)
+        sent = list(prom.authorizations)
+    text = log.read_text(errors="replace")
+    assert "source prometheus is down" in text and "source mongodb is down" in text
+    assert 'ada_carbon_source_up{source="prometheus"} 0.0' in bodies[0]
+    assert sent, "the credentials were sent to Prometheus"  # so they were in play
+    for secret in [*SECRETS.values(), URL_SECRET, MONGO_URI_SECRET]:
+        for where, content in [("log", text), *(("answer", b) for b in bodies)]:
+            assert secret not in content, f"{secret} in the {where}"
+            assert base64.b64encode(secret.encode()).decode()[:12] not in content
+
+
+# --- TLS to Prometheus: verified by default, with a CA bundle option ----------------------
+
+
+@pytest.fixture
+def tls_prometheus(certs: Certificates) -> Iterator[FaultyPrometheus]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(certs.server_cert), str(certs.server_key))
+    with FaultyPrometheus(tls=context) as server:
+        yield server
+
+
+def window_usage(prometheus: PrometheusConfig):
+    config = Config(prometheus=prometheus, carbon_intensity=IntensityConfig(source="fixed"))
+    source = PrometheusUsage(prometheus_client(config), prometheus, ("user",), ("idle",))
+    return source.window_usage(END, 3600)
+
+
+def test_prometheus_tls_is_verified_by_default_and_trusts_the_configured_ca(
+    tmp_path, certs, tls_prometheus
+):
+    with pytest.raises(SourceError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        window_usage(PrometheusConfig(url=tls_prometheus.url))
+    path = tmp_path / "c.yaml"
+    path.write_text(f"prometheus:\n  url: {tls_prometheus.url}\n  ca_file: {certs.ca}\n")
+    configured = load(path, env={}).prometheus
+    assert configured.tls_verify and configured.ca_file == str(certs.ca)
+    assert window_usage(configured)[0].host == "172.16.100.50"
+    assert window_usage(PrometheusConfig(url=tls_prometheus.url, tls_verify=False))
+
+
+# --- the container ----------------------------------------------------------------------
+
+
+def test_the_dockerfile_runs_unprivileged_with_a_healthcheck_that_works_behind_tls_and_auth():
+    """No docker engine here: the Dockerfile is read, and its healthcheck tested above."""
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("0", "root")
+    assert any(line.startswith("HEALTHCHECK ") for line in lines)
+    assert '"exporter.healthcheck"' in "\n".join(lines)
+    assert "PYTHONDONTWRITEBYTECODE=1" in "\n".join(lines)  # read-only root filesystem
+    assert not any(
+        word in line.upper() for line in lines if line.startswith("ENV ")
+        for word in ("PASSWORD", "TOKEN", "SECRET")
+    )  # fmt: skip
