@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LISTEN ?= :9877
 
-.PHONY: demo test setup setup-test system-deps lint unit clean
+.PHONY: demo test setup setup-test system-deps lint unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +33,22 @@ demo: setup
 	$(BIN)/ada-carbon-exporter --demo --web.listen-address=$(LISTEN)
 
 lint: setup-test
-	$(BIN)/ruff check exporter tests
-	$(BIN)/ruff format --check exporter tests
+	$(BIN)/ruff check exporter tests benchmarks
+	$(BIN)/ruff format --check exporter tests benchmarks
 	$(BIN)/mypy
 
 unit: setup-test system-deps
 	$(BIN)/pytest
 
 test: setup-test system-deps lint unit
+
+# Scrape benchmark against a real Prometheus and nx-27017 on loopback (not part of
+# `make test`; tier S also runs there as tests/test_benchmark_smoke.py):
+#   make bench TIER=M            S = 200 hosts (~1.5 min), M = 2,000 (~3 min), L = 10,000 (~17 min)
+#   make bench TIER=L BENCH_ARGS='--json L.json'
+TIER ?= S
+bench: setup-test system-deps
+	$(BIN)/python -m benchmarks.scrape --tier $(TIER) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

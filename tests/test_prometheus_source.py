@@ -187,42 +187,6 @@ def test_parse_matrix_differences_counters_and_handles_resets():
     assert not any(math.isnan(s.idle_seconds) for s in steps)
 
 
-def test_parse_matrix_runs_steps_between_the_sample_times():
-    """Scraped every 2 min at :10, queried every minute: steps follow the samples."""
-    metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
-    data = {
-        "result": [
-            {
-                "metric": {**metric, "class": "busy"},
-                "values": [[0, "100"], [60, "160"], [120, "160"], [180, "220"]],
-            },
-            {
-                "metric": {**metric, "class": "sampled_at"},
-                "values": [[0, "-110"], [60, "10"], [120, "10"], [180, "130"]],
-            },
-        ]
-    }
-    steps = parse_matrix(data)[("h:9100", "P", "M")]
-    assert [(s.start, s.end, s.busy_seconds) for s in steps] == [
-        (-110.0, 10.0, 60.0),
-        (10.0, 130.0, 60.0),
-    ]
-
-
-def test_usage_steps_query_asks_when_the_samples_were_taken(httpx_mock):
-    httpx_mock.add_response(
-        url=URL + "/api/v1/query_range",
-        json={"status": "success", "data": {"resultType": "matrix", "result": []}},
-    )
-    source().usage_steps(["h:9100"], END, 3600, 60)
-    query = form(httpx_mock.get_requests()[0])["query"]
-    assert (
-        "max by (instance, cloud_project_name, machine_name) (timestamp(node_cpu_seconds_total"
-        '{instance=~"h:9100", mode=~"idle|iowait"}))'
-    ) in query
-    assert '"class", "sampled_at"' in query
-
-
 # --- prometheus.source: recording_rules ------------------------------------------------
 
 BUSY_RULE = "instance:node_cpu_busy_seconds:rate2m"

@@ -9,8 +9,8 @@ Two PromQL queries, both POSTed so long selectors never hit URL limits:
    per series);
 2. only when some hosts changed hands: a range query of the same sums, without
    ``increase``, for just those hosts (matched by an exactly escaped regex of
-   their ``instance`` values), at a 1 minute step, with the time of the samples
-   behind each point; consecutive differences give the usage between samples.
+   their ``instance`` values), at a 1 minute step; consecutive differences give
+   the usage per step.
 
 With ``prometheus.source: recording_rules`` the same two requests read the
 per-host rates recorded by ``prometheus/ada-carbon-rules.yml`` instead, which is
@@ -38,7 +38,6 @@ from exporter.sources import recording_rules
 
 PROJECT = "cloud_project_name"
 MACHINE = "machine_name"
-SAMPLED = "sampled_at"  # the class of the series giving the time of each point's samples
 _Key = tuple[str, str, str]  # (instance, project, machine)
 
 
@@ -78,12 +77,6 @@ class PrometheusUsage:
             if hosts_regex is None:
                 series = f"increase({series}[{round(window_seconds)}s])"
             parts.append(with_label(f"sum by ({by}) ({series})", "class", cls))
-        if hosts_regex is not None:
-            # When the samples behind each point were taken: a host's series are
-            # scraped together, so its idle series tell the time for all of them.
-            regex = {"mode": exact_regex(self._idle), self._config.host_label: hosts_regex}
-            series = selector(self._config.metric, self._config.matchers, regex)
-            parts.append(with_label(f"max by ({by}) (timestamp({series}))", "class", SAMPLED))
         return " or ".join(parts)
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
@@ -209,27 +202,16 @@ def parse_vector(data: Any, host_label: str = "instance") -> tuple[list[HostUsag
 
 
 def parse_matrix(data: Any, host_label: str = "instance") -> dict[_Key, list[UsageStep]]:
-    """Turn a range-query answer of summed counters into usage between samples.
+    """Turn a range-query answer of summed counters into per-step increments.
 
-    Consecutive points differ by the usage between the samples behind them: a
-    step runs from one sample's time to the next, given by the ``sampled_at``
-    series (else the points' own times), so a handover falls in the right
-    place whatever the scrape interval. A drop between two points is a counter
-    reset (a reboot): the increment is then the new value, as Prometheus' own
-    ``increase()`` would count it. Points come in time order, as the API
-    returns them.
+    A drop between two points is a counter reset (a reboot): the increment is
+    then the new value, as Prometheus' own ``increase()`` would count it.
+    Points come in time order, as the Prometheus API returns them.
     """
-    # (instance, project, machine) -> point time -> [previous point time, busy, idle]
+    # (instance, project, machine) -> step end -> [step start, busy, idle]
     increments: dict[_Key, dict[float, list[float]]] = {}
-    sampled: dict[_Key, dict[float, float]] = {}  # point time -> time of its samples
     for item in (data or {}).get("result") or ():
-        metric = item.get("metric")
-        if isinstance(metric, dict) and metric.get("class") == SAMPLED:
-            parsed = _labels_and_class({**metric, "class": "busy"}, host_label)
-            if parsed is not None:
-                sampled[parsed[0]] = {float(t): float(v) for t, v in item.get("values") or ()}
-            continue
-        parsed = _labels_and_class(metric, host_label)
+        parsed = _labels_and_class(item.get("metric"), host_label)
         if parsed is None:
             continue
         key, cls = parsed
@@ -247,13 +229,7 @@ def parse_matrix(data: Any, host_label: str = "instance") -> dict[_Key, list[Usa
                     row = by_end[t1] = [t0, 0.0, 0.0]
                 row[column] = v1 - v0 if v1 >= v0 else v1
             t0, v0 = t1, v1
-    steps: dict[_Key, list[UsageStep]] = {}
-    for key, by_end in increments.items():
-        when = sampled.get(key, {})
-        out = steps[key] = []
-        for end, (start, busy, idle) in sorted(by_end.items()):
-            # Two points on the same samples (scrapes rarer than steps) add nothing.
-            first, last = when.get(start, start), when.get(end, end)
-            if last > first:
-                out.append(UsageStep(first, last, busy, idle))
-    return steps
+    return {
+        key: [UsageStep(start, end, busy, idle) for end, (start, busy, idle) in sorted(by.items())]
+        for key, by in increments.items()
+    }

@@ -1,0 +1,291 @@
+"""The measuring side of the benchmark, run in a child process per query path.
+
+A child of its own keeps Prometheus, nx-27017 and the fleet generator out of its
+CPU time and peak RSS. It reads a JSON spec on stdin and prints a JSON result:
+
+- ``raw`` / ``recording_rules``: the exporter's real code path, one scrape being
+  ``Engine.snapshot`` + the collector + ``generate_latest`` on a fresh registry;
+- ``old``: the earlier service's way, one Prometheus query per workspace and one
+  user lookup each (but matching hosts exactly and querying each owner's own
+  stretch of the window, so that the numbers can agree).
+
+Upstream time is the wall time during which at least one upstream call was in
+flight: HTTP from request to the last byte of the body, MongoDB from command
+start to reply (pymongo's command monitoring). Everything else in a scrape
+(JSON and document parsing, attribution, exposition) is exporter-only time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import cProfile
+import json
+import resource
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from prometheus_client import generate_latest
+from prometheus_client.registry import CollectorRegistry
+from pymongo import MongoClient, monitoring
+
+from benchmarks.fleet import END, START
+from exporter.cli import tune_gc
+from exporter.collector import AdaCarbonCollector
+from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
+from exporter.engine import Engine, Snapshot
+from exporter.model import UNATTRIBUTED
+from exporter.promql import exact_regex, selector
+from exporter.sources.intensity import FixedIntensity
+from exporter.sources.mongo import USER_FIELDS, MongoOwnership
+from exporter.sources.prometheus import PrometheusUsage
+
+INTENSITY = 185.0
+TIMEOUT = 120.0  # generous: a slow scrape must be measured, not cut short
+
+
+class Spans:
+    """Collects the (start, end) of every upstream call, from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.spans: list[tuple[float, float]] = []
+
+    def add(self, start: float, end: float) -> None:
+        with self._lock:
+            self.spans.append((start, end))
+
+    def take_wall(self) -> float:
+        """Seconds covered by at least one span since the last call (overlaps counted once)."""
+        with self._lock:
+            spans, self.spans = sorted(self.spans), []
+        total, cur_start, cur_end = 0.0, None, None
+        for start, end in spans:
+            if cur_end is None or start > cur_end:
+                if cur_start is not None and cur_end is not None:
+                    total += cur_end - cur_start
+                cur_start, cur_end = start, end
+            else:
+                cur_end = max(cur_end, end)
+        if cur_start is not None and cur_end is not None:
+            total += cur_end - cur_start
+        return total
+
+
+class TimedTransport(httpx.BaseTransport):
+    """Times each HTTP exchange up to the last byte of the body."""
+
+    def __init__(self, spans: Spans) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._spans = spans
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        start = time.perf_counter()
+        response = self._inner.handle_request(request)
+        response.read()
+        self._spans.add(start, time.perf_counter())
+        return response
+
+
+class TimedCommands(monitoring.CommandListener):
+    """Times each MongoDB command (find, getMore, ...) from start to reply."""
+
+    def __init__(self, spans: Spans) -> None:
+        self._spans = spans
+        self._started: dict[int, float] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self._started[event.request_id] = time.perf_counter()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._done(event.request_id)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._done(event.request_id)
+
+    def _done(self, request_id: int) -> None:
+        start = self._started.pop(request_id, None)
+        if start is not None:
+            self._spans.add(start, time.perf_counter())
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each call at once in the caller's thread, so cProfile (one thread) sees it all."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        future: cf.Future[Any] = cf.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def mongo_client(uri: str, spans: Spans) -> MongoClient[dict[str, Any]]:
+    ms = int(TIMEOUT * 1000)
+    return MongoClient(
+        uri,
+        appname="ada-carbon-benchmark",
+        serverSelectionTimeoutMS=ms,
+        socketTimeoutMS=ms,
+        event_listeners=[TimedCommands(spans)],
+    )
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
+    """Scrapes through the exporter's own code path; the per-user energy of the last one."""
+    spans = Spans()
+    config = Config(
+        scrape_budget_seconds=TIMEOUT,
+        prometheus=PrometheusConfig(
+            url=spec["prometheus_url"], timeout_seconds=TIMEOUT, source=spec["path"]
+        ),
+        mongodb=MongoConfig(uri=spec["mongo_uri"], timeout_seconds=TIMEOUT),
+        carbon_intensity=IntensityConfig(source="fixed", fixed_gco2_per_kwh=INTENSITY),
+    )
+    http = httpx.Client(transport=TimedTransport(spans), timeout=TIMEOUT)
+    usage = PrometheusUsage(http, config.prometheus, config.modes.busy, config.modes.idle)
+    ownership = MongoOwnership(mongo_client(spec["mongo_uri"], spans), "ada", TIMEOUT)
+    engine = Engine(config, usage, ownership, FixedIntensity(INTENSITY), "fixed")
+    profiler = cProfile.Profile() if spec.get("profile") else None
+    if profiler is not None:
+        # cProfile sees only the thread that enabled it: run the sources in this one.
+        engine._pool.shutdown()
+        engine._pool = InlineExecutor()  # type: ignore[assignment]
+    snapshots: list[Snapshot] = []
+
+    def refresh() -> Snapshot:
+        snapshots.append(engine.snapshot(END))
+        return snapshots[-1]
+
+    def scrape() -> bytes:
+        registry = CollectorRegistry()
+        registry.register(AdaCarbonCollector(refresh))
+        return generate_latest(registry)
+
+    runs = []
+    rss_before = peak_rss_mb()
+    for k in range(spec["warmup"] + spec["runs"]):
+        measured = k >= spec["warmup"]
+        if profiler is not None and measured:
+            profiler.enable()
+        snapshots.clear()
+        spans.take_wall()
+        cpu, wall = time.process_time(), time.perf_counter()
+        body = scrape()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if profiler is not None:
+            profiler.disable()
+        upstream = spans.take_wall()
+        (snap,) = snapshots
+        runs.append(
+            {
+                "warmup": not measured,
+                "requests": {s: st.requests for s, st in snap.sources.items()},
+                "up": all(st.up for st in snap.sources.values()),
+                "scrape_s": wall,
+                "upstream_s": upstream,
+                "exporter_s": wall - upstream,
+                "cpu_s": cpu,
+                "series": sum(1 for line in body.split(b"\n") if line and line[:1] != b"#"),
+                "bytes": len(body),
+            }
+        )
+    if profiler is not None:
+        profiler.dump_stats(spec["profile"])
+    engine.close()
+    energy: dict[str, float] = defaultdict(float)
+    for (_, _, _, user), u in (snapshots[-1].usage or {}).items():
+        if user != UNATTRIBUTED:
+            energy[user] += u.busy_joules + u.idle_joules
+    return {
+        "runs": runs,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+        "split_hosts": snapshots[-1].split_hosts,
+        "energy": energy,
+    }
+
+
+def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
+    """The earlier service's way: per workspace one increase() query and one user lookup."""
+    spans = Spans()
+    http = httpx.Client(transport=TimedTransport(spans), timeout=TIMEOUT)
+    mongo = mongo_client(spec["mongo_uri"], spans)
+    ownership = MongoOwnership(mongo, "ada", TIMEOUT)
+    power = Config().power
+    t0, t1 = START.timestamp(), END.timestamp()
+    runs: list[dict[str, Any]] = []
+    energy: dict[str, float] = {}
+    rss_before = peak_rss_mb()
+    for k in range(spec["warmup"] + spec["runs"]):
+        spans.take_wall()
+        cpu, wall = time.process_time(), time.perf_counter()
+        energy, prom, lookups = defaultdict(float), 0, 0
+        for w in ownership.workspaces(START, END).workspaces:
+            lo = max(w.owned_from if w.claimed else w.created, t0)
+            hi = min(w.deleted if w.deleted is not None else t1, t1)
+            if hi <= lo:
+                continue
+            # The old query, with the host matched exactly (not instance=~"172.16.0.1.*").
+            series = selector(
+                "node_cpu_seconds_total", {}, {"instance": exact_regex([w.host]) + ":[0-9]+"}
+            )
+            query = f"increase({series}[{round((hi - lo) * 1000)}ms])"
+            response = http.post(
+                spec["prometheus_url"] + "/api/v1/query", data={"query": query, "time": f"{hi:.3f}"}
+            )
+            prom += 1
+            busy = idle = 0.0
+            for item in response.json()["data"]["result"]:
+                mode, value = item["metric"]["mode"], float(item["value"][1])
+                if mode in ("idle", "iowait"):
+                    idle += value
+                elif mode != "steal":
+                    busy += value
+            if w.claimed and w.owner:
+                mongo["ada"]["users"].find_one({"platform_name": w.owner}, USER_FIELDS)
+                lookups += 1
+                energy[w.owner] += sum(power.joules(busy, idle))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        upstream = spans.take_wall()
+        runs.append(
+            {
+                "warmup": k < spec["warmup"],
+                "requests": {"prometheus": prom, "mongodb": 1 + lookups, "carbon_intensity": 0},
+                "up": True,
+                "scrape_s": wall,
+                "upstream_s": upstream,
+                "exporter_s": wall - upstream,
+                "cpu_s": cpu,
+                "series": 0,
+                "bytes": 0,
+            }
+        )
+    return {
+        "runs": runs,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+        "split_hosts": 0,
+        "energy": energy,
+    }
+
+
+def main() -> None:
+    tune_gc()  # as the exporter's command line does
+    spec = json.load(sys.stdin)
+    measure = measure_old if spec["path"] == "old" else measure_exporter
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result = measure(spec)
+    result["started"] = started
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

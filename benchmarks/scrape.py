@@ -1,0 +1,336 @@
+"""Benchmark whole scrapes against a real Prometheus and a MongoDB wire server.
+
+For one tier of fleet size it generates the synthetic fleet (benchmarks.fleet),
+backfills it with promtool, starts Prometheus 2 on 127.0.0.1, evaluates the
+shipped recording rules over the history (promtool tsdb create-blocks-from
+rules), loads the workspaces and users into nx-27017, fixes the grid intensity,
+and then measures three query paths, each in a child process of its own
+(benchmarks.measure): the exporter reading raw node_cpu_seconds_total, the
+exporter reading the recording rules, and the earlier service's way (one query
+per workspace and one user lookup each). It prints a table of medians and can
+write everything as JSON. Everything runs on loopback and stops by itself.
+
+MongoDB is nx-27017 over the wire rather than mongomock: pymongo's real network
+path and BSON decoding are measured, and the server's work stays out of the
+exporter process's CPU and RSS. nx-27017 is SQLite-backed and slower than
+MongoDB (at L about 0.8 s for the workspaces query and 0.3 s for the users, where
+MongoDB takes tens of milliseconds), which lands in the upstream time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import pstats
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pymongo import MongoClient
+
+from benchmarks.fleet import (
+    END,
+    HISTORY_SECONDS,
+    TIERS,
+    Fleet,
+    make_fleet,
+    true_cpu_seconds,
+    write_openmetrics,
+)
+from exporter.config import Config
+from tests.harness.mongowire import MongoWireServer
+from tests.harness.prometheus import PrometheusServer, backfill_rules, write_blocks_from_file
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
+PATHS = ("raw", "recording_rules", "old")
+COLUMNS = ("scrape_s", "upstream_s", "exporter_s", "cpu_s", "series", "bytes")
+EPILOG = """\
+examples (2-core machine; each waits a minute for Prometheus' compaction, --no-settle skips it):
+  python -m benchmarks.scrape --tier S                  about 1.5 min (CI runs it as a smoke test)
+  python -m benchmarks.scrape --tier M                  about 3 min, most of it the old way
+  python -m benchmarks.scrape --tier L --json L.json    about 17 min; 7 GB free in --workdir or /tmp
+  python -m benchmarks.scrape --tier L --profile raw.pstats   cProfile of the raw path's scrapes
+
+columns (medians over --runs scrapes after --warmup):
+  requests  upstream requests per scrape: prometheus/mongodb/carbon_intensity
+  scrape    wall time of a whole scrape (snapshot + collector + exposition)
+  upstream  wall time with at least one upstream request in flight
+  exporter  scrape - upstream: parsing, attribution, maths, exposition
+  cpu       CPU seconds of the exporter process (all its threads) per scrape
+  rss       peak RSS of the exporter process
+"""
+
+
+def timed(label: str, fn: Callable[[], Any], timings: dict[str, float]) -> Any:
+    started = time.perf_counter()
+    result = fn()
+    timings[label] = round(time.perf_counter() - started, 2)
+    print(f"  {label}: {timings[label]:.1f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def generate(fleet: Fleet, data_dir: Path, timings: dict[str, float]) -> None:
+    """Stream the fleet's OpenMetrics to a file, then backfill it with promtool."""
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    source = data_dir.parent / "fleet.om"
+
+    def write() -> None:
+        with source.open("w", encoding="utf-8", buffering=1 << 20) as out:
+            write_openmetrics(fleet, out)
+
+    timed("generate_openmetrics_s", write, timings)
+    timings["openmetrics_gb"] = round(source.stat().st_size / 1e9, 2)
+    timed("promtool_openmetrics_s", lambda: write_blocks_from_file(source, data_dir), timings)
+    source.unlink()
+
+
+def wait_for_compaction(url: str, timeout: float = 180.0) -> bool:
+    """Wait until Prometheus has merged the overlapping rule blocks (its first compaction).
+
+    Otherwise the merge, a minute after start, would steal CPU from the measurements.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metrics = {
+            name: float(value)
+            for name, _, value in (
+                line.partition(" ")
+                for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines()
+            )
+            if name.startswith("prometheus_tsdb_compactions_")
+        }
+        if metrics.get("prometheus_tsdb_compactions_total", 0) >= 1:
+            return True
+        time.sleep(2)
+    return False
+
+
+def load_mongo(uri: str, fleet: Fleet) -> None:
+    client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=10000)
+    client["ada"]["workspaces"].insert_many([dict(d) for d in fleet.workspaces])
+    client["ada"]["users"].insert_many([dict(u) for u in fleet.users])
+    client.close()
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run benchmarks.measure in a fresh interpreter and return its JSON."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.measure"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=3600,  # every upstream call has its own timeout; this is the backstop
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"measuring {spec['path']} failed:\n{result.stderr[-3000:]}")
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
+def summarise(raw: dict[str, Any]) -> dict[str, Any]:
+    """Medians of the measured (non-warm-up) runs, plus per-run figures."""
+    runs = [r for r in raw["runs"] if not r["warmup"]]
+    median = {c: statistics.median(r[c] for r in runs) for c in COLUMNS}
+    return {
+        "median": median,
+        "requests": [r["requests"] for r in runs],
+        "all_up": all(r["up"] for r in runs),
+        "peak_rss_mb": round(raw["peak_rss_mb"], 1),
+        "rss_before_mb": round(raw["rss_before_mb"], 1),
+        "split_hosts": raw["split_hosts"],
+        "runs": runs,
+    }
+
+
+def max_deviation(energy: dict[str, float], reference: dict[str, float]) -> float:
+    """Largest relative difference of per-user energy from the reference (over both key sets)."""
+    users = set(energy) | set(reference)
+    return max(
+        abs(energy.get(u, 0.0) - reference.get(u, 0.0)) / max(reference.get(u, 0.0), 1e-9)
+        for u in users
+    )
+
+
+def run(
+    tier: str,
+    runs: int = 5,
+    warmup: int = 1,
+    old_runs: int = 5,
+    workdir: Path | None = None,
+    settle: bool = True,
+    profile: Path | None = None,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """Set up the tier, measure the three paths, and return the results as plain data."""
+    fleet = make_fleet(TIERS[tier], seed)
+    print(
+        f"tier {tier}: {len(fleet.hosts):,} hosts, {fleet.series:,} series, "
+        f"{fleet.samples:,} samples, {len(fleet.workspaces):,} workspaces, "
+        f"{len(fleet.users):,} users",
+        file=sys.stderr,
+        flush=True,
+    )
+    own_dir = workdir is None
+    base = Path(tempfile.mkdtemp(prefix=f"ada-bench-{tier}-")) if workdir is None else workdir
+    timings: dict[str, float] = {}
+    data_dir = base / "prometheus" / "data"
+    prometheus = PrometheusServer(data_dir)
+    mongo = MongoWireServer(base / "nx-27017")
+    try:
+        generate(fleet, data_dir, timings)
+        timed("prometheus_start_s", prometheus.start, timings)
+        start = END.timestamp() - HISTORY_SECONDS + 180  # rate()[2m] needs two samples
+        timed(
+            "promtool_rules_s",
+            lambda: backfill_rules(prometheus, RULES, start, END.timestamp()),
+            timings,
+        )
+        if settle:
+            timed("compaction_wait_s", lambda: wait_for_compaction(prometheus.url), timings)
+        mongo.start()
+        timed("mongo_load_s", lambda: load_mongo(mongo.uri, fleet), timings)
+        results, energies = {}, {}
+        for path in PATHS:
+            spec = {
+                "path": path,
+                "prometheus_url": prometheus.url,
+                "mongo_uri": mongo.uri,
+                "warmup": warmup,
+                "runs": old_runs if path == "old" else runs,
+                "profile": str(profile) if profile and path == "raw" else None,
+            }
+            raw = timed(f"measure_{path}_s", functools.partial(measure, spec), timings)
+            energies[path] = raw["energy"]
+            results[path] = summarise(raw)
+    finally:
+        mongo.stop()
+        prometheus.stop()
+        if own_dir:
+            shutil.rmtree(base, ignore_errors=True)
+    median = {p: r["median"]["scrape_s"] for p, r in results.items()}
+    power = Config().power
+    truth = {u: sum(power.joules(*cpu)) for u, cpu in true_cpu_seconds(fleet).items()}
+    return {
+        "tier": tier,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "prometheus": _prometheus_version(),
+            "mongodb": "nx-27017 (SQLite-backed wire server)",
+        },
+        "fleet": {
+            "hosts": len(fleet.hosts),
+            "series": fleet.series,
+            "samples": fleet.samples,
+            "groups": fleet.tier.groups,
+            "workspaces": len(fleet.workspaces),
+            "users": len(fleet.users),
+            "handovers": fleet.handovers,
+            "scrape_interval_s": fleet.tier.scrape_interval,
+        },
+        "setup": timings,
+        "paths": results,
+        "agreement": {
+            "users": len(energies["raw"]),
+            "recording_rules_vs_raw": max_deviation(energies["recording_rules"], energies["raw"]),
+            "old_vs_raw": max_deviation(energies["old"], energies["raw"]),
+            # How far each path is from what the generator actually put in.
+            **{f"{p}_vs_truth": max_deviation(energies[p], truth) for p in PATHS},
+        },
+        "speedup": {
+            "old_over_raw": median["old"] / median["raw"],
+            "old_over_recording_rules": median["old"] / median["recording_rules"],
+        },
+    }
+
+
+def _prometheus_version() -> str:
+    out = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout
+    return out.split("\n", 1)[0].removeprefix("prometheus, version ")
+
+
+def table(result: dict[str, Any]) -> str:
+    """The results as a Markdown table (medians), with the agreement and speed-up below."""
+    lines = [
+        "| tier | path | requests p/m/ci | scrape s | upstream s | exporter s | CPU s "
+        "| peak RSS MB | series | bytes |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for path, r in result["paths"].items():
+        m, req = r["median"], r["requests"][-1]
+        lines.append(
+            f"| {result['tier']} | {path} "
+            f"| {req['prometheus']}/{req['mongodb']}/{req['carbon_intensity']} "
+            f"| {m['scrape_s']:.3f} | {m['upstream_s']:.3f} | {m['exporter_s']:.3f} "
+            f"| {m['cpu_s']:.3f} | {r['peak_rss_mb']:.0f} "
+            f"| {m['series']:,.0f} | {m['bytes']:,.0f} |"
+        )
+    a, s = result["agreement"], result["speedup"]
+    lines.append(
+        f"\nper-user energy, max deviation over {a['users']:,} users: "
+        f"from raw: recording_rules {a['recording_rules_vs_raw']:.2%}, old {a['old_vs_raw']:.2%}; "
+        f"from the generator's truth: raw {a['raw_vs_truth']:.2%}, recording_rules "
+        f"{a['recording_rules_vs_truth']:.2%}, old {a['old_vs_truth']:.2%}\n"
+        f"old way / raw: {s['old_over_raw']:.1f}x slower, "
+        f"old way / recording_rules: {s['old_over_recording_rules']:.1f}x slower"
+    )
+    return "\n".join(lines)
+
+
+def print_profile(path: Path, limit: int = 25) -> None:
+    stats = pstats.Stats(str(path), stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(limit)
+    stats.sort_stats("cumulative").print_stats(limit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.scrape",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--tier", choices=sorted(TIERS), required=True, help="S=200, M=2,000, L=10,000 hosts")
+    add("--runs", type=int, default=5, help="measured scrapes per path (5)")
+    add("--warmup", type=int, default=1, help="scrapes before measuring (1)")
+    add("--old-runs", type=int, default=5, help="measured scrapes of the old way (5)")
+    add("--json", type=Path, metavar="FILE", help="also write the results here")
+    add("--workdir", type=Path, help="keep the TSDB and logs here (default: a temporary dir)")
+    add("--profile", type=Path, metavar="FILE", help="cProfile the raw path into FILE, print it")
+    add("--no-settle", dest="settle", action="store_false",
+        help="do not wait for Prometheus' first compaction before measuring")  # fmt: skip
+    add("--seed", type=int, default=1, help="fleet generator seed (1)")
+    args = parser.parse_args(argv)
+    # SIGTERM too unwinds through run()'s finally, so no server outlives the benchmark.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    result = run(
+        args.tier, args.runs, args.warmup, args.old_runs, args.workdir, args.settle,
+        args.profile, args.seed,
+    )  # fmt: skip
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.profile:
+        print_profile(args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
