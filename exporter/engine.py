@@ -29,6 +29,7 @@ from exporter.attribution import (
 from exporter.config import SOURCES, Config
 from exporter.forecast import Outlook, outlook
 from exporter.health import HealthTracker, SourceStatus
+from exporter.hosts import host_key
 from exporter.intensity_fallback import IntensityReading, IntensityState
 from exporter.model import (
     UNATTRIBUTED,
@@ -215,9 +216,7 @@ class Engine:
             if owners and self.config.workspace_info
             else (),
             skipped=_skipped(owners),
-            unmatched_hosts=_unmatched(
-                usage, owners[0] if owners else None, timelines, self.usage_source
-            ),
+            unmatched_hosts=_unmatched(usage, owners[0] if owners else None, timelines),
             conflicted_hosts=len(timelines.conflicted_hosts),
             split_hosts=split,
             outlook=grid_outlook,
@@ -314,7 +313,7 @@ class Engine:
                 *groups.get(w.host, ("", "")),
             )
             for w in batch.workspaces
-            if w.created <= at and (w.deleted is None or w.deleted > at)
+            if w.alive_at(at)
         )
 
 
@@ -326,13 +325,7 @@ def _merge_parallel(status: SourceStatus, other: SourceStatus) -> None:
 
 
 def _alive_by_tag_state(batch: WorkspaceBatch, at: float) -> dict[tuple[str, str], int]:
-    return dict(
-        Counter(
-            (w.tag, w.state)
-            for w in batch.workspaces
-            if w.created <= at and (w.deleted is None or w.deleted > at)
-        )
-    )
+    return dict(Counter((w.tag, w.state) for w in batch.workspaces if w.alive_at(at)))
 
 
 def _skipped(owners: tuple[WorkspaceBatch, UserBatch] | None) -> dict[tuple[str, str], int]:
@@ -347,7 +340,6 @@ def _unmatched(
     usage: list[HostUsage] | None,
     batch: WorkspaceBatch | None,
     timelines: Timelines,
-    source: UsageSource,
 ) -> dict[str, int]:
     """Hosts MongoDB knows that Prometheus does not measure, and the reverse."""
     if usage is None or batch is None:
@@ -357,5 +349,7 @@ def _unmatched(
     return {
         "mongodb": len(owned - measured),
         "prometheus": len(measured - set(timelines.by_host)),
-        "unparseable_instance": int(getattr(source, "unparsed_instances", 0)),
+        # Adapters keep an instance they cannot parse as its own host, so it still
+        # counts (as unattributed); here it is counted as such.
+        "unparseable_instance": sum(1 for u in usage if host_key(u.instance) is None),
     }

@@ -72,6 +72,10 @@ class Workspace:
         """True when the workspace belongs to a user (a READY pool workspace does not)."""
         return self.owner is not None and self.state != "READY"
 
+    def alive_at(self, t: float) -> bool:
+        """True when the workspace existed at unix time ``t`` (created, not yet deleted)."""
+        return self.created <= t and (self.deleted is None or self.deleted > t)
+
     @property
     def owned_from(self) -> float:
         """When the owner's tenure starts: the acquisition time if known, else creation."""

@@ -58,7 +58,6 @@ class PrometheusUsage:
         self._base = config.url.rstrip("/")
         self._rules = config.recording_rules if config.source == "recording_rules" else None
         self.requests = 0
-        self.unparsed_instances = 0  # instances whose host part is not a host name
 
     def window_query(self, window_seconds: float, hosts_regex: str | None = None) -> str:
         """The PromQL of the window total (or, with a regex, of the raw counters of some hosts)."""
@@ -84,8 +83,7 @@ class PrometheusUsage:
         query = self.window_query(window_seconds)
         data = self._post("/api/v1/query", {"query": query, "time": f"{end.timestamp():.3f}"})
         with _shape_errors("/api/v1/query"):
-            usage, unparsed = parse_vector(data, self._config.host_label)
-        self.unparsed_instances = unparsed
+            usage, _ = parse_vector(data, self._config.host_label)
         return usage
 
     def usage_steps(
