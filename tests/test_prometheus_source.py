@@ -214,11 +214,20 @@ def test_recorded_window_total_sums_the_rule_samples_and_corrects_the_edges(http
     # A closed Prometheus 2 range of window - 1 ms holds the samples of (end - 1h, end].
     assert f"60 * sum_over_time({busy}[3599999ms])" in query
     assert f'sum_over_time({IDLE_RULE}{{job="node"}}[3599999ms])' in query
-    # The edges: (last - first rate) times the lag g = (range - interval)/2 + (end - last sample).
+    # The end edge: a host's last rate (if it has one in the last 2 intervals) times
+    # g = (range - interval)/2 + (end - newest evaluation).
+    newest = f"max(timestamp({busy}))"
     assert (
-        f"{3540 / 3599.999!r} * delta({busy}[3599999ms]) * on() group_left() "
-        f"(30 + time() - max(timestamp({busy})))"
+        f"last_over_time({busy}[119999ms]) * on() group_left() (30 + time() - {newest})"
     ) in query
+    # The start edge: the rate of the first evaluation in the window times h, minus
+    # the part of its tile before the window; the lattice of evaluations places it.
+    assert (
+        f"last_over_time({busy}[59999ms] offset 3540000ms) * on() group_left() "
+        f"(({newest} - time() + 3599.999) % 60 + 0.001 - 90)"
+    ) in query
+    assert query.count("sum_over_time(") == 2  # every sample of the window read once a class
+    assert "delta(" not in query
     assert query.startswith(
         "clamp_min(sum by (instance, cloud_project_name, machine_name, class) ("
     )
@@ -265,3 +274,25 @@ def test_parse_steps_does_not_stretch_a_host_gone_before_the_end():
     rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
     (steps,) = parse_steps(data, rules, end=600).values()
     assert [(s.start, s.end, s.busy_seconds) for s in steps] == [(-30.0, 30.0, 60.0)]
+
+
+def test_parse_steps_extends_the_last_tiles_when_the_newest_evaluation_is_not_written_yet():
+    """Evaluations every 60 s; the one due at 599 s is not in yet, so the newest is at 539 s.
+
+    Host a has it: its tile [449, 509] is extended by g = 30 + (600 - 539) = 91 s to the
+    end. Host b's last sample is one evaluation older, 121 s before the end: like the
+    total query (which extends rates of the last 2 intervals), this takes b as gone.
+    """
+    rows = {"a": [[479, "1"], [539, "1"]], "b": [[419, "2"], [479, "2"]], "c": [[119, "1"]]}
+    data = {
+        "result": [
+            {"metric": {"instance": host, "__name__": "busy_r"}, "values": values}
+            for host, values in rows.items()
+        ]
+    }
+    rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
+    steps = {key[0]: s for key, s in parse_steps(data, rules, end=600).items()}
+    span = {host: [(s.start, s.end, s.busy_seconds) for s in out] for host, out in steps.items()}
+    assert span["a"] == [(389.0, 449.0, 60.0), (449.0, 600.0, 151.0)]
+    assert span["b"] == [(329.0, 389.0, 120.0), (389.0, 449.0, 120.0)]
+    assert span["c"] == [(29.0, 89.0, 60.0)]

@@ -12,26 +12,32 @@ overlap or gap. Prometheus 2 ranges are closed at both ends and timestamps are
 whole milliseconds, hence ``W - 1ms``.
 
 A tile stands for the middle of its rate's range, [e - R/2 - I/2, e - R/2 + I/2],
-so the tiles cover [start - g, end - g], where g = (R - I)/2 + (end - last
-evaluation): the rules lag the raw counters by 30 to 90 s with the defaults.
-Left alone, a host whose load changed during the window would be misjudged by
-g x the change (5 % on a host going from 60 % to 13 % busy). So the query also
-adds the *edges*, g x (r_last - r_first): the last rate extended over the final
-g seconds, less the g seconds before the window that the first tiles stand for,
-as ``increase()`` extrapolates to the edges of its range. For a steady rate the
-edges are zero; a host that appeared or went away inside the window has its
-tiles shifted by g just the same, so its own first and last rates correct them.
+so the tiles cover [first - (R + I)/2, last - (R - I)/2], where first and last
+are the evaluations at either end of the window, not the window itself: they
+lag the raw counters by 30 to 90 s with the defaults, and the newest evaluation
+may not be written yet (it is due every I seconds, and takes a while), so the
+window can hold one tile fewer than W / I. The query therefore adds two
+*edges*, as ``increase()`` extrapolates to the edges of its range:
 
-The query keeps Prometheus' work low, as it selects every host's series once
-per function: r_last - r_first is ``delta(r[W - 1ms])``, which extrapolates
-that difference from the W - I between the first and last evaluations to the
-whole range (the query undoes the factor), and the time of the last evaluation
-is read once, from the busy rule: both rules are one group, evaluated together.
+- the end: the last rate extended over g = (R - I)/2 + (end - last), from the
+  end of the last tile to the end of the window (hosts without a sample in the
+  last 2 I are gone and are not extended);
+- the start: the first rate times h = first - (R + I)/2 - start, negative: the
+  part of the first tile before the window (hosts that appeared later have no
+  sample at the first evaluation and their tiles start inside the window).
+
+Rule samples carry their scheduled evaluation times, I apart, so the last
+evaluation (read once, from the busy rule: both rules are one group, evaluated
+together) also places the first: the earliest of that lattice after start.
+For a steady rate the edges cancel exactly when the window holds W / I tiles,
+and add the missing tile when it holds one fewer. Each edge reads a short range
+(2 I at the end, I at the start), so Prometheus reads each host's window of
+samples once, for ``sum_over_time``.
 
 **Steps.** The samples of the hosts that changed hands are read as they are (a
-range selector in an instant query) and become those same tiles, the last one
-stretched to the window's end, so each owner's share is measured on the same
-timeline as the total.
+range selector in an instant query) and become those same tiles, each host's
+last one extended by the same g (so the newest reaches the window's end), so
+each owner's share is measured on the same timeline as the total.
 """
 
 from __future__ import annotations
@@ -63,20 +69,33 @@ def total_query(
     The tiles and edges of each class are labelled apart before ``or`` joins them
     (the functions drop the metric name), then added up by ``sum``.
     """
-    interval, window_ms = rules.interval_seconds, _ms(window_seconds) - 1
+    interval, rate_range = rules.interval_seconds, rules.range_seconds
+    window_ms, interval_ms = _ms(window_seconds) - 1, _ms(interval)
     busy = selector(rules.busy_metric, matchers, {})
-    # g, a one-element vector without labels (empty, so no edges, if the rules stopped).
-    lag = f"({(rules.range_seconds - interval) / 2:g} + time() - max(timestamp({busy})))"
-    # delta() scales r_last - r_first by (W - 1ms) / (W - I): undone here.
-    unscale = (window_seconds - interval) / (window_seconds - 0.001)
+    # One-element vectors without labels (empty, so no edges, if the rules stopped).
+    last = f"max(timestamp({busy}))"
+    # g: from the end of the last tile to the end of the window.
+    g = f"({(rate_range - interval) / 2:g} + time() - {last})"
+    # h = first - (R + I)/2 - start, the first evaluation being the earliest of the
+    # lattice last - k I in [start + 1ms, start + I]; Go's fmod, the dividend > 0.
+    h = (
+        f"(({last} - time() + {window_ms / 1000:.3f}) % {interval:g}"
+        f" + 0.001 - {(rate_range + interval) / 2:g})"
+    )
     parts = []
     for cls, metric in (("busy", rules.busy_metric), ("idle", rules.idle_metric)):
         rate = selector(metric, matchers, {})
         tiles = f"{interval:g} * sum_over_time({rate}[{window_ms}ms])"
         parts.append(with_label(with_label(tiles, "class", cls), "part", "tiles"))
         if window_seconds > interval:
-            edges = f"{unscale!r} * delta({rate}[{window_ms}ms]) * on() group_left() {lag}"
-            parts.append(with_label(with_label(edges, "class", cls), "part", "edges"))
+            r_last = f"last_over_time({rate}[{2 * interval_ms - 1}ms])"
+            r_first = (
+                f"last_over_time({rate}[{interval_ms - 1}ms] "
+                f"offset {_ms(window_seconds) - interval_ms}ms)"
+            )
+            for part, r, factor in (("end", r_last, g), ("start", r_first, h)):
+                edge = f"{r} * on() group_left() {factor}"
+                parts.append(with_label(with_label(edge, "class", cls), "part", part))
     by = f"{host_label}, {PROJECT}, {MACHINE}, class"
     # A host whose load fell to nothing right after the window started could come
     # out a little below zero; it used nothing, not less than nothing.
@@ -104,9 +123,10 @@ def parse_steps(
     """Turn the rule samples of some hosts (a matrix) into usage steps, per host and group.
 
     A sample at t becomes its tile, the step [t - (R + I)/2, t - (R - I)/2] at
-    its rate; a last sample within I of ``end`` stretches to ``end``. Series of
-    one host and group that differ in other labels (e.g. ``job``) add up; NaN,
-    infinite and negative samples are ignored.
+    its rate. As in the total, a host's last sample within 2 I of ``end`` is
+    extended by g = (R - I)/2 + (end - newest sample), so the newest evaluation's
+    tiles reach ``end``. Series of one host and group that differ in other labels
+    (e.g. ``job``) add up; NaN, infinite and negative samples are ignored.
     """
     column = {rules.busy_metric: 0, rules.idle_metric: 1}
     acc: dict[_Key, dict[float, list[float]]] = {}
@@ -130,13 +150,15 @@ def parse_steps(
                 row = by_time[at] = [0.0, 0.0]
             row[k] += rate
     interval, back = rules.interval_seconds, (rules.range_seconds + rules.interval_seconds) / 2
+    newest = max((max(by_time) for by_time in acc.values() if by_time), default=end)
     steps: dict[_Key, list[UsageStep]] = {}
     for key, by_time in acc.items():
         times = sorted(by_time)
         out = steps[key] = []
         for n, t in enumerate(times):
             start = t - back
-            stop = end if n == len(times) - 1 and t > end - interval else start + interval
+            last = n == len(times) - 1 and t > end - 2 * interval
+            stop = t + (end - newest) if last else start + interval
             busy, idle = by_time[t]
             out.append(UsageStep(start, stop, busy * (stop - start), idle * (stop - start)))
     return steps

@@ -1,0 +1,163 @@
+"""``prometheus.source: recording_rules`` against a real Prometheus: the same CPU-seconds as raw.
+
+The shipped rules are evaluated over backfilled counters by promtool, which (like
+Prometheus) places a group's evaluations on a lattice whose phase comes from a hash
+of the group and file names, so it differs from one checkout to another. The
+exporter must not depend on it, nor on whether the newest evaluation is written
+yet: these tests scrape at several delays after the newest evaluation, up to the
+point where an evaluation is overdue (rule samples stop at the backfill's end,
+the raw counters go on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.config import ModesConfig, PrometheusConfig
+from exporter.sources.prometheus import PrometheusUsage
+from tests.harness.fixtures import require_binaries
+from tests.harness.prometheus import (
+    PrometheusServer,
+    backfill_rules,
+    openmetrics_counter,
+    write_blocks,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
+T0 = 1_769_860_800.0  # 2026-01-31 12:00 UTC; counters from T0 - 2 h to T0 + 5 min
+SCRAPE = 15.0
+WINDOW = 3600.0
+CHANGE = T0 - 1808.0  # a scrape time: the "changing" host goes from light to heavy load
+# Per host and mode: CPU-seconds per second (4 CPUs' worth, summed).
+RATES = {
+    "steady": {"user": 1.5, "system": 0.5, "idle": 1.8, "iowait": 0.1, "steal": 0.1},
+    "changing": {"user": 0.3, "system": 0.1, "idle": 3.5, "iowait": 0.05, "steal": 0.05},
+}
+HEAVY = {"user": 2.8, "system": 0.7, "idle": 0.4, "iowait": 0.05, "steal": 0.05}
+HOSTS = {"steady": "172.16.0.1:9100", "changing": "172.16.0.2:9100"}
+
+
+def rates_at(host: str, t: float) -> dict[str, float]:
+    return HEAVY if host == "changing" and t >= CHANGE else RATES[host]
+
+
+def counters() -> str:
+    samples = []
+    for host, instance in HOSTS.items():
+        totals = dict.fromkeys(RATES[host], 1000.0)
+        t = T0 - 7200.0 + 7.0  # scrapes off the minute, as a real target's would be
+        while t <= T0 + 300.0:
+            for mode, rate in rates_at(host, t - SCRAPE).items():  # over (t - 15, t]
+                totals[mode] += rate * SCRAPE
+                labels = {
+                    "instance": instance,
+                    "cloud_project_name": "IDAaaS",
+                    "machine_name": "Muon",
+                    "cpu": "0",
+                    "mode": mode,
+                }
+                samples.append((labels, totals[mode], t))
+            t += SCRAPE
+    return openmetrics_counter("node_cpu_seconds", samples)
+
+
+def expected(host: str, end: float) -> tuple[float, float]:
+    """Busy and idle CPU-seconds in (end - 1 h, end] from the rates (steal is neither)."""
+    start = end - WINDOW
+    parts = [(start, min(end, CHANGE)), (max(start, CHANGE), end)]
+    busy = idle = 0.0
+    for lo, hi in parts:
+        if hi > lo:
+            rates = rates_at(host, lo)
+            busy += (rates["user"] + rates["system"]) * (hi - lo)
+            idle += (rates["idle"] + rates["iowait"]) * (hi - lo)
+    return busy, idle
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    require_binaries("prometheus")
+    workdir = tmp_path_factory.mktemp("rules-e2e")
+    write_blocks(counters(), workdir / "data")
+    server = PrometheusServer(workdir / "data", workdir=workdir)
+    server.start()
+    try:
+        backfill_rules(server, RULES, T0 - 7200.0 + 180.0, T0)  # the rules stop at T0
+        yield server
+    finally:
+        server.stop()
+
+
+def usage_source(server: PrometheusServer, source: str) -> PrometheusUsage:
+    config = PrometheusConfig(url=server.url, timeout_seconds=30.0, source=source)
+    modes = ModesConfig()
+    return PrometheusUsage(httpx.Client(), config, modes.busy, modes.idle)
+
+
+def newest_evaluation(server: PrometheusServer) -> float:
+    query = "max(timestamp(instance:node_cpu_busy_seconds:rate2m))"
+    body = httpx.post(server.url + "/api/v1/query", data={"query": query, "time": T0}).json()
+    (item,) = body["data"]["result"]
+    return float(item["value"][1])
+
+
+# Seconds after the newest evaluation: just after it, mid-interval, just before the next
+# one is due, and with that one overdue (not written yet, or a slow evaluation).
+DELAYS = (0.5, 30.0, 59.5, 61.0, 100.0)
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("delay", DELAYS)
+def test_recorded_window_totals_match_raw_whatever_the_phase(prometheus, delay):
+    newest = newest_evaluation(prometheus)
+    assert T0 - 60.0 < newest <= T0
+    end = datetime.fromtimestamp(newest + delay, timezone.utc)
+    raw = {u.instance: u for u in usage_source(prometheus, "raw").window_usage(end, WINDOW)}
+    rules = usage_source(prometheus, "recording_rules").window_usage(end, WINDOW)
+    recorded = {u.instance: u for u in rules}
+    assert set(recorded) == set(raw) == set(HOSTS.values())
+    for host, instance in HOSTS.items():
+        busy, idle = expected(host, newest + delay)
+        r, w = recorded[instance], raw[instance]
+        # For a steady host both paths are exact; for a step change, increase()
+        # extrapolates the window's mean rate over its edges, and the rules smear the
+        # step over a 2-minute rate.
+        tolerance = 0.001 if host == "steady" else 0.005
+        for path, got in (("raw", w), ("recording_rules", r)):
+            assert got.busy_seconds == pytest.approx(busy, rel=tolerance), (host, path, delay)
+            assert got.idle_seconds == pytest.approx(idle, rel=tolerance), (host, path, delay)
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("delay", DELAYS)
+def test_recorded_steps_cover_the_window_like_the_total(prometheus, delay):
+    """The steps of a host split between owners end at the window's end and add up to its total."""
+    newest = newest_evaluation(prometheus)
+    t_end = newest + delay
+    end = datetime.fromtimestamp(t_end, timezone.utc)
+    source = usage_source(prometheus, "recording_rules")
+    (total,) = [u for u in source.window_usage(end, WINDOW) if u.instance == HOSTS["changing"]]
+    steps = source.usage_steps([HOSTS["changing"]], end, WINDOW, 60.0)
+    ((_, host_steps),) = steps.items()
+    assert host_steps[-1].end == pytest.approx(t_end)
+    inside = 0.0
+    for s in host_steps:
+        overlap = min(s.end, t_end) - max(s.start, t_end - WINDOW)
+        if overlap > 0:
+            inside += s.busy_seconds * overlap / (s.end - s.start)
+    assert inside == pytest.approx(total.busy_seconds, rel=1e-6)
+    # Before and after the change, the steps see the two loads.
+    first, last = host_steps[1], host_steps[-1]
+    light, heavy = RATES["changing"], HEAVY
+    assert first.busy_seconds / (first.end - first.start) == pytest.approx(
+        light["user"] + light["system"]
+    )
+    assert last.busy_seconds / (last.end - last.start) == pytest.approx(
+        heavy["user"] + heavy["system"]
+    )
