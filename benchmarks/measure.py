@@ -4,7 +4,8 @@ A child of its own keeps Prometheus, nx-27017 and the fleet generator out of its
 CPU time and peak RSS. It reads a JSON spec on stdin and prints a JSON result:
 
 - ``raw`` / ``recording_rules``: the exporter's real code path, one scrape being
-  ``Engine.snapshot`` + the collector + ``generate_latest`` on a fresh registry;
+  ``Engine.snapshot`` + the collector + the /metrics body (``exporter.exposition``,
+  OpenMetrics as Prometheus asks for it) on a fresh registry;
 - ``old``: the earlier service's way, one Prometheus query per workspace and one
   user lookup each (but matching hosts exactly and querying each owner's own
   stretch of the window, so that the numbers can agree).
@@ -30,7 +31,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
-from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 from pymongo import MongoClient, monitoring
 
@@ -39,6 +39,7 @@ from exporter.cli import tune_gc
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.engine import Engine, Snapshot
+from exporter.exposition import encode
 from exporter.model import UNATTRIBUTED
 from exporter.promql import exact_regex, selector
 from exporter.sources.intensity import FixedIntensity
@@ -46,6 +47,11 @@ from exporter.sources.mongo import USER_FIELDS, MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
 
 INTENSITY = 185.0
+# What Prometheus 2.42 asks for: OpenMetrics, as served at /metrics.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 TIMEOUT = 120.0  # generous: a slow scrape must be measured, not cut short
 
 
@@ -167,7 +173,7 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
     def scrape() -> bytes:
         registry = CollectorRegistry()
         registry.register(AdaCarbonCollector(refresh))
-        return generate_latest(registry)
+        return encode(registry, PROMETHEUS_ACCEPT)[0]
 
     runs = []
     rss_before = peak_rss_mb()

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
 
-from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__, calculate
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, ConfigError, load, parse_duration, with_demo
+from exporter.exposition import encode
 from exporter.report import ReportError
 from exporter.report import command as report_command
 from exporter.webconfig import WebConfig, load_web_config
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "snapshot":
             registry = CollectorRegistry()
             registry.register(AdaCarbonCollector(lambda: engine.snapshot(args.at)))
-            sys.stdout.write(generate_latest(registry).decode())
+            sys.stdout.write(encode(registry, None)[0].decode())
             return 0
         if args.command == "backfill":
             return run_backfill(engine, args)

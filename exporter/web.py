@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
+from exporter.exposition import make_metrics_app
 
 log = logging.getLogger("exporter.web")
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
@@ -57,7 +57,7 @@ def make_app(
     With ``allows`` (see :class:`exporter.basic_auth.BasicAuth`), every path needs an
     ``Authorization`` header it accepts, as with the Prometheus exporter-toolkit.
     """
-    metrics = make_wsgi_app(registry)
+    metrics = make_metrics_app(registry)
     landing = LANDING.format(
         version=html.escape(__version__), sources=html.escape(description)
     ).encode()
@@ -74,7 +74,7 @@ def make_app(
             )
             return [b"Unauthorized\n"]
         if path == "/metrics":
-            return metrics(environ, start_response)  # type: ignore[no-any-return]
+            return metrics(environ, start_response)
         if path == "/":
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
             return [landing]

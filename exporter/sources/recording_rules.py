@@ -42,6 +42,7 @@ each owner's share is measured on the same timeline as the total.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -129,7 +130,9 @@ def parse_steps(
     (e.g. ``job``) add up; NaN, infinite and negative samples are ignored.
     """
     column = {rules.busy_metric: 0, rules.idle_metric: 1}
-    acc: dict[_Key, dict[float, list[float]]] = {}
+    inf = math.inf
+    # (instance, project, machine) -> (busy, idle), each sample time -> summed rate
+    acc: dict[_Key, tuple[dict[float, float], dict[float, float]]] = {}
     for item in (data or {}).get("result") or ():
         metric = item.get("metric")
         if not isinstance(metric, dict):
@@ -139,34 +142,46 @@ def parse_steps(
         if k is None or not isinstance(instance, str):
             continue
         key = (instance, str(metric.get(PROJECT, "")), str(metric.get(MACHINE, "")))
-        by_time = acc.setdefault(key, {})
-        for t, raw in item.get("values") or ():
-            rate = _rate(raw)
-            at = float(t)
-            if rate is None or at > end:  # none later, but an upstream may err
+        pair = acc.get(key)
+        if pair is None:
+            pair = acc[key] = ({}, {})
+        rates, values = pair[k], item.get("values") or ()
+        try:  # the usual answer, converted in bulk
+            times, numbers = zip(*values, strict=True) if values else ((), ())
+            clean = dict(zip(map(float, times), map(float, numbers), strict=True))
+        except (TypeError, ValueError):
+            clean = None
+        # NaN fails both comparisons; none later than end, but an upstream may err.
+        if (
+            clean is not None
+            and len(clean) == len(values)
+            and not rates
+            and all(0.0 <= r < inf for r in clean.values())
+            and max(clean, default=end) <= end
+        ):
+            rates.update(clean)
+            continue
+        for t, raw in values:
+            try:
+                rate = float(raw)
+            except (TypeError, ValueError):
                 continue
-            row = by_time.get(at)
-            if row is None:
-                row = by_time[at] = [0.0, 0.0]
-            row[k] += rate
+            at = float(t)
+            if 0.0 <= rate < inf and at <= end:
+                rates[at] = rates.get(at, 0.0) + rate
     interval, back = rules.interval_seconds, (rules.range_seconds + rules.interval_seconds) / 2
-    newest = max((max(by_time) for by_time in acc.values() if by_time), default=end)
+    newest = max((max(b | i) for b, i in acc.values() if b or i), default=end)
     steps: dict[_Key, list[UsageStep]] = {}
-    for key, by_time in acc.items():
-        times = sorted(by_time)
+    for key, (busy_at, idle_at) in acc.items():
+        at_times = sorted(busy_at.keys() | idle_at.keys())
         out = steps[key] = []
-        for n, t in enumerate(times):
+        for n, t in enumerate(at_times):
             start = t - back
-            last = n == len(times) - 1 and t > end - 2 * interval
-            stop = t + (end - newest) if last else start + interval
-            busy, idle = by_time[t]
-            out.append(UsageStep(start, stop, busy * (stop - start), idle * (stop - start)))
+            last = n == len(at_times) - 1 and t > end - 2 * interval
+            width = t + (end - newest) - start if last else interval
+            out.append(
+                UsageStep(
+                    start, start + width, busy_at.get(t, 0.0) * width, idle_at.get(t, 0.0) * width
+                )
+            )
     return steps
-
-
-def _rate(raw: Any) -> float | None:
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return None
-    return value if 0 <= value < float("inf") else None

@@ -1,0 +1,171 @@
+"""The fast /metrics writer gives prometheus_client's bytes exactly, in every format."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    StateSetMetricFamily,
+)
+from prometheus_client.samples import Sample
+
+from exporter import exposition
+from exporter.collector import AdaCarbonCollector
+from exporter.config import Config, with_demo
+from exporter.wiring import build_engine
+
+ACCEPTS = (
+    None,
+    "",
+    "text/plain",
+    "text/plain;version=0.0.4",
+    "text/plain;version=1.0.0;escaping=allow-utf-8",
+    "text/plain;version=1.0.0;escaping=dots",
+    "text/plain;version=1.0.0;escaping=values",
+    # What Prometheus 2.42 sends.
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "application/openmetrics-text",
+    "application/openmetrics-text;version=1.0.0;escaping=underscores",
+    "application/openmetrics-text;version=1.0.0;escaping=dots",
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8",
+)
+
+
+class Families:
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.metrics
+
+
+def expected(registry: Any, accept: str | None) -> tuple[bytes, str]:
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
+
+
+def hostile_families() -> list[Metric]:
+    g = GaugeMetricFamily(
+        "ada_carbon_test_gauge", 'Help with "quotes", a \\ backslash\nand a newline.',
+        labels=["user", "mode"],
+    )  # fmt: skip
+    shared = {"user": 'a"b\\c\nd é 🌍', "mode": ""}
+    for value in (0.0, -0.0, 1.0, 0.1, 1e-7, 123456.789, 1e6, 1234567.0, 1e20, -5.5,
+                  float("inf"), float("-inf"), float("nan"), 3, 10**7, True):  # fmt: skip
+        g.samples.append(Sample(g.name, shared, value))
+    g.add_metric(["plain", "busy"], 42.0)
+    unlabelled = GaugeMetricFamily("ada_carbon_plain", "No labels.", value=7)
+    stamped = GaugeMetricFamily("ada_carbon_stamped", "With a timestamp.", labels=["x"])
+    stamped.add_metric(["1"], 2.0, timestamp=1_700_000_000.5)
+    with_unit = GaugeMetricFamily(
+        "ada_carbon_energy_joules", "Energy.", labels=["u"], unit="joules"
+    )
+    with_unit.add_metric(["x"], 1.5)
+    counter = CounterMetricFamily("ada_carbon_things", "Things.", labels=["k"])
+    counter.add_metric(["v"], 3.0, created=1_700_000_000.0)
+    states = StateSetMetricFamily("ada_carbon_state", "A state set.", labels=["r"])
+    states.add_metric(["x"], {"low": True, "high": False})
+    utf8 = GaugeMetricFamily("ada_carbon_utf8_labels", "UTF-8 label name.")
+    utf8.samples.append(Sample(utf8.name, {"user.name": "x"}, 1.0))
+    return [g, unlabelled, stamped, with_unit, counter, states, utf8]
+
+
+def a_registry_of_every_kind() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    Counter("ada_test_requests", "Requests.", ["code"], registry=registry).labels("200").inc(3)
+    Gauge("ada_test_inflight", "In flight.", registry=registry).set(2)
+    Histogram("ada_test_seconds", "Durations.", registry=registry).observe(0.3)
+    Info("ada_test_build", "Build.", registry=registry).info({"version": "1"})
+    return registry
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_the_exporters_own_metrics_are_byte_identical(accept):
+    engine = build_engine(with_demo(Config()))
+    try:
+        snap = engine.snapshot()
+    finally:
+        engine.close()
+    registry = CollectorRegistry()
+    registry.register(AdaCarbonCollector(lambda: snap))
+    body, _ = exposition.encode(registry, accept)
+    assert body.count(b"energy__joules{" if "dots" in (accept or "") else b"energy_joules{") > 100
+    assert (body, _) == expected(registry, accept)
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_hostile_labels_values_help_and_other_kinds_are_byte_identical(accept):
+    families = Families(hostile_families())
+    assert exposition.encode(families, accept) == expected(families, accept)
+    registry = a_registry_of_every_kind()
+    assert exposition.encode(registry, accept) == expected(registry, accept)
+
+
+def test_plain_gauges_take_the_fast_path_and_others_do_not():
+    g, unlabelled, stamped, with_unit, counter, states, utf8 = hostile_families()
+    for fast in (g, unlabelled, with_unit):
+        assert exposition._gauge(fast, False, exposition._Labels()) is not None, fast.name
+    for slow in (stamped, counter, states, utf8):
+        assert exposition._gauge(slow, False, exposition._Labels()) is None, slow.name
+
+
+labels = st.text(st.characters(codec="utf-8"), max_size=12)
+values = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**12), 10**12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.tuples(labels, labels, values), max_size=8), accept=st.sampled_from(ACCEPTS)
+)
+def test_any_gauge_is_byte_identical(rows, accept):
+    g = GaugeMetricFamily("ada_carbon_any", "Any.", labels=["a", "b"])
+    for a, b, v in rows:
+        g.add_metric([a, b], v)
+    families = Families([g])
+    assert exposition.encode(families, accept) == expected(families, accept)
+
+
+def call(app, environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body = b"".join(
+        app({"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", **environ}, start_response)
+    )
+    return seen["status"], seen["headers"], body
+
+
+def test_the_app_negotiates_compresses_and_leaves_filters_to_prometheus_client():
+    registry = a_registry_of_every_kind()
+    app = exposition.make_metrics_app(registry)
+    accept = ACCEPTS[7]
+    status, headers, body = call(app, {"HTTP_ACCEPT": accept, "HTTP_ACCEPT_ENCODING": "gzip"})
+    want, content_type = expected(registry, accept)
+    assert status == "200 OK"
+    assert headers == {"Content-Type": content_type, "Content-Encoding": "gzip"}
+    assert gzip.decompress(body) == want
+    assert want.endswith(b"# EOF\n")
+    # name[] filters and other methods: prometheus_client's own app.
+    _, _, body = call(app, {"QUERY_STRING": "name[]=ada_test_inflight"})
+    assert body.decode().splitlines() == [
+        "# HELP ada_test_inflight In flight.",
+        "# TYPE ada_test_inflight gauge",
+        "ada_test_inflight 2.0",
+    ]
+    status, headers, _ = call(app, {"REQUEST_METHOD": "POST"})
+    assert status.startswith("405")
+    status, headers, _ = call(app, {"REQUEST_METHOD": "OPTIONS"})
+    assert status == "200 OK" and headers["Allow"] == "OPTIONS,GET"
