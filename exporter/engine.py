@@ -12,7 +12,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -176,30 +176,38 @@ class Engine:
         timelines = (
             build_timelines(owners[0].workspaces, t0, t1) if owners else Timelines({}, frozenset())
         )
-        shares: list[Share] | None = None
+        workspaces = _alive_by_tag_state(owners[0], t1) if owners else None
+        info = self._info(owners[0], usage, t1) if owners and self.config.workspace_info else ()
+        totals: dict[GroupKey, Usage] | None = None
         split = 0
         if usage is not None and owners is not None:
-            to_split = sorted(
-                {u.instance for u in usage if needs_split(timeline_for(timelines, u.host, t0, t1))}
-            )
+            whole: list[HostUsage] = []
+            parted: list[HostUsage] = []
+            for u in usage:
+                split_it = needs_split(timeline_for(timelines, u.host, t0, t1))
+                (parted if split_it else whole).append(u)
+            to_split = sorted({u.instance for u in parted})
             split = len(to_split)
-            steps = {}
-            if to_split:
-                fetched = self._wait(
-                    self._submit(
-                        status,
-                        "prometheus",
-                        lambda: self.usage_source.usage_steps(
-                            to_split, end, window, self.config.prometheus.step_seconds
-                        ),
-                    ),
+            fetching = (
+                self._submit(
                     status,
                     "prometheus",
-                    deadline,
+                    lambda: self.usage_source.usage_steps(
+                        to_split, end, window, self.config.prometheus.step_seconds
+                    ),
                 )
-                steps = fetched or {}
+                if to_split
+                else None
+            )
+            # While the steps are fetched, the hosts that need none (nearly all).
+            acc = _Totals(self.config, reading)
+            acc.add(attribute(whole, timelines, {}, t0, t1))
+            steps = {}
+            if fetching is not None:
+                steps = self._wait(fetching, status, "prometheus", deadline) or {}
             if status["prometheus"].up:
-                shares = attribute(usage, timelines, steps, t0, t1)
+                acc.add(attribute(parted, timelines, steps, t0, t1))
+                totals = acc.result()
 
         after = self._request_counts()
         for s in SOURCES:
@@ -210,11 +218,9 @@ class Engine:
             # Copies: a hung call that returns later must not change a snapshot already served.
             sources={s: replace(st) for s, st in status.items()},
             intensity=reading,
-            usage=self._totals(shares, reading) if shares is not None else None,
-            workspaces=_alive_by_tag_state(owners[0], t1) if owners else None,
-            workspace_info=self._info(owners[0], usage, t1)
-            if owners and self.config.workspace_info
-            else (),
+            usage=totals,
+            workspaces=workspaces,
+            workspace_info=info,
             skipped=_skipped(owners),
             unmatched_hosts=_unmatched(usage, owners[0] if owners else None, timelines),
             conflicted_hosts=len(timelines.conflicted_hosts),
@@ -266,40 +272,6 @@ class Engine:
             "carbon_intensity": self.intensity_source.requests,
         }
 
-    def _totals(self, shares: list[Share], reading: IntensityReading) -> dict[GroupKey, Usage]:
-        facilities = self.config.facilities
-        means: dict[tuple[float, float], float] = {}
-        acc: dict[GroupKey, list[float]] = {}
-        for s in shares:
-            key = (
-                s.cloud_project_name,
-                s.machine_name,
-                facilities.get(s.cloud_project_name, "unknown"),
-                s.user,
-            )
-            busy_j, idle_j = self.config.power_for(s.machine_name).joules(
-                s.busy_seconds, s.idle_seconds
-            )
-            span = (s.start, s.end)
-            if span not in means:
-                means[span] = energy.mean_intensity(
-                    reading.slots, s.start, s.end, reading.fill
-                ).gco2_per_kwh
-            g = means[span]
-            row = acc.setdefault(key, [0.0] * 6)
-            for k, v in enumerate(
-                (
-                    s.busy_seconds,
-                    s.idle_seconds,
-                    busy_j,
-                    idle_j,
-                    energy.grams(busy_j, g),
-                    energy.grams(idle_j, g),
-                )
-            ):
-                row[k] += v
-        return {k: Usage(*v) for k, v in acc.items()}
-
     def _info(
         self, batch: WorkspaceBatch, usage: list[HostUsage] | None, at: float
     ) -> tuple[WorkspaceInfo, ...]:
@@ -315,6 +287,46 @@ class Engine:
             for w in batch.workspaces
             if w.alive_at(at)
         )
+
+
+class _Totals:
+    """Shares summed per (project, machine, facility, user): CPU-seconds, joules, grams."""
+
+    def __init__(self, config: Config, reading: IntensityReading) -> None:
+        self._config = config
+        self._reading = reading
+        self._means: dict[tuple[float, float], float] = {}  # (start, end) -> mean gCO2/kWh
+        self._acc: dict[GroupKey, list[float]] = {}
+
+    def add(self, shares: Iterable[Share]) -> None:
+        facilities, power_for = self._config.facilities, self._config.power_for
+        means, acc, reading = self._means, self._acc, self._reading
+        for s in shares:
+            key = (
+                s.cloud_project_name,
+                s.machine_name,
+                facilities.get(s.cloud_project_name, "unknown"),
+                s.user,
+            )
+            busy_j, idle_j = power_for(s.machine_name).joules(s.busy_seconds, s.idle_seconds)
+            span = (s.start, s.end)
+            g = means.get(span)
+            if g is None:
+                g = means[span] = energy.mean_intensity(
+                    reading.slots, s.start, s.end, reading.fill
+                ).gco2_per_kwh
+            row = acc.get(key)
+            if row is None:
+                row = acc[key] = [0.0] * 6
+            row[0] += s.busy_seconds
+            row[1] += s.idle_seconds
+            row[2] += busy_j
+            row[3] += idle_j
+            row[4] += energy.grams(busy_j, g)
+            row[5] += energy.grams(idle_j, g)
+
+    def result(self) -> dict[GroupKey, Usage]:
+        return {k: Usage(*v) for k, v in self._acc.items()}
 
 
 def _merge_parallel(status: SourceStatus, other: SourceStatus) -> None:
