@@ -214,18 +214,24 @@ def test_recorded_window_total_sums_the_rule_samples_and_corrects_the_edges(http
     # A closed Prometheus 2 range of window - 1 ms holds the samples of (end - 1h, end].
     assert f"60 * sum_over_time({busy}[3599999ms])" in query
     assert f'sum_over_time({IDLE_RULE}{{job="node"}}[3599999ms])' in query
-    # The end edge: a host's last rate (if it has one in the last 2 intervals) times
-    # g = (range - interval)/2 + (end - newest evaluation).
+    # The end edge: each host's last rate of each class (if it has one in the last 2
+    # intervals) times g = (range - interval)/2 + (end - newest evaluation).
     newest = f"max(timestamp({busy}))"
+    idle = f'{IDLE_RULE}{{job="node"}}'
     assert (
-        f"last_over_time({busy}[119999ms]) * on() group_left() (30 + time() - {newest})"
+        f'(label_replace(last_over_time({busy}[119999ms]), "class", "busy", "", "") or '
+        f'label_replace(last_over_time({idle}[119999ms]), "class", "idle", "", "")) '
+        f"* on() group_left() (30 + time() - {newest})"
     ) in query
     # The start edge: the rate of the first evaluation in the window times h, minus
     # the part of its tile before the window; the lattice of evaluations places it.
     assert (
-        f"last_over_time({busy}[59999ms] offset 3540000ms) * on() group_left() "
+        f'(label_replace(last_over_time({busy}[59999ms] offset 3540000ms), "class", "busy", "", "")'
+        f" or label_replace(last_over_time({idle}[59999ms] offset 3540000ms), "
+        f'"class", "idle", "", "")) * on() group_left() '
         f"(({newest} - time() + 3599.999) % 60 + 0.001 - 90)"
     ) in query
+    assert query.count(newest) == 2  # one lookup per edge, for both classes
     assert query.count("sum_over_time(") == 2  # every sample of the window read once a class
     assert "delta(" not in query
     assert query.startswith(

@@ -67,36 +67,41 @@ def total_query(
 ) -> str:
     """CPU-seconds per host, group and class over the window, from the recorded rates.
 
-    The tiles and edges of each class are labelled apart before ``or`` joins them
-    (the functions drop the metric name), then added up by ``sum``.
+    Each part is labelled with its class (the functions drop the metric name) and
+    the edges with their part, so that ``or`` keeps them all for ``sum`` to add.
+    Each edge multiplies both classes at once, so the newest evaluation's time is
+    looked up twice, not four times: at 10,000 hosts each lookup costs Prometheus
+    about as much as reading every host's window.
     """
     interval, rate_range = rules.interval_seconds, rules.range_seconds
     window_ms, interval_ms = _ms(window_seconds) - 1, _ms(interval)
-    busy = selector(rules.busy_metric, matchers, {})
-    # One-element vectors without labels (empty, so no edges, if the rules stopped).
-    last = f"max(timestamp({busy}))"
-    # g: from the end of the last tile to the end of the window.
-    g = f"({(rate_range - interval) / 2:g} + time() - {last})"
-    # h = first - (R + I)/2 - start, the first evaluation being the earliest of the
-    # lattice last - k I in [start + 1ms, start + I]; Go's fmod, the dividend > 0.
-    h = (
-        f"(({last} - time() + {window_ms / 1000:.3f}) % {interval:g}"
-        f" + 0.001 - {(rate_range + interval) / 2:g})"
-    )
-    parts = []
-    for cls, metric in (("busy", rules.busy_metric), ("idle", rules.idle_metric)):
-        rate = selector(metric, matchers, {})
-        tiles = f"{interval:g} * sum_over_time({rate}[{window_ms}ms])"
-        parts.append(with_label(with_label(tiles, "class", cls), "part", "tiles"))
-        if window_seconds > interval:
-            r_last = f"last_over_time({rate}[{2 * interval_ms - 1}ms])"
-            r_first = (
-                f"last_over_time({rate}[{interval_ms - 1}ms] "
-                f"offset {_ms(window_seconds) - interval_ms}ms)"
-            )
-            for part, r, factor in (("end", r_last, g), ("start", r_first, h)):
-                edge = f"{r} * on() group_left() {factor}"
-                parts.append(with_label(with_label(edge, "class", cls), "part", part))
+    rates = [
+        (cls, selector(metric, matchers, {}))
+        for cls, metric in (("busy", rules.busy_metric), ("idle", rules.idle_metric))
+    ]
+    parts = [
+        with_label(f"{interval:g} * sum_over_time({rate}[{window_ms}ms])", "class", cls)
+        for cls, rate in rates
+    ]
+    if window_seconds > interval:
+        # A one-element vector without labels (empty, so no edges, if the rules stopped).
+        last = f"max(timestamp({rates[0][1]}))"
+        # g: from the end of the last tile to the end of the window.
+        g = f"({(rate_range - interval) / 2:g} + time() - {last})"
+        # h = first - (R + I)/2 - start, the first evaluation being the earliest of the
+        # lattice last - k I in [start + 1ms, start + I]; Go's fmod, the dividend > 0.
+        h = (
+            f"(({last} - time() + {window_ms / 1000:.3f}) % {interval:g}"
+            f" + 0.001 - {(rate_range + interval) / 2:g})"
+        )
+        r_last = f"last_over_time({{}}[{2 * interval_ms - 1}ms])"
+        r_first = (
+            f"last_over_time({{}}[{interval_ms - 1}ms] "
+            f"offset {_ms(window_seconds) - interval_ms}ms)"
+        )
+        for part, sample, factor in (("end", r_last, g), ("start", r_first, h)):
+            both = " or ".join(with_label(sample.format(rate), "class", cls) for cls, rate in rates)
+            parts.append(with_label(f"({both}) * on() group_left() {factor}", "part", part))
     by = f"{host_label}, {PROJECT}, {MACHINE}, class"
     # A host whose load fell to nothing right after the window started could come
     # out a little below zero; it used nothing, not less than nothing.
@@ -172,16 +177,15 @@ def parse_steps(
     interval, back = rules.interval_seconds, (rules.range_seconds + rules.interval_seconds) / 2
     newest = max((max(b | i) for b, i in acc.values() if b or i), default=end)
     steps: dict[_Key, list[UsageStep]] = {}
+    make = UsageStep._make  # tuple.__new__: no Python-level constructor per step
     for key, (busy_at, idle_at) in acc.items():
         at_times = sorted(busy_at.keys() | idle_at.keys())
-        out = steps[key] = []
-        for n, t in enumerate(at_times):
-            start = t - back
-            last = n == len(at_times) - 1 and t > end - 2 * interval
-            width = t + (end - newest) - start if last else interval
-            out.append(
-                UsageStep(
-                    start, start + width, busy_at.get(t, 0.0) * width, idle_at.get(t, 0.0) * width
-                )
-            )
+        starts = [t - back for t in at_times]
+        stops = [s + interval for s in starts]
+        if at_times and at_times[-1] > end - 2 * interval:  # the last tile, extended by g
+            stops[-1] = at_times[-1] + (end - newest)
+        widths = [b - a for a, b in zip(starts, stops, strict=True)]
+        busy = [busy_at.get(t, 0.0) * w for t, w in zip(at_times, widths, strict=True)]
+        idle = [idle_at.get(t, 0.0) * w for t, w in zip(at_times, widths, strict=True)]
+        steps[key] = list(map(make, zip(starts, stops, busy, idle, strict=True)))
     return steps
