@@ -38,6 +38,7 @@ from exporter.model import (
     OwnershipSource,
     SourceError,
     UsageSource,
+    UsageStep,
     UserBatch,
     WorkspaceBatch,
 )
@@ -46,6 +47,8 @@ T = TypeVar("T")
 # The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
 FORECAST = "carbon_intensity forecast"
 GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
+StepsByKey = dict[tuple[str, str, str], list[UsageStep]]  # (instance, project, machine)
+_Owners = tuple[WorkspaceBatch, UserBatch, Timelines]
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class Engine:
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
         self._running: dict[str, cf.Future[Any]] = {}
         self._running_lock = threading.Lock()
+        # Each host's instance labels at the last refresh: the steps of the hosts that
+        # changed hands can then be asked for as soon as MongoDB has answered.
+        self._instances: dict[str, tuple[str, ...]] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -152,8 +158,9 @@ class Engine:
             FORECAST,
             lambda: self.intensity_source.forecast(end) if with_forecast else [],
         )
-        usage = self._wait(f_usage, status, "prometheus", deadline)
         owners = self._wait(f_owner, status, "mongodb", deadline)
+        early, early_status, asked = self._early_steps(owners, end, window)
+        usage = self._wait(f_usage, status, "prometheus", deadline)
         slots = self._wait(f_slots, status, "carbon_intensity", deadline)
         forecast = self._wait(f_forecast, forecast_status, FORECAST, deadline)
 
@@ -173,9 +180,7 @@ class Engine:
             ci.greenest_window_seconds,
             ci.working_hours,
         )
-        timelines = (
-            build_timelines(owners[0].workspaces, t0, t1) if owners else Timelines({}, frozenset())
-        )
+        timelines = owners[2] if owners else Timelines({}, frozenset())
         workspaces = _alive_by_tag_state(owners[0], t1) if owners else None
         info = self._info(owners[0], usage, t1) if owners and self.config.workspace_info else ()
         totals: dict[GroupKey, Usage] | None = None
@@ -188,27 +193,38 @@ class Engine:
                 (parted if split_it else whole).append(u)
             to_split = sorted({u.instance for u in parted})
             split = len(to_split)
+            missing = [i for i in to_split if i not in asked]  # all, unless asked early
             fetching = (
                 self._submit(
                     status,
                     "prometheus",
                     lambda: self.usage_source.usage_steps(
-                        to_split, end, window, self.config.prometheus.step_seconds
+                        missing, end, window, self.config.prometheus.step_seconds
                     ),
                 )
-                if to_split
+                if missing
                 else None
             )
             # While the steps are fetched, the hosts that need none (nearly all).
             acc = _Totals(self.config, reading)
             acc.add(attribute(whole, timelines, {}, t0, t1))
-            steps = {}
+            steps: StepsByKey = {}
+            if early is not None:
+                got = self._wait(early, early_status, "prometheus", deadline)
+                steps.update(got or {})
+                _merge_parallel(status["prometheus"], early_status["prometheus"])
             if fetching is not None:
-                steps = self._wait(fetching, status, "prometheus", deadline) or {}
+                late = self._wait(fetching, status, "prometheus", deadline)
+                steps.update(late or {})
             if status["prometheus"].up:
                 acc.add(attribute(parted, timelines, steps, t0, t1))
                 totals = acc.result()
 
+        if usage is not None:
+            instances: dict[str, list[str]] = {}
+            for u in usage:
+                instances.setdefault(u.host, []).append(u.instance)
+            self._instances = {h: tuple(i) for h, i in instances.items()}
         after = self._request_counts()
         for s in SOURCES:
             status[s].requests = after[s] - before[s]
@@ -228,24 +244,62 @@ class Engine:
             outlook=grid_outlook,
         )
 
-    def _ownership(self, start: datetime, end: datetime) -> tuple[WorkspaceBatch, UserBatch]:
+    def _early_steps(
+        self, owners: _Owners | None, end: datetime, window: float
+    ) -> tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], frozenset[str]]:
+        """Ask for the steps of the hosts that changed hands before Prometheus' totals arrive.
+
+        Which hosts changed hands is MongoDB's answer; their instance labels are the
+        last refresh's. Hosts new since then are asked for once the totals are in.
+        """
+        early_status = {"prometheus": SourceStatus()}
+        if owners is None or not self._instances:
+            return None, early_status, frozenset()
+        asked = frozenset(
+            instance
+            for host, timeline in owners[2].by_host.items()
+            if needs_split(timeline)
+            for instance in self._instances.get(host, ())
+        )
+        if not asked:
+            return None, early_status, asked
+        step = self.config.prometheus.step_seconds
+        future = self._submit(
+            early_status,
+            "prometheus",
+            lambda: self.usage_source.usage_steps(sorted(asked), end, window, step),
+            slot="prometheus_steps",
+        )
+        return future, early_status, asked
+
+    def _ownership(
+        self, start: datetime, end: datetime
+    ) -> tuple[WorkspaceBatch, UserBatch, Timelines]:
+        """Workspaces, their owners and each host's timeline (built here, beside Prometheus)."""
         batch = self.ownership_source.workspaces(start, end)
         owners = sorted({w.owner for w in batch.workspaces if w.owner})
-        return batch, self.ownership_source.users(owners)
+        users = self.ownership_source.users(owners)
+        return batch, users, build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
 
     def _submit(
-        self, status: dict[str, SourceStatus], source: str, fn: Callable[[], T]
+        self,
+        status: dict[str, SourceStatus],
+        source: str,
+        fn: Callable[[], T],
+        slot: str | None = None,
     ) -> cf.Future[T | None]:
         """Start ``fn`` in the pool, unless this source's previous call is still hung.
 
         A hung upstream then holds one worker, not one more per scrape, so it can
         never starve the healthy sources; it stays down until that call returns.
+        A ``slot`` other than the source's lets a second call run beside the first.
         """
+        key = slot or source
         with self._running_lock:
-            previous = self._running.get(source)
+            previous = self._running.get(key)
             if previous is None or previous.done():
                 future = self._pool.submit(self.health.call, status[source], source, fn)
-                self._running[source] = future
+                self._running[key] = future
                 return future
         self.health.mark_down(status[source], source, "the previous call has not returned yet")
         skipped: cf.Future[T | None] = cf.Future()
@@ -340,7 +394,9 @@ def _alive_by_tag_state(batch: WorkspaceBatch, at: float) -> dict[tuple[str, str
     return dict(Counter((w.tag, w.state) for w in batch.workspaces if w.alive_at(at)))
 
 
-def _skipped(owners: tuple[WorkspaceBatch, UserBatch] | None) -> dict[tuple[str, str], int]:
+def _skipped(
+    owners: tuple[WorkspaceBatch, UserBatch, Timelines] | None,
+) -> dict[tuple[str, str], int]:
     if owners is None:
         return {}
     out = {("workspaces", r): n for r, n in owners[0].skipped.items()}

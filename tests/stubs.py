@@ -27,19 +27,33 @@ class StubUsage:
     requests: int = 0
     calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    steps_asked: list = field(default_factory=list)  # the instances of each usage_steps call
+    fail_steps: bool = False
+    # Set: window_usage answers only once usage_steps was called (or after 5 s).
+    totals_after_steps: threading.Event | None = None
+    steps_called: threading.Event = field(default_factory=threading.Event)
+    answered_after_steps: list = field(default_factory=list)
 
     def window_usage(self, end, window_seconds):
         with self.lock:
             self.requests += 1
             self.calls += 1
         time.sleep(self.delay)
+        if self.totals_after_steps is not None:
+            self.totals_after_steps.wait(5.0)
+            self.answered_after_steps.append(self.steps_called.is_set())
         if self.fail:
             raise SourceError("prometheus is down")
         return list(self.usage)
 
     def usage_steps(self, instances, end, window_seconds, step_seconds):
-        self.requests += 1
-        if self.fail:
+        with self.lock:
+            self.requests += 1
+            self.steps_asked.append(sorted(instances))
+        self.steps_called.set()
+        if self.totals_after_steps is not None:
+            self.totals_after_steps.set()
+        if self.fail or self.fail_steps:
             raise SourceError("prometheus is down")
         return {k: v for k, v in self.steps.items() if k[0] in instances}
 

@@ -27,7 +27,7 @@ window can hold one tile fewer than W / I. The query therefore adds two
   sample at the first evaluation and their tiles start inside the window).
 
 Rule samples carry their scheduled evaluation times, I apart, so the last
-evaluation (read once, from the busy rule: both rules are one group, evaluated
+evaluation (read from the busy rule: both rules are one group, evaluated
 together) also places the first: the earliest of that lattice after start.
 For a steady rate the edges cancel exactly when the window holds W / I tiles,
 and add the missing tile when it holds one fewer. Each edge reads a short range

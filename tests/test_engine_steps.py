@@ -1,0 +1,91 @@
+"""The steps of hosts that changed hands are asked for as soon as MongoDB says which they are."""
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+
+from exporter.config import Config, IntensityConfig
+from exporter.engine import Engine
+from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
+
+END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
+T = END.timestamp()
+A, B, C = "172.16.100.50", "172.16.100.51", "172.16.100.52"
+
+
+def key(host):
+    return (f"{host}:9100", "IDAaaS", "Muon")
+
+
+def handed_over(host, at):
+    return [
+        ws(f"{host}-1", "alice", T - 86400, deleted=at, host=host),
+        ws(f"{host}-2", "bob", at, host=host),
+    ]
+
+
+def engine(u, o):
+    cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0))
+    return Engine(cfg, u, o, StubIntensity())
+
+
+def shares(snap):
+    return {k: (round(v.busy_seconds, 6), round(v.idle_seconds, 6)) for k, v in snap.usage.items()}
+
+
+def test_the_second_refresh_asks_before_prometheus_has_answered_and_gets_the_same_result():
+    # A's load doubles when bob takes it over: the split must follow the steps.
+    steps = steady_steps(T, busy=1800.0)[:40] + steady_steps(T, busy=5400.0)[40:]
+    u = StubUsage([usage(A, busy=sum(s.busy_seconds for s in steps)), usage(C)], {key(A): steps})
+    o = StubOwnership([*handed_over(A, T - 1200), ws("c", "carol", T - 86400, host=C)])
+    e = engine(u, o)
+    try:
+        cold = e.snapshot(END)
+        assert u.steps_asked == [[f"{A}:9100"]]  # after the totals: no instances known yet
+        u.steps_called.clear()
+        u.totals_after_steps = threading.Event()  # the totals now wait for the steps call
+        warm = e.snapshot(END)
+    finally:
+        e.close()
+    assert u.answered_after_steps == [True]
+    assert u.steps_asked == [[f"{A}:9100"]] * 2
+    assert warm.sources["prometheus"].up and warm.sources["prometheus"].requests == 2
+    assert shares(warm) == shares(cold)
+    bob = next(v for k, v in warm.usage.items() if k[3] == "bob")
+    assert bob.busy_seconds == pytest.approx(5400.0 / 3)
+
+
+def test_a_host_new_since_the_last_refresh_is_asked_for_after_the_totals():
+    u = StubUsage([usage(A)], {key(A): steady_steps(T), key(B): steady_steps(T)})
+    o = StubOwnership(handed_over(A, T - 1200))
+    e = engine(u, o)
+    try:
+        e.snapshot(END)
+        u.usage = [usage(A), usage(B)]  # B's node_exporter appeared since
+        o.workspaces_ = [*handed_over(A, T - 1200), *handed_over(B, T - 600)]
+        snap = e.snapshot(END)
+    finally:
+        e.close()
+    # A early (its instance is known), B once the totals named its instance.
+    assert u.steps_asked == [[f"{A}:9100"], [f"{A}:9100"], [f"{B}:9100"]]
+    assert snap.split_hosts == 2
+    assert snap.sources["prometheus"].requests == 3
+    bob = next(v for k, v in snap.usage.items() if k[3] == "bob")
+    assert bob.busy_seconds == pytest.approx(3600.0 * (1200 + 600) / 3600)
+
+
+def test_a_failed_early_steps_call_takes_prometheus_down_and_withholds_usage():
+    u = StubUsage([usage(A)], {key(A): steady_steps(T)})
+    o = StubOwnership(handed_over(A, T - 1200))
+    e = engine(u, o)
+    try:
+        assert e.snapshot(END).usage is not None
+        u.fail_steps = True
+        snap = e.snapshot(END)
+    finally:
+        e.close()
+    assert len(u.steps_asked) == 2
+    assert not snap.sources["prometheus"].up
+    assert "prometheus is down" in snap.sources["prometheus"].error
+    assert snap.usage is None  # a split without its steps would be a guess
