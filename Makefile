@@ -44,7 +44,7 @@ test: setup-test system-deps lint unit
 
 # Scrape benchmark against a real Prometheus and nx-27017 on loopback (not part of
 # `make test`; tier S also runs there as tests/test_benchmark_smoke.py):
-#   make bench TIER=M            S = 200 hosts (~1.5 min), M = 2,000 (~3 min), L = 10,000 (~17 min)
+#   make bench TIER=M            S = 200 hosts (~1.5 min), M = 2,000 (~4 min), L = 10,000 (~25 min)
 #   make bench TIER=L BENCH_ARGS='--json L.json'
 TIER ?= S
 bench: setup-test system-deps

@@ -60,13 +60,14 @@ COLUMNS = ("scrape_s", "upstream_s", "exporter_s", "cpu_s", "series", "bytes")
 EPILOG = """\
 examples (2-core machine; each waits a minute for Prometheus' compaction, --no-settle skips it):
   python -m benchmarks.scrape --tier S                  about 1.5 min (CI runs it as a smoke test)
-  python -m benchmarks.scrape --tier M                  about 3 min, most of it the old way
-  python -m benchmarks.scrape --tier L --json L.json    about 17 min; 7 GB free in --workdir or /tmp
+  python -m benchmarks.scrape --tier M                  about 4 min, half of it the old way
+  python -m benchmarks.scrape --tier L --json L.json    about 25 min (18 the old way: --old-runs 1
+                                                        saves 15); 7 GB free in --workdir or /tmp
   python -m benchmarks.scrape --tier L --profile raw.pstats   cProfile of the raw path's scrapes
 
 columns (medians over --runs scrapes after --warmup):
   requests  upstream requests per scrape: prometheus/mongodb/carbon_intensity
-  scrape    wall time of a whole scrape (snapshot + collector + exposition)
+  scrape    wall time of a whole scrape (snapshot + collector + /metrics body, OpenMetrics)
   upstream  wall time with at least one upstream request in flight
   exporter  scrape - upstream: parsing, attribution, maths, exposition
   cpu       CPU seconds of the exporter process (all its threads) per scrape
