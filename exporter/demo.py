@@ -11,6 +11,7 @@ The fleet itself lives in :mod:`exporter.demo_fleet`.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -60,10 +61,15 @@ class DemoUsage:
     def __init__(self, fleet: DemoFleet) -> None:
         self.fleet = fleet
         self.requests = 0
+        self._count_lock = threading.Lock()  # the steps may be asked for beside the totals
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.requests += 1
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host over (end - window, end], one HostUsage for every host."""
-        self.requests += 1
+        self._count()
         b = _seconds(end)
         a = b - window_seconds
         first, stop = math.floor(a / 60), math.ceil(b / 60)
@@ -92,7 +98,7 @@ class DemoUsage:
         """
         if step_seconds <= 0:
             raise ValueError("step_seconds must be positive")
-        self.requests += 1
+        self._count()
         b = _seconds(end)
         a = b - window_seconds
         first, stop = math.floor(a / 60), math.ceil(b / 60)

@@ -23,6 +23,7 @@ Reading and parsing are separate: :func:`parse_vector` and
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -58,6 +59,7 @@ class PrometheusUsage:
         self._base = config.url.rstrip("/")
         self._rules = config.recording_rules if config.source == "recording_rules" else None
         self.requests = 0
+        self._count_lock = threading.Lock()  # the steps may be asked for beside the totals
 
     def window_query(self, window_seconds: float, hosts_regex: str | None = None) -> str:
         """The PromQL of the window total (or, with a regex, of the raw counters of some hosts)."""
@@ -113,7 +115,8 @@ class PrometheusUsage:
             return parse_matrix(data, self._config.host_label)
 
     def _post(self, path: str, form: dict[str, str]) -> Any:
-        self.requests += 1
+        with self._count_lock:
+            self.requests += 1
         try:
             response = self._client.post(
                 self._base + path, data=form, timeout=self._config.timeout_seconds
