@@ -14,22 +14,61 @@ methods other than GET), goes to prometheus_client as before.
 from __future__ import annotations
 
 import gzip
+import operator
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import choose_encoder, gzip_accepted
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import DOTS, UNDERSCORES
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 StartResponse = Callable[..., Any]
 _LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _EOF = b"# EOF\n"
+
+
+class RowGauge(GaugeMetricFamily):
+    """A gauge family of rows of label values, for the families with thousands of series.
+
+    ``add_row`` takes the label values as a tuple: no dict and no Sample per series,
+    and :func:`render` writes each distinct tuple object's labels once per scrape
+    (the three usage families share theirs). ``samples`` is still there for
+    everything else (prometheus_client's encoders, ``get_sample_value``), built on
+    first use.
+    """
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        self.rows: list[tuple[tuple[str, ...], float]] = []
+        self._built: list[Sample] = []
+        super().__init__(name, documentation, labels=list(labels))
+        self.label_names = tuple(labels)
+
+    def add_row(self, values: tuple[str, ...], value: float) -> None:
+        if len(values) != len(self.label_names):
+            raise ValueError(f"{self.name}: {len(values)} values for {self.label_names}")
+        self.rows.append((values, value))
+
+    @property
+    def samples(self) -> list[Sample]:
+        if len(self._built) < len(self.rows):
+            names, name = self.label_names, self.name
+            self._built.extend(
+                Sample(name, dict(zip(names, values, strict=True)), value)
+                for values, value in self.rows[len(self._built) :]
+            )
+        return self._built
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:  # Metric.__init__ sets it to []
+        if value:
+            raise TypeError("RowGauge takes rows, through add_row")
 
 
 class _One:
@@ -47,9 +86,18 @@ class _Labels:
 
     def __init__(self) -> None:
         # id(labels) -> (labels, text): holding the dict keeps its id from being reused.
-        self.by_id: dict[int, tuple[dict[str, str], str]] = {}
+        self.by_id: dict[int, tuple[object, str]] = {}
         self._order: dict[tuple[str, ...], tuple[str, ...] | None] = {}
-        self._values: dict[str, str] = {}
+        self.values: dict[str, str] = {}  # label value -> escaped
+
+    def escaped(self, value: str) -> str:
+        """A label value escaped as prometheus_client does (backslash, newline, quote)."""
+        out = self.values.get(value)
+        if out is None:
+            out = self.values[value] = (
+                value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+            )
+        return out
 
     def text(self, labels: dict[str, str]) -> str | None:
         """``{k="v",...}`` with names sorted and values escaped; None for non-legacy names."""
@@ -66,7 +114,7 @@ class _Labels:
                 order = self._order[keys] = tuple(sorted(keys)) if legacy else None
             if order is None:
                 return None
-            values = self._values
+            values = self.values
             parts = []
             for k in order:
                 v = labels[k]
@@ -91,6 +139,8 @@ def _gauge(metric: Metric, openmetrics: bool, labels: _Labels) -> str | None:
     out.append(f"# TYPE {name} gauge\n")
     if openmetrics and metric.unit:
         out.append(f"# UNIT {name} {metric.unit}\n")
+    if isinstance(metric, RowGauge):
+        return _rows(metric, name, out, labels)
     by_id, render_labels = labels.by_id, labels.text
     for sample in metric.samples:
         sample_name, sample_labels, value, timestamp, exemplar, native = sample
@@ -105,6 +155,30 @@ def _gauge(metric: Metric, openmetrics: bool, labels: _Labels) -> str | None:
             if text is None:
                 return None
         if type(value) is float and 0.0 < value < 1e6:  # the common case, as floatToGoString has it
+            out.append(f"{name}{text} {value!r}\n")
+        else:
+            out.append(f"{name}{text} {floatToGoString(value)}\n")  # type: ignore[no-untyped-call]
+    return "".join(out)
+
+
+def _rows(metric: RowGauge, name: str, out: list[str], labels: _Labels) -> str | None:
+    names = metric.label_names
+    if not all(_LEGACY_LABEL.fullmatch(k) for k in names) or len(set(names)) != len(names):
+        return None
+    order = sorted(range(len(names)), key=names.__getitem__)
+    # '{a="{}",b="{}"}' with the names sorted: one format call per label set.
+    template = "{{" + ",".join(f'{names[k]}="{{}}"' for k in order) + "}}" if names else ""
+    pick = operator.itemgetter(*order) if len(order) > 1 else None
+    by_id, cached, escape = labels.by_id, labels.values, labels.escaped
+    for values, value in metric.rows:
+        hit = by_id.get(id(values))
+        if hit is not None and hit[0] is values:
+            text = hit[1]
+        else:
+            ordered = pick(values) if pick is not None else values
+            text = template.format(*[cached.get(v) or escape(v) for v in ordered])
+            by_id[id(values)] = (values, text)
+        if type(value) is float and 0.0 < value < 1e6:
             out.append(f"{name}{text} {value!r}\n")
         else:
             out.append(f"{name}{text} {floatToGoString(value)}\n")  # type: ignore[no-untyped-call]

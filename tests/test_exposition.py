@@ -169,3 +169,35 @@ def test_the_app_negotiates_compresses_and_leaves_filters_to_prometheus_client()
     assert status.startswith("405")
     status, headers, _ = call(app, {"REQUEST_METHOD": "OPTIONS"})
     assert status == "200 OK" and headers["Allow"] == "OPTIONS,GET"
+
+
+def test_row_gauges_are_ordinary_families_to_everything_else():
+    g = exposition.RowGauge("ada_carbon_rows", "Rows.", ("user", "mode"))
+    shared = ('a"b\\', "busy")
+    g.add_row(shared, 2.5)
+    g.add_row(("c", "idle"), 0)
+    registry = CollectorRegistry(auto_describe=True)  # so that name[] filters know the name
+    registry.register(Families([g]))  # type: ignore[arg-type]
+    assert registry.get_sample_value("ada_carbon_rows", {"user": 'a"b\\', "mode": "busy"}) == 2.5
+    g.add_row(("", "busy"), 1e9)  # rows added after samples were read are not lost
+    assert [s.labels["user"] for s in g.samples] == ['a"b\\', "c", ""]
+    for accept in ACCEPTS:
+        assert exposition.encode(registry, accept) == expected(registry, accept)
+    _, _, body = call(
+        exposition.make_metrics_app(registry), {"QUERY_STRING": "name[]=ada_carbon_rows"}
+    )
+    assert body.decode().count("ada_carbon_rows{") == 3
+    with pytest.raises(TypeError):
+        g.samples = [g.samples[0]]
+    with pytest.raises(ValueError, match="1 values"):
+        g.add_row(("x",), 1.0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(labels, labels, labels, values), max_size=8), st.sampled_from(ACCEPTS))
+def test_any_row_gauge_is_byte_identical(rows, accept):
+    g = exposition.RowGauge("ada_carbon_rows", "Rows.", ("zeta", "alpha", "mid"))  # unsorted
+    for a, b, c, v in rows:
+        g.add_row((a, b, c), v)
+    families = Families([g])
+    assert exposition.encode(families, accept) == expected(families, accept)
