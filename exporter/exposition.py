@@ -6,7 +6,8 @@ escaped and its label values sorted and escaped, though the usage families share
 one label set among three samples. Here the samples of plain gauges (no timestamp
 or exemplar, legacy-valid names: all of this exporter's families) are written
 with each label set rendered once per scrape, in the very bytes prometheus_client
-would produce (``tests/test_exposition.py`` compares them, in both formats).
+would produce (``tests/test_exposition.py`` compares them, in both formats). The
+families with thousands of series are :class:`RowGauge`: rows of label tuples.
 Every other family, and every request this does not handle (``name[]`` filters,
 methods other than GET), goes to prometheus_client as before.
 """
@@ -114,16 +115,7 @@ class _Labels:
                 order = self._order[keys] = tuple(sorted(keys)) if legacy else None
             if order is None:
                 return None
-            values = self.values
-            parts = []
-            for k in order:
-                v = labels[k]
-                escaped = values.get(v)
-                if escaped is None:
-                    escaped = values[v] = (
-                        v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-                    )
-                parts.append(f'{k}="{escaped}"')
+            parts = [f'{k}="{self.escaped(labels[k])}"' for k in order]
             text = "{" + ",".join(parts) + "}"
         self.by_id[id(labels)] = (labels, text)
         return text
@@ -135,7 +127,9 @@ def _gauge(metric: Metric, openmetrics: bool, labels: _Labels) -> str | None:
     if metric.type != "gauge" or not _LEGACY_NAME.fullmatch(name):
         return None
     doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
-    out = [f"# HELP {name} {doc.replace(chr(34), chr(92) + chr(34)) if openmetrics else doc}\n"]
+    if openmetrics:  # OpenMetrics escapes quotes in HELP too
+        doc = doc.replace('"', '\\"')
+    out = [f"# HELP {name} {doc}\n"]
     out.append(f"# TYPE {name} gauge\n")
     if openmetrics and metric.unit:
         out.append(f"# UNIT {name} {metric.unit}\n")
