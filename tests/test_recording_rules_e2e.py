@@ -2,11 +2,12 @@
 
 The shipped rules are evaluated over backfilled counters by promtool, which (like
 Prometheus) places a group's evaluations on a lattice whose phase comes from a hash
-of the group and file names, so it differs from one checkout to another. The
-exporter must not depend on it, nor on whether the newest evaluation is written
-yet: these tests scrape at several delays after the newest evaluation, up to the
-point where an evaluation is overdue (rule samples stop at the backfill's end,
-the raw counters go on).
+of the group and file names, so in production it differs from one deployment to
+another. The exporter must not depend on it, nor on whether the newest evaluation
+is written yet: these tests run at two phases (picked by the rule file's name, so
+they are the same on every checkout) and scrape at several delays after the newest
+evaluation, up to the point where an evaluation is overdue (rule samples stop at
+the backfill's end, the raw counters go on).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from tests.harness.prometheus import (
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
-T0 = 1_769_860_800.0  # 2026-01-31 12:00 UTC; counters from T0 - 2 h to T0 + 5 min
+# 2026-01-31 11:30 UTC; counters from T0 - 2 h to T0 + 5 min. Not on a 2-hour block
+# boundary, where promtool would skip an evaluation less than a second before T0.
+T0 = 1_769_859_000.0
 SCRAPE = 15.0
 WINDOW = 3600.0
 CHANGE = T0 - 1808.0  # a scrape time: the "changing" host goes from light to heavy load
@@ -80,15 +83,24 @@ def expected(host: str, end: float) -> tuple[float, float]:
     return busy, idle
 
 
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+# Rule file names and the phase (s past the minute) promtool 2.42 gives them: one
+# mid-interval, one just before the minute, where the newest evaluation lies a moment
+# before T0 and the raw scrapes (at :07, :22, :37, :52) fall differently in the tiles.
+PHASES = {"ada-carbon-rules.yml": 19.108, "ada-carbon-rules-260.yml": 59.474}
+
+
+@pytest.fixture(scope="module", params=sorted(PHASES))
+def prometheus(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
     require_binaries("prometheus")
     workdir = tmp_path_factory.mktemp("rules-e2e")
     write_blocks(counters(), workdir / "data")
     server = PrometheusServer(workdir / "data", workdir=workdir)
     server.start()
     try:
-        backfill_rules(server, RULES, T0 - 7200.0 + 180.0, T0)  # the rules stop at T0
+        # The rules stop at T0.
+        backfill_rules(server, RULES, T0 - 7200.0 + 180.0, T0, file_name=request.param)
         yield server
     finally:
         server.stop()
@@ -110,6 +122,13 @@ def newest_evaluation(server: PrometheusServer) -> float:
 # Seconds after the newest evaluation: just after it, mid-interval, just before the next
 # one is due, and with that one overdue (not written yet, or a slow evaluation).
 DELAYS = (0.5, 30.0, 59.5, 61.0, 100.0)
+
+
+@pytest.mark.prometheus
+def test_the_rule_files_give_the_phases_named(prometheus, request):
+    """If a promtool release hashes differently, pick new names: the phases are the point."""
+    phase = newest_evaluation(prometheus) % 60.0
+    assert phase == pytest.approx(PHASES[request.node.callspec.params["prometheus"]], abs=0.01)
 
 
 @pytest.mark.prometheus

@@ -137,7 +137,9 @@ def write_blocks_from_file(openmetrics_file: Path, data_dir: Path) -> None:
     _promtool([*command, str(data_dir)])
 
 
-def backfill_rules(server: PrometheusServer, rule_file: Path, start: float, end: float) -> None:
+def backfill_rules(
+    server: PrometheusServer, rule_file: Path, start: float, end: float, *, file_name: str = ""
+) -> None:
     """Evaluate recording rules over [start, end] (unix s) of `server`'s data, as Prometheus would.
 
     Prometheus only evaluates rules going forward, so history needs
@@ -145,20 +147,33 @@ def backfill_rules(server: PrometheusServer, rule_file: Path, start: float, end:
     each rule group's interval and alignment and writes blocks, which are moved into
     the server's data directory; the server is restarted to load them. Prometheus
     then merges the overlapping blocks in its first compaction, about a minute later.
+
+    The alignment (the evaluations' phase within the interval) is a hash of the group
+    name and the rule file's path as given, so promtool runs on a copy named
+    `file_name` (default: `rule_file`'s name), relative to its directory: the phase is
+    then the same on every checkout, and a test can pick it by picking the name.
+    promtool 2.42 also skips an evaluation falling less than a second before a 2-hour
+    block boundary, so an `end` on such a boundary may lose the newest evaluation.
     """
     with tempfile.TemporaryDirectory(prefix="rules-", dir=server.workdir) as tmp:
-        _promtool([
+        rules_dir, blocks_dir = Path(tmp) / "rules", Path(tmp) / "blocks"
+        rules_dir.mkdir()
+        blocks_dir.mkdir()
+        name = file_name or rule_file.name
+        shutil.copyfile(rule_file, rules_dir / name)
+        command = [
             "promtool", "tsdb", "create-blocks-from", "rules", f"--url={server.url}",
-            f"--start={start:.0f}", f"--end={end:.0f}", f"--output-dir={tmp}", str(rule_file),
-        ])  # fmt: skip
+            f"--start={start:.0f}", f"--end={end:.0f}", f"--output-dir={blocks_dir}", name,
+        ]  # fmt: skip
+        _promtool(command, cwd=rules_dir)
         server.stop()
-        for block in Path(tmp).iterdir():
+        for block in blocks_dir.iterdir():
             shutil.move(block, server.data_dir / block.name)
     server.start()
 
 
-def _promtool(command: list[str]) -> None:
-    result = subprocess.run(command, capture_output=True, text=True)
+def _promtool(command: list[str], cwd: Path | None = None) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
     if result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(command[:4])} failed (exit {result.returncode}):\n"
