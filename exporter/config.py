@@ -48,6 +48,7 @@ class RecordingRulesConfig:
 
     busy_metric: str = "instance:node_cpu_busy_seconds:rate2m"
     idle_metric: str = "instance:node_cpu_idle_seconds:rate2m"
+    heartbeat_metric: str = "ada_carbon:rules:heartbeat"  # one series: the evaluation times
     interval_seconds: float = 60.0  # the rule group's evaluation interval
     range_seconds: float = 120.0  # the range of rate() in the rules
 

@@ -187,12 +187,18 @@ def _recording_rules(section: _Section) -> c.RecordingRulesConfig:
     rules = c.RecordingRulesConfig(
         busy_metric=section.get("busy_metric", d.busy_metric, lambda v: c.check_metric(_string(v))),
         idle_metric=section.get("idle_metric", d.idle_metric, lambda v: c.check_metric(_string(v))),
+        heartbeat_metric=section.get(
+            "heartbeat_metric", d.heartbeat_metric, lambda v: c.check_metric(_string(v))
+        ),
         interval_seconds=section.get("interval", d.interval_seconds, _duration),
         range_seconds=section.get("range", d.range_seconds, _duration),
     )
     section.done()
-    if rules.busy_metric == rules.idle_metric:
-        section.problems.append(f"{section.path}: busy_metric and idle_metric must differ")
+    names = (rules.busy_metric, rules.idle_metric, rules.heartbeat_metric)
+    if len(set(names)) < len(names):
+        section.problems.append(
+            f"{section.path}: busy_metric, idle_metric and heartbeat_metric must differ"
+        )
     return rules
 
 

@@ -140,15 +140,17 @@ def test_recording_rules_switch_and_names(tmp_path):
         write(
             tmp_path,
             "prometheus:\n  source: recording_rules\n"
-            "  recording_rules: {busy_metric: 'a:busy:rate5m', interval: 30s, range: 5m}\n",
+            "  recording_rules: {busy_metric: 'a:busy:rate5m', interval: 30s, range: 5m,\n"
+            "                    heartbeat_metric: 'a:rules:heartbeat'}\n",
         ),
         env={},
     )
     assert c.prometheus.source == "recording_rules"
     rules = c.prometheus.recording_rules
-    assert (rules.busy_metric, rules.idle_metric) == (
+    assert (rules.busy_metric, rules.idle_metric, rules.heartbeat_metric) == (
         "a:busy:rate5m",
         "instance:node_cpu_idle_seconds:rate2m",
+        "a:rules:heartbeat",
     )
     assert (rules.interval_seconds, rules.range_seconds) == (30, 300)
 
@@ -163,3 +165,12 @@ def test_recording_rules_problems_are_reported_by_key(tmp_path):
     problems = "\n".join(err.value.problems)
     for key in ("source", "busy_metric", "interval", "colour"):
         assert f"prometheus.{'recording_rules.' if key != 'source' else ''}{key}:" in problems
+
+
+def test_recording_rules_names_must_differ(tmp_path):
+    text = "prometheus:\n  recording_rules: {heartbeat_metric: 'instance:node_cpu_idle_seconds:rate2m'}\n"
+    with pytest.raises(ConfigError) as err:
+        load(write(tmp_path, text), env={})
+    assert err.value.problems == [
+        "prometheus.recording_rules: busy_metric, idle_metric and heartbeat_metric must differ"
+    ]

@@ -1,6 +1,8 @@
 """The Prometheus adapter: the queries it sends, and how it reads (or refuses) the answers."""
 
+import logging
 import math
+import threading
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
@@ -10,7 +12,7 @@ import pytest
 from exporter.config import PrometheusConfig, RecordingRulesConfig
 from exporter.model import SourceError
 from exporter.sources.prometheus import PrometheusUsage, parse_matrix, parse_vector
-from exporter.sources.recording_rules import parse_steps
+from exporter.sources.recording_rules import HEARTBEAT_LABEL, parse_steps
 
 URL = "http://prom.test:9090/prefix"
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -43,37 +45,78 @@ def form(request):
     return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
 
 
-def test_window_usage_is_one_post_with_an_increase_over_the_window(httpx_mock):
-    httpx_mock.add_response(
-        method="POST",
-        url=URL + "/api/v1/query",
-        json=vector(
+def answer_by_class(*items, heartbeat=None):
+    """A pytest-httpx callback: each class's query gets its series (and the busy one the heartbeat)."""
+
+    def respond(request):
+        query = form(request)["query"]
+        cls = "busy" if '"class", "busy"' in query else "idle"
+        mine = [i for i in items if i["metric"].get("class") == cls]
+        if cls == "busy" and heartbeat is not None:
+            mine.append({"metric": {HEARTBEAT_LABEL: "newest"}, "value": [END.timestamp(), str(heartbeat)]})
+        return httpx.Response(200, json=vector(*mine))
+
+    return respond
+
+
+def test_window_usage_is_two_posts_of_an_increase_over_the_window_one_per_class(httpx_mock):
+    httpx_mock.add_callback(
+        answer_by_class(
             series("172.16.100.50:9100", "busy", 120.5),
             series("172.16.100.50:9100", "idle", 3000),
         ),
+        method="POST",
+        url=URL + "/api/v1/query",
+        is_reusable=True,
     )
     src = source()
     usage = src.window_usage(END, 3600)
     assert [(u.host, u.busy_seconds, u.idle_seconds) for u in usage] == [
         ("172.16.100.50", 120.5, 3000.0)
     ]
-    sent = form(httpx_mock.get_requests()[0])
-    assert "increase(node_cpu_seconds_total{" in sent["query"]
-    assert "[3600s]" in sent["query"]
+    sent = [form(r) for r in httpx_mock.get_requests()]
+    (busy,) = [f["query"] for f in sent if '"class", "busy"' in f["query"]]
+    (idle,) = [f["query"] for f in sent if '"class", "idle"' in f["query"]]
     # Summed per host and class first, labelled after: cheap for Prometheus.
-    assert (
+    assert busy == (
         "label_replace(sum by (instance, cloud_project_name, machine_name) (increase("
         'node_cpu_seconds_total{mode=~"irq|nice|softirq|system|user"}[3600s])), '
         '"class", "busy", "", "")'
-    ) in sent["query"]
-    assert 'mode=~"idle|iowait"}[3600s])), "class", "idle"' in sent["query"]
-    assert "steal" not in sent["query"]
-    assert float(sent["time"]) == END.timestamp()
-    assert src.requests == 1
+    )
+    assert idle == (
+        "label_replace(sum by (instance, cloud_project_name, machine_name) (increase("
+        'node_cpu_seconds_total{mode=~"idle|iowait"}[3600s])), "class", "idle", "", "")'
+    )
+    assert all(float(f["time"]) == END.timestamp() for f in sent)
+    assert src.requests == 2
+
+
+def test_the_two_class_queries_are_in_flight_together(httpx_mock):
+    """Prometheus evaluates each query on one core: the idle one must not wait for the busy one."""
+    both_in = threading.Barrier(2, timeout=5)
+
+    def respond(request):
+        both_in.wait()  # breaks (and the test fails) if the second query never comes
+        return httpx.Response(200, json=vector())
+
+    httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
+    assert source().window_usage(END, 3600) == []
+    assert len(httpx_mock.get_requests()) == 2
+
+
+def test_a_failed_class_query_fails_the_window(httpx_mock):
+    def respond(request):
+        if '"class", "idle"' in form(request)["query"]:
+            return httpx.Response(503, text="overloaded")
+        return httpx.Response(200, json=vector(series("h:9100", "busy", 1)))
+
+    httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
+    with pytest.raises(SourceError, match="HTTP 503"):
+        source().window_usage(END, 3600)
 
 
 def test_extra_headers_and_matchers_reach_prometheus(httpx_mock):
-    httpx_mock.add_response(json=vector())
+    httpx_mock.add_response(json=vector(), is_reusable=True)
     cfg = PrometheusConfig(url=URL, matchers={"job": "node"})
     client = httpx.Client(headers={"X-Scope-OrgID": "ada"})
     PrometheusUsage(client, cfg, BUSY, IDLE).window_usage(END, 600)
@@ -121,25 +164,28 @@ def test_usage_steps_for_no_instances_sends_nothing(httpx_mock):
 )
 def test_bad_answers_raise_source_error(httpx_mock, response, message):
     httpx_mock.add_response(
-        status_code=response.status_code, content=response.content, headers=dict(response.headers)
+        status_code=response.status_code,
+        content=response.content,
+        headers=dict(response.headers),
+        is_reusable=True,
     )
     with pytest.raises(SourceError, match=message):
         source().window_usage(END, 3600)
 
 
-def test_timeouts_and_refused_connections_raise_source_error(httpx_mock):
-    httpx_mock.add_exception(httpx.ReadTimeout("timed out"))
-    with pytest.raises(SourceError, match="ReadTimeout"):
-        source().window_usage(END, 3600)
-    httpx_mock.add_exception(httpx.ConnectError("refused"))
-    with pytest.raises(SourceError, match="ConnectError"):
+@pytest.mark.parametrize(
+    "exception", [httpx.ReadTimeout("timed out"), httpx.ConnectError("refused")], ids=repr
+)
+def test_timeouts_and_refused_connections_raise_source_error(httpx_mock, exception):
+    httpx_mock.add_exception(exception, is_reusable=True)
+    with pytest.raises(SourceError, match=type(exception).__name__):
         source().window_usage(END, 3600)
 
 
 def test_timeout_is_passed_on_each_request(httpx_mock):
-    httpx_mock.add_response(json=vector())
+    httpx_mock.add_response(json=vector(), is_reusable=True)
     source(timeout_seconds=2.5).window_usage(END, 3600)
-    assert httpx_mock.get_requests()[0].extensions["timeout"]["read"] == 2.5
+    assert [r.extensions["timeout"]["read"] for r in httpx_mock.get_requests()] == [2.5, 2.5]
 
 
 def test_parse_vector_ignores_nan_inf_negative_and_unlabelled_series():
@@ -198,10 +244,15 @@ def recorded_source(**config):
 
 
 def test_recorded_window_total_sums_the_rule_samples_and_corrects_the_edges(httpx_mock):
-    httpx_mock.add_response(
+    httpx_mock.add_callback(
+        answer_by_class(
+            series("172.16.100.50:9100", "busy", 720),
+            series("h:9100", "idle", 60),
+            heartbeat=END.timestamp() - 30,
+        ),
         method="POST",
         url=URL + "/api/v1/query",
-        json=vector(series("172.16.100.50:9100", "busy", 720), series("h:9100", "idle", 60)),
+        is_reusable=True,
     )
     src = recorded_source(matchers={"job": "node"})
     usage = src.window_usage(END, 3600)
@@ -209,36 +260,51 @@ def test_recorded_window_total_sums_the_rule_samples_and_corrects_the_edges(http
         ("172.16.100.50:9100", 720.0, 0.0),
         ("h:9100", 0.0, 60.0),
     ]
-    query = form(httpx_mock.get_requests()[0])["query"]
-    busy = f'{BUSY_RULE}{{job="node"}}'
-    # A closed Prometheus 2 range of window - 1 ms holds the samples of (end - 1h, end].
-    assert f"60 * sum_over_time({busy}[3599999ms])" in query
-    assert f'sum_over_time({IDLE_RULE}{{job="node"}}[3599999ms])' in query
-    # The end edge: each host's last rate of each class (if it has one in the last 2
-    # intervals) times g = (range - interval)/2 + (end - newest evaluation).
-    newest = f"max(timestamp({busy}))"
-    idle = f'{IDLE_RULE}{{job="node"}}'
-    assert (
-        f'(label_replace(last_over_time({busy}[119999ms]), "class", "busy", "", "") or '
-        f'label_replace(last_over_time({idle}[119999ms]), "class", "idle", "", "")) '
-        f"* on() group_left() (30 + time() - {newest})"
-    ) in query
-    # The start edge: the rate of the first evaluation in the window times h, minus
-    # the part of its tile before the window; the lattice of evaluations places it.
-    assert (
-        f'(label_replace(last_over_time({busy}[59999ms] offset 3540000ms), "class", "busy", "", "")'
-        f" or label_replace(last_over_time({idle}[59999ms] offset 3540000ms), "
-        f'"class", "idle", "", "")) * on() group_left() '
-        f"(({newest} - time() + 3599.999) % 60 + 0.001 - 90)"
-    ) in query
-    assert query.count(newest) == 2  # one lookup per edge, for both classes
-    assert query.count("sum_over_time(") == 2  # every sample of the window read once a class
-    assert "delta(" not in query
-    assert query.startswith(
-        "clamp_min(sum by (instance, cloud_project_name, machine_name, class) ("
+    assert src.requests == 2
+    sent = [form(r)["query"] for r in httpx_mock.get_requests()]
+    (busy_query,) = [q for q in sent if '"class", "busy"' in q]
+    (idle_query,) = [q for q in sent if '"class", "idle"' in q]
+    # The newest evaluation's time, from the one-series heartbeat rule.
+    newest = "max(timestamp(ada_carbon:rules:heartbeat))"
+    for cls, rule, query in (("busy", BUSY_RULE, busy_query), ("idle", IDLE_RULE, idle_query)):
+        rate = f'{rule}{{job="node"}}'
+        # A closed Prometheus 2 range of window - 1 ms holds the samples of (end - 1h, end].
+        # The end edge: each host's last rate (if it has one in the last 2 intervals)
+        # times g = (range - interval)/2 + (end - newest evaluation). The start edge:
+        # the rate of the first evaluation in the window times h, minus the part of its
+        # tile before the window; the lattice of evaluations places it.
+        total = (
+            "clamp_min(sum by (instance, cloud_project_name, machine_name) ("
+            f"60 * sum_over_time({rate}[3599999ms]) or "
+            f"label_replace(last_over_time({rate}[119999ms]) * on() group_left() "
+            f'(30 + time() - {newest}), "part", "end", "", "") or '
+            f"label_replace(last_over_time({rate}[59999ms] offset 3540000ms) * on() group_left() "
+            f'(({newest} - time() + 3599.999) % 60 + 0.001 - 90), "part", "start", "", "")), 0)'
+        )
+        labelled = f'label_replace({total}, "class", "{cls}", "", "")'
+        if cls == "busy":  # the heartbeat answers too, so that its absence shows
+            labelled += f' or label_replace({newest}, "{HEARTBEAT_LABEL}", "newest", "", "")'
+        assert query == labelled
+        assert "node_cpu_seconds_total" not in query
+
+
+def test_a_missing_heartbeat_is_logged_once_and_its_return_too(httpx_mock, caplog):
+    caplog.set_level(logging.INFO, logger="exporter.sources.prometheus")
+    src = recorded_source()
+    now = {"heartbeat": None}
+    httpx_mock.add_callback(
+        lambda request: answer_by_class(series("h:9100", "busy", 1), **now)(request),
+        url=URL + "/api/v1/query",
+        is_reusable=True,
     )
-    assert "node_cpu_seconds_total" not in query
-    assert src.requests == 1
+    for heartbeat in (END.timestamp(), None, None, END.timestamp(), END.timestamp()):
+        now["heartbeat"] = heartbeat
+        assert [u.busy_seconds for u in src.window_usage(END, 3600)] == [1.0]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert "no sample of ada_carbon:rules:heartbeat in the last 5 minutes" in messages[0]
+    assert "older than this exporter" in messages[0]
+    assert "heartbeat is back" in messages[1]
 
 
 def test_recorded_steps_are_one_instant_query_of_the_rule_samples(httpx_mock):

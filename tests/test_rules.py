@@ -42,7 +42,8 @@ def test_the_rules_match_the_exporter_defaults():
     defaults, modes = RecordingRulesConfig(), ModesConfig()
     assert parse_duration(group["interval"]) == defaults.interval_seconds
     rules = {r["record"]: r["expr"] for r in group["rules"]}
-    assert set(rules) == {defaults.busy_metric, defaults.idle_metric}
+    assert set(rules) == {defaults.busy_metric, defaults.idle_metric, defaults.heartbeat_metric}
+    assert rules.pop(defaults.heartbeat_metric) == "vector(1)"
     for name, expected in ((defaults.busy_metric, modes.busy), (defaults.idle_metric, modes.idle)):
         expr = rules[name]
         (mode_regex,) = re.findall(r'mode=~"([^"]*)"', expr)

@@ -1,18 +1,18 @@
 """Read CPU-seconds from Prometheus in a constant number of requests, whatever the fleet size.
 
-Two PromQL queries, both POSTed so long selectors never hit URL limits:
+PromQL queries, all POSTed so long selectors never hit URL limits:
 
-1. an instant query at the window's end: ``increase()`` of every host's
-   ``node_cpu_seconds_total`` over the window, summed by host and group, once
-   over the busy modes and once over the idle ones, each sum then labelled with
-   its ``class`` (labelling after summing keeps Prometheus' work per host, not
-   per series);
+1. two instant queries at the window's end, sent together (Prometheus evaluates
+   a query on one core): ``increase()`` of every host's ``node_cpu_seconds_total``
+   over the window, summed by host and group, one over the busy modes and one over
+   the idle ones, each sum then labelled with its ``class`` (labelling after
+   summing keeps Prometheus' work per host, not per series);
 2. only when some hosts changed hands: a range query of the same sums, without
    ``increase``, for just those hosts (matched by an exactly escaped regex of
    their ``instance`` values), at a 1 minute step; consecutive differences give
    the usage per step.
 
-With ``prometheus.source: recording_rules`` the same two requests read the
+With ``prometheus.source: recording_rules`` the same requests read the
 per-host rates recorded by ``prometheus/ada-carbon-rules.yml`` instead, which is
 far cheaper on a large fleet: see :mod:`exporter.sources.recording_rules`.
 
@@ -22,6 +22,8 @@ Reading and parsing are separate: :func:`parse_vector` and
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import logging
 import math
 import threading
 from collections.abc import Iterator, Sequence
@@ -37,6 +39,7 @@ from exporter.model import HostUsage, SourceError, UsageStep
 from exporter.promql import exact_regex, selector, with_label
 from exporter.sources import recording_rules
 
+log = logging.getLogger(__name__)
 PROJECT = "cloud_project_name"
 MACHINE = "machine_name"
 _Key = tuple[str, str, str]  # (instance, project, machine)
@@ -60,33 +63,73 @@ class PrometheusUsage:
         self._rules = config.recording_rules if config.source == "recording_rules" else None
         self.requests = 0
         self._count_lock = threading.Lock()  # the steps may be asked for beside the totals
+        # The idle total is asked for beside the busy one (threads start when first used).
+        self._beside = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="prometheus")
+        self._heartbeat_seen: bool | None = None
 
-    def window_query(self, window_seconds: float, hosts_regex: str | None = None) -> str:
-        """The PromQL of the window total (or, with a regex, of the raw counters of some hosts)."""
-        if self._rules is not None and hosts_regex is None:
-            c = self._config
-            return recording_rules.total_query(
+    def window_queries(self, window_seconds: float) -> list[str]:
+        """The PromQL of the window totals: the busy query, then the idle one."""
+        c = self._config
+        if self._rules is not None:
+            return recording_rules.total_queries(
                 self._rules, c.matchers, c.host_label, window_seconds
             )
+        return [
+            self._sums(cls, modes, f"[{round(window_seconds)}s]")
+            for cls, modes in (("busy", self._busy), ("idle", self._idle))
+        ]
+
+    def _sums(self, cls: str, modes: Sequence[str], window: str, hosts_regex: str = "") -> str:
+        """The raw counters of these modes summed per host and group, labelled with ``cls``."""
+        regex = {"mode": exact_regex(modes)}
+        if hosts_regex:
+            regex[self._config.host_label] = hosts_regex
+        series = selector(self._config.metric, self._config.matchers, regex)
+        if window:
+            series = f"increase({series}{window})"
         by = f"{self._config.host_label}, {PROJECT}, {MACHINE}"
-        parts = []
-        for cls, modes in (("busy", self._busy), ("idle", self._idle)):
-            regex = {"mode": exact_regex(modes)}
-            if hosts_regex is not None:
-                regex[self._config.host_label] = hosts_regex
-            series = selector(self._config.metric, self._config.matchers, regex)
-            if hosts_regex is None:
-                series = f"increase({series}[{round(window_seconds)}s])"
-            parts.append(with_label(f"sum by ({by}) ({series})", "class", cls))
-        return " or ".join(parts)
+        return with_label(f"sum by ({by}) ({series})", "class", cls)
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
-        """CPU-seconds per host and group over (end - window, end]: one request."""
-        query = self.window_query(window_seconds)
-        data = self._post("/api/v1/query", {"query": query, "time": f"{end.timestamp():.3f}"})
+        """CPU-seconds per host and group over (end - window, end]: two requests, side by side.
+
+        The busy answer is read while the idle one is still being computed.
+        """
+        at = f"{end.timestamp():.3f}"
+        busy_query, idle_query = self.window_queries(window_seconds)
+        idle = self._beside.submit(self._post, "/api/v1/query", {"query": idle_query, "time": at})
+        try:
+            busy = self._post("/api/v1/query", {"query": busy_query, "time": at})
+            totals: dict[_Key, list[float]] = {}
+            with _shape_errors("/api/v1/query"):
+                _add_vector(totals, busy, self._config.host_label)
+                if self._rules is not None:
+                    self._check_heartbeat(recording_rules.newest_evaluation(busy))
+            data = idle.result()  # its SourceError, if any, is raised here
+        finally:
+            idle.cancel()
         with _shape_errors("/api/v1/query"):
-            usage, _ = parse_vector(data, self._config.host_label)
-        return usage
+            _add_vector(totals, data, self._config.host_label)
+        return _usage_rows(totals)[0]
+
+    def _check_heartbeat(self, newest: float | None) -> None:
+        """Log when the rules' heartbeat goes missing or comes back (not at every scrape)."""
+        seen = newest is not None
+        if seen == self._heartbeat_seen:
+            return
+        if not seen:
+            assert self._rules is not None
+            log.warning(
+                "Prometheus has no sample of %s in the last 5 minutes: the recording rules "
+                "have stopped, or were loaded from a prometheus/ada-carbon-rules.yml older "
+                "than this exporter. Until it is back, the window totals leave out their "
+                "edges: each host's may be off by up to %g s of its usage.",
+                self._rules.heartbeat_metric,
+                2 * self._rules.interval_seconds,
+            )
+        elif self._heartbeat_seen is not None:
+            log.info("The recording rules' heartbeat is back: the window totals are whole again")
+        self._heartbeat_seen = seen
 
     def usage_steps(
         self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float
@@ -102,7 +145,11 @@ class PrometheusUsage:
             data = self._post("/api/v1/query", {"query": query, "time": f"{end.timestamp():.3f}"})
             with _shape_errors("/api/v1/query"):
                 return recording_rules.parse_steps(data, self._rules, end.timestamp(), c.host_label)
-        query = self.window_query(window_seconds, exact_regex(instances))
+        hosts = exact_regex(instances)
+        query = " or ".join(
+            self._sums(cls, modes, "", hosts)
+            for cls, modes in (("busy", self._busy), ("idle", self._idle))
+        )
         t_end = end.timestamp()
         form = {
             "query": query,
@@ -180,6 +227,12 @@ def parse_vector(data: Any, host_label: str = "instance") -> tuple[list[HostUsag
     Series with NaN, Inf or negative values, or without the host label, are ignored.
     """
     totals: dict[_Key, list[float]] = {}
+    _add_vector(totals, data, host_label)
+    return _usage_rows(totals)
+
+
+def _add_vector(totals: dict[_Key, list[float]], data: Any, host_label: str) -> None:
+    """Add an instant-query answer's busy and idle values to ``totals``, per host and group."""
     for item in (data or {}).get("result") or ():
         parsed = _labels_and_class(item.get("metric"), host_label)
         value = item.get("value")
@@ -191,6 +244,9 @@ def parse_vector(data: Any, host_label: str = "instance") -> tuple[list[HostUsag
         if row is None:
             row = totals[key] = [0.0, 0.0]
         row[0 if cls == "busy" else 1] += number
+
+
+def _usage_rows(totals: dict[_Key, list[float]]) -> tuple[list[HostUsage], int]:
     usage: list[HostUsage] = []
     unparsed = 0
     for (instance, project, machine), (busy, idle) in sorted(totals.items()):

@@ -27,12 +27,13 @@ window can hold one tile fewer than W / I. The query therefore adds two
   sample at the first evaluation and their tiles start inside the window).
 
 Rule samples carry their scheduled evaluation times, I apart, so the last
-evaluation (read from the busy rule: both rules are one group, evaluated
-together) also places the first: the earliest of that lattice after start.
-For a steady rate the edges cancel exactly when the window holds W / I tiles,
-and add the missing tile when it holds one fewer. Each edge reads a short range
-(2 I at the end, I at the start), so Prometheus reads each host's window of
-samples once, for ``sum_over_time``.
+evaluation (read from the heartbeat rule, ``vector(1)`` in the same group, so
+evaluated with the rates) also places the first: the earliest of that lattice
+after start. For a steady rate the edges cancel exactly when the window holds
+W / I tiles, and add the missing tile when it holds one fewer. Each edge reads a
+short range (2 I at the end, I at the start), so Prometheus reads each host's
+window of samples once, for ``sum_over_time``. Busy and idle are two queries,
+which Prometheus evaluates side by side.
 
 **Steps.** The samples of the hosts that changed hands are read as they are (a
 range selector in an instant query) and become those same tiles, each host's
@@ -53,59 +54,75 @@ from exporter.promql import exact_regex, selector, with_label
 PROJECT = "cloud_project_name"  # as in exporter.sources.prometheus, which imports this module
 MACHINE = "machine_name"
 _Key = tuple[str, str, str]  # (instance, project, machine)
+HEARTBEAT_LABEL = "ada_carbon_rules_heartbeat"  # marks the newest evaluation's time
 
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def total_query(
+def total_queries(
     rules: RecordingRulesConfig,
     matchers: Mapping[str, str],
     host_label: str,
     window_seconds: float,
-) -> str:
-    """CPU-seconds per host, group and class over the window, from the recorded rates.
+) -> list[str]:
+    """CPU-seconds per host and group over the window, one query per class (busy, idle).
 
-    Each part is labelled with its class (the functions drop the metric name) and
-    the edges with their part, so that ``or`` keeps them all for ``sum`` to add.
-    Each edge multiplies both classes at once, so the newest evaluation's time is
-    looked up twice, not four times: at 10,000 hosts each lookup costs Prometheus
-    about as much as reading every host's window.
+    Prometheus evaluates each query on one core, so the exporter sends the two
+    together. Each sums its tiles and edges per host; the edges are labelled with
+    their part, so that ``or`` keeps them for ``sum`` to add. The newest
+    evaluation's time comes from the one-series heartbeat rule: read from a per-host
+    series, it would cost Prometheus as much as reading every host's window, twice
+    per query. The busy query also answers that time itself, as a series labelled
+    ``{HEARTBEAT_LABEL}`` (see :func:`newest_evaluation`), so that a missing
+    heartbeat (an older rules file) shows.
     """
     interval, rate_range = rules.interval_seconds, rules.range_seconds
     window_ms, interval_ms = _ms(window_seconds) - 1, _ms(interval)
-    rates = [
-        (cls, selector(metric, matchers, {}))
-        for cls, metric in (("busy", rules.busy_metric), ("idle", rules.idle_metric))
-    ]
-    parts = [
-        with_label(f"{interval:g} * sum_over_time({rate}[{window_ms}ms])", "class", cls)
-        for cls, rate in rates
-    ]
-    if window_seconds > interval:
-        # A one-element vector without labels (empty, so no edges, if the rules stopped).
-        last = f"max(timestamp({rates[0][1]}))"
-        # g: from the end of the last tile to the end of the window.
-        g = f"({(rate_range - interval) / 2:g} + time() - {last})"
-        # h = first - (R + I)/2 - start, the first evaluation being the earliest of the
-        # lattice last - k I in [start + 1ms, start + I]; Go's fmod, the dividend > 0.
-        h = (
-            f"(({last} - time() + {window_ms / 1000:.3f}) % {interval:g}"
-            f" + 0.001 - {(rate_range + interval) / 2:g})"
-        )
-        r_last = f"last_over_time({{}}[{2 * interval_ms - 1}ms])"
-        r_first = (
-            f"last_over_time({{}}[{interval_ms - 1}ms] "
-            f"offset {_ms(window_seconds) - interval_ms}ms)"
-        )
-        for part, sample, factor in (("end", r_last, g), ("start", r_first, h)):
-            both = " or ".join(with_label(sample.format(rate), "class", cls) for cls, rate in rates)
-            parts.append(with_label(f"({both}) * on() group_left() {factor}", "part", part))
-    by = f"{host_label}, {PROJECT}, {MACHINE}, class"
-    # A host whose load fell to nothing right after the window started could come
-    # out a little below zero; it used nothing, not less than nothing.
-    return f"clamp_min(sum by ({by}) ({' or '.join(parts)}), 0)"
+    # A one-element vector without labels (empty, so no edges, if the rules stopped).
+    last = f"max(timestamp({rules.heartbeat_metric}))"  # a checked metric name
+    by = f"{host_label}, {PROJECT}, {MACHINE}"
+    queries = []
+    for cls, metric in (("busy", rules.busy_metric), ("idle", rules.idle_metric)):
+        rate = selector(metric, matchers, {})
+        parts = [f"{interval:g} * sum_over_time({rate}[{window_ms}ms])"]
+        if window_seconds > interval:
+            # g: from the end of the last tile to the end of the window.
+            g = f"({(rate_range - interval) / 2:g} + time() - {last})"
+            # h = first - (R + I)/2 - start, the first evaluation being the earliest of
+            # the lattice last - k I in [start + 1ms, start + I]; Go's fmod, dividend > 0.
+            h = (
+                f"(({last} - time() + {window_ms / 1000:.3f}) % {interval:g}"
+                f" + 0.001 - {(rate_range + interval) / 2:g})"
+            )
+            r_last = f"last_over_time({rate}[{2 * interval_ms - 1}ms])"
+            r_first = (
+                f"last_over_time({rate}[{interval_ms - 1}ms] "
+                f"offset {_ms(window_seconds) - interval_ms}ms)"
+            )
+            for part, sample, factor in (("end", r_last, g), ("start", r_first, h)):
+                parts.append(with_label(f"{sample} * on() group_left() {factor}", "part", part))
+        # A host whose load fell to nothing right after the window started could come
+        # out a little below zero; it used nothing, not less than nothing.
+        total = f"clamp_min(sum by ({by}) ({' or '.join(parts)}), 0)"
+        query = with_label(total, "class", cls)
+        if cls == "busy":
+            query += f" or {with_label(last, HEARTBEAT_LABEL, 'newest')}"
+        queries.append(query)
+    return queries
+
+
+def newest_evaluation(data: Any) -> float | None:
+    """The heartbeat's newest evaluation time in a busy query's answer, if there is one."""
+    for item in reversed((data or {}).get("result") or ()):
+        metric, value = item.get("metric"), item.get("value")
+        if isinstance(metric, dict) and HEARTBEAT_LABEL in metric and isinstance(value, list):
+            try:
+                return float(value[1])
+            except (IndexError, TypeError, ValueError):
+                return None
+    return None
 
 
 def steps_query(
