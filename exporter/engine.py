@@ -48,7 +48,6 @@ T = TypeVar("T")
 FORECAST = "carbon_intensity forecast"
 GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
 StepsByKey = dict[tuple[str, str, str], list[UsageStep]]  # (instance, project, machine)
-_Owners = tuple[WorkspaceBatch, UserBatch, Timelines]
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,14 @@ class Engine:
         f_usage = self._submit(
             status, "prometheus", lambda: self.usage_source.window_usage(end, window)
         )
-        f_owner = self._submit(status, "mongodb", lambda: self._ownership(start, end))
+        early_steps = _EarlySteps()
+        f_owner = self._submit(
+            status,
+            "mongodb",
+            lambda: self._ownership(
+                start, end, lambda t: early_steps.start(lambda: self._early_steps(t, end, window))
+            ),
+        )
         f_slots = self._submit(
             status, "carbon_intensity", lambda: self.intensity_source.slots(start, end)
         )
@@ -159,7 +165,7 @@ class Engine:
             lambda: self.intensity_source.forecast(end) if with_forecast else [],
         )
         owners = self._wait(f_owner, status, "mongodb", deadline)
-        early, early_status, asked = self._early_steps(owners, end, window)
+        early, early_status, asked = early_steps.close()
         usage = self._wait(f_usage, status, "prometheus", deadline)
         slots = self._wait(f_slots, status, "carbon_intensity", deadline)
         forecast = self._wait(f_forecast, forecast_status, FORECAST, deadline)
@@ -244,20 +250,19 @@ class Engine:
             outlook=grid_outlook,
         )
 
-    def _early_steps(
-        self, owners: _Owners | None, end: datetime, window: float
-    ) -> tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], frozenset[str]]:
+    def _early_steps(self, timelines: Timelines, end: datetime, window: float) -> _Early:
         """Ask for the steps of the hosts that changed hands before Prometheus' totals arrive.
 
-        Which hosts changed hands is MongoDB's answer; their instance labels are the
-        last refresh's. Hosts new since then are asked for once the totals are in.
+        Which hosts changed hands is MongoDB's answer (the workspaces: the users are
+        fetched meanwhile); their instance labels are the last refresh's. Hosts new
+        since then are asked for once the totals are in.
         """
         early_status = {"prometheus": SourceStatus()}
-        if owners is None or not self._instances:
+        if not self._instances:
             return None, early_status, frozenset()
         asked = frozenset(
             instance
-            for host, timeline in owners[2].by_host.items()
+            for host, timeline in timelines.by_host.items()
             if needs_split(timeline)
             for instance in self._instances.get(host, ())
         )
@@ -273,13 +278,18 @@ class Engine:
         return future, early_status, asked
 
     def _ownership(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, with_timelines: Callable[[Timelines], None]
     ) -> tuple[WorkspaceBatch, UserBatch, Timelines]:
-        """Workspaces, their owners and each host's timeline (built here, beside Prometheus)."""
+        """Workspaces, their owners and each host's timeline (built here, beside Prometheus).
+
+        ``with_timelines`` is called with the timelines before the users are fetched.
+        """
         batch = self.ownership_source.workspaces(start, end)
+        timelines = build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
+        with_timelines(timelines)
         owners = sorted({w.owner for w in batch.workspaces if w.owner})
         users = self.ownership_source.users(owners)
-        return batch, users, build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
+        return batch, users, timelines
 
     def _submit(
         self,
@@ -341,6 +351,32 @@ class Engine:
             for w in batch.workspaces
             if w.alive_at(at)
         )
+
+
+_Early = tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], frozenset[str]]
+
+
+class _EarlySteps:
+    """The early steps request, started from the MongoDB worker, taken by the refresh.
+
+    Once the refresh has taken it (or given up on MongoDB), a late call starts nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._taken = False
+        self._early: _Early | None = None
+
+    def start(self, launch: Callable[[], _Early]) -> None:
+        with self._lock:
+            if not self._taken:
+                self._early = launch()
+
+    def close(self) -> _Early:
+        with self._lock:
+            self._taken = True
+            early = self._early
+        return early if early is not None else (None, {"prometheus": SourceStatus()}, frozenset())
 
 
 class _Totals:

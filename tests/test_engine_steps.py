@@ -56,6 +56,37 @@ def test_the_second_refresh_asks_before_prometheus_has_answered_and_gets_the_sam
     assert bob.busy_seconds == pytest.approx(5400.0 / 3)
 
 
+class UsersAfterSteps(StubOwnership):
+    """MongoDB whose users query answers only once the steps were asked for (or after 5 s)."""
+
+    def __init__(self, workspaces, usage_source):
+        super().__init__(workspaces)
+        self.usage_source = usage_source
+        self.answered_after_steps = []
+        self.wait_seconds = 5.0
+
+    def users(self, names):
+        self.answered_after_steps.append(self.usage_source.steps_called.wait(self.wait_seconds))
+        return super().users(names)
+
+
+def test_the_steps_are_asked_for_once_the_workspaces_are_in_not_after_the_users():
+    u = StubUsage([usage(A)], {key(A): steady_steps(T)})
+    o = UsersAfterSteps(handed_over(A, T - 1200), u)
+    e = engine(u, o)
+    try:
+        o.wait_seconds = 0.0
+        e.snapshot(END)  # no instances known yet: the steps come after the totals
+        o.wait_seconds = 5.0
+        u.steps_called.clear()
+        warm = e.snapshot(END)
+    finally:
+        e.close()
+    assert o.answered_after_steps == [False, True]
+    assert u.steps_asked == [[f"{A}:9100"]] * 2
+    assert warm.sources["mongodb"].up and warm.sources["prometheus"].up
+
+
 def test_a_host_new_since_the_last_refresh_is_asked_for_after_the_totals():
     u = StubUsage([usage(A)], {key(A): steady_steps(T), key(B): steady_steps(T)})
     o = StubOwnership(handed_over(A, T - 1200))
