@@ -56,6 +56,10 @@ class RowGauge(GaugeMetricFamily):
             raise ValueError(f"{self.name}: {len(values)} values for {self.label_names}")
         self.rows.append((values, value))
 
+    def add_rows(self, rows: Iterable[tuple[tuple[str, ...], float]]) -> None:
+        """Many rows at once; each tuple's length is checked when its labels are first written."""
+        self.rows.extend(rows)
+
     @property
     def samples(self) -> list[Sample]:
         if len(self._built) < len(self.rows):
@@ -155,6 +159,11 @@ def _gauge(metric: Metric, openmetrics: bool, labels: _Labels) -> str | None:
     return "".join(out)
 
 
+# Label names (in family order) -> label values -> their text, kept from one scrape to
+# the next: users, groups and workspaces change slowly, so most are written once.
+_ROW_TEXT: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
+
+
 def _rows(metric: RowGauge, name: str, out: list[str], labels: _Labels) -> str | None:
     names = metric.label_names
     if not all(_LEGACY_LABEL.fullmatch(k) for k in names) or len(set(names)) != len(names):
@@ -163,15 +172,17 @@ def _rows(metric: RowGauge, name: str, out: list[str], labels: _Labels) -> str |
     # '{a="{}",b="{}"}' with the names sorted: one format call per label set.
     template = "{{" + ",".join(f'{names[k]}="{{}}"' for k in order) + "}}" if names else ""
     pick = operator.itemgetter(*order) if len(order) > 1 else None
-    by_id, cached, escape = labels.by_id, labels.values, labels.escaped
+    escape, width = labels.escaped, len(names)
+    texts = _ROW_TEXT.setdefault(names, {})
+    if len(texts) > 4 * len(metric.rows) + 10_000:  # mostly label sets gone since
+        texts = _ROW_TEXT[names] = {}
     for values, value in metric.rows:
-        hit = by_id.get(id(values))
-        if hit is not None and hit[0] is values:
-            text = hit[1]
-        else:
+        text = texts.get(values)
+        if text is None:
+            if len(values) != width:
+                raise ValueError(f"{name}: {len(values)} values for {names}")
             ordered = pick(values) if pick is not None else values
-            text = template.format(*[cached.get(v) or escape(v) for v in ordered])
-            by_id[id(values)] = (values, text)
+            text = texts[values] = template.format(*[escape(v) for v in ordered])
         if type(value) is float and 0.0 < value < 1e6:
             out.append(f"{name}{text} {value!r}\n")
         else:

@@ -168,7 +168,10 @@ def test_recording_rules_problems_are_reported_by_key(tmp_path):
 
 
 def test_recording_rules_names_must_differ(tmp_path):
-    text = "prometheus:\n  recording_rules: {heartbeat_metric: 'instance:node_cpu_idle_seconds:rate2m'}\n"
+    text = (
+        "prometheus:\n"
+        "  recording_rules: {heartbeat_metric: 'instance:node_cpu_idle_seconds:rate2m'}\n"
+    )
     with pytest.raises(ConfigError) as err:
         load(write(tmp_path, text), env={})
     assert err.value.problems == [

@@ -201,3 +201,23 @@ def test_any_row_gauge_is_byte_identical(rows, accept):
         g.add_row((a, b, c), v)
     families = Families([g])
     assert exposition.encode(families, accept) == expected(families, accept)
+
+
+def test_rows_added_in_bulk_are_checked_when_written_and_labels_are_kept_right_across_scrapes():
+    def scrape(rows):
+        g = exposition.RowGauge("ada_carbon_rows", "Rows.", ("user", "mode"))
+        g.add_rows(rows)
+        families = Families([g])
+        body = exposition.encode(families, ACCEPTS[0])
+        assert body == expected(families, ACCEPTS[0])
+        return body[0].decode()
+
+    first = scrape([(("alice", "busy"), 1.5), (("bob", "idle"), 2.0)])
+    # The label text written for a tuple is kept for the next scrape: equal values,
+    # new tuple objects, and a value that must not pick up another's text.
+    second = scrape([(("alice", "busy"), 3.0), (("bob", "busy"), 4.0)])
+    assert 'ada_carbon_rows{mode="busy",user="alice"} 1.5' in first
+    assert 'ada_carbon_rows{mode="busy",user="alice"} 3.0' in second
+    assert 'ada_carbon_rows{mode="busy",user="bob"} 4.0' in second
+    with pytest.raises(ValueError, match="1 values"):
+        scrape([(("carol",), 1.0)])

@@ -46,14 +46,15 @@ def form(request):
 
 
 def answer_by_class(*items, heartbeat=None):
-    """A pytest-httpx callback: each class's query gets its series (and the busy one the heartbeat)."""
+    """A pytest-httpx callback: each class's query gets its series, the busy one the heartbeat."""
 
     def respond(request):
         query = form(request)["query"]
         cls = "busy" if '"class", "busy"' in query else "idle"
         mine = [i for i in items if i["metric"].get("class") == cls]
         if cls == "busy" and heartbeat is not None:
-            mine.append({"metric": {HEARTBEAT_LABEL: "newest"}, "value": [END.timestamp(), str(heartbeat)]})
+            marker = {HEARTBEAT_LABEL: "newest"}
+            mine.append({"metric": marker, "value": [END.timestamp(), str(heartbeat)]})
         return httpx.Response(200, json=vector(*mine))
 
     return respond
