@@ -147,14 +147,15 @@ class Engine:
         f_usage = self._submit(
             status, "prometheus", lambda: self.usage_source.window_usage(end, window)
         )
-        early_steps = _EarlySteps()
+        progress = _Progress()
         f_owner = self._submit(
             status,
             "mongodb",
             lambda: self._ownership(
-                start, end, lambda t: early_steps.start(lambda: self._early_steps(t, end, window))
+                start, end, lambda t: progress.start(t, lambda: self._early_steps(t, end, window))
             ),
         )
+        f_owner.add_done_callback(lambda _: progress.ready.set())  # also if it failed
         f_slots = self._submit(
             status, "carbon_intensity", lambda: self.intensity_source.slots(start, end)
         )
@@ -164,8 +165,6 @@ class Engine:
             FORECAST,
             lambda: self.intensity_source.forecast(end) if with_forecast else [],
         )
-        owners = self._wait(f_owner, status, "mongodb", deadline)
-        early, early_status, asked = early_steps.close()
         usage = self._wait(f_usage, status, "prometheus", deadline)
         slots = self._wait(f_slots, status, "carbon_intensity", deadline)
         forecast = self._wait(f_forecast, forecast_status, FORECAST, deadline)
@@ -186,34 +185,23 @@ class Engine:
             ci.greenest_window_seconds,
             ci.working_hours,
         )
+        # The workspaces' timelines come before the users: the hosts that stayed with
+        # one owner are attributed while the users (and the steps) are fetched.
+        progress.ready.wait(max(0.0, deadline - time.monotonic()))
+        early, early_status, asked, early_timelines = progress.close()
+        work = None
+        if usage is not None and early_timelines is not None:
+            work = self._attribute_whole(usage, early_timelines, asked, reading, status, end, t0)
+        owners = self._wait(f_owner, status, "mongodb", deadline)
         timelines = owners[2] if owners else Timelines({}, frozenset())
         workspaces = _alive_by_tag_state(owners[0], t1) if owners else None
         info = self._info(owners[0], usage, t1) if owners and self.config.workspace_info else ()
         totals: dict[GroupKey, Usage] | None = None
         split = 0
         if usage is not None and owners is not None:
-            whole: list[HostUsage] = []
-            parted: list[HostUsage] = []
-            for u in usage:
-                split_it = needs_split(timeline_for(timelines, u.host, t0, t1))
-                (parted if split_it else whole).append(u)
-            to_split = sorted({u.instance for u in parted})
-            split = len(to_split)
-            missing = [i for i in to_split if i not in asked]  # all, unless asked early
-            fetching = (
-                self._submit(
-                    status,
-                    "prometheus",
-                    lambda: self.usage_source.usage_steps(
-                        missing, end, window, self.config.prometheus.step_seconds
-                    ),
-                )
-                if missing
-                else None
-            )
-            # While the steps are fetched, the hosts that need none (nearly all).
-            acc = _Totals(self.config, reading)
-            acc.add(attribute(whole, timelines, {}, t0, t1))
+            if work is None:  # MongoDB answered just as the refresh stopped waiting for it
+                work = self._attribute_whole(usage, timelines, asked, reading, status, end, t0)
+            acc, parted, fetching, split = work
             steps: StepsByKey = {}
             if early is not None:
                 got = self._wait(early, early_status, "prometheus", deadline)
@@ -249,6 +237,45 @@ class Engine:
             split_hosts=split,
             outlook=grid_outlook,
         )
+
+    def _attribute_whole(
+        self,
+        usage: list[HostUsage],
+        timelines: Timelines,
+        asked: frozenset[str],
+        reading: IntensityReading,
+        status: dict[str, SourceStatus],
+        end: datetime,
+        t0: float,
+    ) -> tuple[_Totals, list[HostUsage], cf.Future[StepsByKey | None] | None, int]:
+        """Attribute the hosts that need no steps; ask for the steps not asked for yet.
+
+        Returns the running totals, the hosts still to split, the late steps request
+        (if any) and how many hosts are split.
+        """
+        window, t1 = self.config.window_seconds, end.timestamp()
+        whole: list[HostUsage] = []
+        parted: list[HostUsage] = []
+        for u in usage:
+            split_it = needs_split(timeline_for(timelines, u.host, t0, t1))
+            (parted if split_it else whole).append(u)
+        to_split = sorted({u.instance for u in parted})
+        missing = [i for i in to_split if i not in asked]  # all, unless asked early
+        fetching = (
+            self._submit(
+                status,
+                "prometheus",
+                lambda: self.usage_source.usage_steps(
+                    missing, end, window, self.config.prometheus.step_seconds
+                ),
+            )
+            if missing
+            else None
+        )
+        # While the steps are fetched, the hosts that need none (nearly all).
+        acc = _Totals(self.config, reading)
+        acc.add(attribute(whole, timelines, {}, t0, t1))
+        return acc, parted, fetching, len(to_split)
 
     def _early_steps(self, timelines: Timelines, end: datetime, window: float) -> _Early:
         """Ask for the steps of the hosts that changed hands before Prometheus' totals arrive.
@@ -356,27 +383,42 @@ class Engine:
 _Early = tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], frozenset[str]]
 
 
-class _EarlySteps:
-    """The early steps request, started from the MongoDB worker, taken by the refresh.
+class _Progress:
+    """What the MongoDB worker has to hand before the users: the timelines, the early steps.
 
-    Once the refresh has taken it (or given up on MongoDB), a late call starts nothing.
+    ``ready`` is set once they are there, or once the MongoDB call has ended without
+    them. After the refresh has taken them (or given up), a late ``start`` does nothing.
     """
 
     def __init__(self) -> None:
+        self.ready = threading.Event()
         self._lock = threading.Lock()
         self._taken = False
+        self._timelines: Timelines | None = None
         self._early: _Early | None = None
 
-    def start(self, launch: Callable[[], _Early]) -> None:
+    def start(self, timelines: Timelines, launch: Callable[[], _Early]) -> None:
         with self._lock:
             if not self._taken:
+                self._timelines = timelines
                 self._early = launch()
+        self.ready.set()
 
-    def close(self) -> _Early:
+    def close(
+        self,
+    ) -> tuple[
+        cf.Future[StepsByKey | None] | None,
+        dict[str, SourceStatus],
+        frozenset[str],
+        Timelines | None,
+    ]:
         with self._lock:
             self._taken = True
-            early = self._early
-        return early if early is not None else (None, {"prometheus": SourceStatus()}, frozenset())
+            early, timelines = self._early, self._timelines
+        future, status, asked = (
+            early if early is not None else (None, {"prometheus": SourceStatus()}, frozenset())
+        )
+        return future, status, asked, timelines
 
 
 class _Totals:

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from exporter.config import Config, IntensityConfig
+from exporter import engine as engine_module
 from exporter.engine import Engine
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
@@ -120,3 +121,33 @@ def test_a_failed_early_steps_call_takes_prometheus_down_and_withholds_usage():
     assert not snap.sources["prometheus"].up
     assert "prometheus is down" in snap.sources["prometheus"].error
     assert snap.usage is None  # a split without its steps would be a guess
+
+
+def test_hosts_with_one_owner_are_attributed_while_the_users_are_fetched(monkeypatch):
+    attributed = threading.Event()
+    real = engine_module.attribute
+
+    def spy(hosts, *args, **kwargs):
+        shares = list(real(hosts, *args, **kwargs))
+        if any(h.host == C for h in hosts):
+            attributed.set()
+        return shares
+
+    monkeypatch.setattr(engine_module, "attribute", spy)
+
+    class UsersAfterAttribution(StubOwnership):
+        def users(self, names):
+            seen.append(attributed.wait(5.0))
+            return super().users(names)
+
+    seen = []
+    u = StubUsage([usage(A), usage(C)], {key(A): steady_steps(T)})
+    o = UsersAfterAttribution([*handed_over(A, T - 1200), ws("c", "carol", T - 86400, host=C)])
+    e = engine(u, o)
+    try:
+        snap = e.snapshot(END)
+    finally:
+        e.close()
+    assert seen == [True]
+    assert {k[3] for k in snap.usage} == {"alice", "bob", "carol"}
+    assert snap.sources["mongodb"].up and snap.split_hosts == 1
