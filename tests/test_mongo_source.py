@@ -5,9 +5,11 @@ from datetime import datetime, timedelta, timezone
 import mongomock
 import pymongo.errors
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exporter.model import SourceError
-from exporter.sources.mongo import MongoOwnership, parse_workspaces
+from exporter.sources.mongo import MongoOwnership, as_timestamp, parse_workspaces
 
 START = datetime(2026, 1, 31, 11, 0, tzinfo=timezone.utc)
 END = START + timedelta(hours=1)
@@ -174,3 +176,11 @@ def test_driver_errors_become_source_errors():
     src = MongoOwnership(Broken(), "ada", timeout=1.0)
     with pytest.raises(SourceError, match="ServerSelectionTimeoutError"):
         src.workspaces(START, END)
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)))
+def test_a_naive_date_is_read_as_utc_exactly_as_datetime_would(naive):
+    assert as_timestamp(naive) == naive.replace(tzinfo=timezone.utc).timestamp()
+    aware = naive.replace(tzinfo=timezone(timedelta(hours=2)))
+    assert as_timestamp(aware) == aware.timestamp()
+    assert as_timestamp("2026-01-31T12:00:00Z") is None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import pymongo
@@ -95,12 +95,17 @@ def _date_or_malformed(field: str, op: str, bound: datetime) -> dict[str, Any]:
     return {"$or": clauses}
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 def as_timestamp(value: object) -> float | None:
     """Unix seconds of a BSON date; naive datetimes are UTC (as pymongo returns them)."""
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        # What datetime.timestamp() computes for an aware value, 5 times faster: 3 dates
+        # per workspace, 13,000 workspaces a scrape at 10,000 hosts.
+        return (value - _EPOCH).total_seconds()
     return value.timestamp()
 
 
