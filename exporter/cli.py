@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import logging
+import os
 import signal
 import sys
 from datetime import datetime, timedelta, timezone
@@ -211,9 +213,30 @@ def tune_gc() -> None:
     gc.set_threshold(gen0, gen1, 1000)
 
 
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas, as ``MALLOC_ARENA_MAX=2`` would; True if it did.
+
+    glibc gives each thread that allocates an arena of its own, up to 8 per core,
+    and memory freed in one is not reused by the others. The source threads decode
+    large answers side by side (at 10,000 hosts: 8 MB of JSON a scrape), so peak RSS
+    there was 246-254 MB with glibc's default and 234 MB with 2 arenas, at no cost in
+    time. Call it before any thread starts. A ``MALLOC_ARENA_MAX`` in the environment
+    is left to glibc; on other C libraries this does nothing.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_arena_max = -8  # glibc's malloc.h
+    return bool(mallopt(ctypes.c_int(m_arena_max), ctypes.c_int(arenas)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tune_gc()
+    limit_malloc_arenas()
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper().replace("WARN", "WARNING")),
         format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",

@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from exporter.config import Config, IntensityConfig
 from exporter import engine as engine_module
+from exporter.config import Config, IntensityConfig
 from exporter.engine import Engine
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
