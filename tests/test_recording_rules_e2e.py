@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from exporter.config import ModesConfig, PrometheusConfig
 from exporter.sources.prometheus import PrometheusUsage
@@ -180,3 +181,37 @@ def test_recorded_steps_cover_the_window_like_the_total(prometheus, delay):
     assert last.busy_seconds / (last.end - last.start) == pytest.approx(
         heavy["user"] + heavy["system"]
     )
+
+
+@pytest.mark.prometheus
+def test_a_rules_file_without_the_heartbeat_still_serves_close_totals_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An older ada-carbon-rules.yml (no heartbeat): edges left out, a warning, no failure."""
+    require_binaries("prometheus")
+    group = yaml.safe_load(RULES.read_text())
+    rules = group["groups"][0]["rules"]
+    group["groups"][0]["rules"] = [r for r in rules if r["record"] != "ada_carbon:rules:heartbeat"]
+    old_rules = tmp_path / "ada-carbon-rules.yml"
+    old_rules.write_text(yaml.safe_dump(group))
+    write_blocks(counters(), tmp_path / "data")
+    server = PrometheusServer(tmp_path / "data", workdir=tmp_path)
+    server.start()
+    try:
+        backfill_rules(server, old_rules, T0 - 7200.0 + 180.0, T0)
+        end = newest_evaluation(server) + 30.0
+        with caplog.at_level("WARNING", logger="exporter.sources.prometheus"):
+            source = usage_source(server, "recording_rules")
+            usage = source.window_usage(datetime.fromtimestamp(end, timezone.utc), WINDOW)
+            source.window_usage(datetime.fromtimestamp(end, timezone.utc), WINDOW)
+    finally:
+        server.stop()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "no sample of ada_carbon:rules:heartbeat" in warnings[0]
+    (steady,) = [u for u in usage if u.instance == HOSTS["steady"]]
+    busy, idle = expected("steady", end)
+    # Without edges the tiles cover the window shifted by 30-90 s: for a steady host
+    # as much as the window, give or take the one tile a missing evaluation costs.
+    rates = RATES["steady"]
+    assert abs(steady.busy_seconds - busy) <= 60.0 * (rates["user"] + rates["system"]) + 1e-6
+    assert abs(steady.idle_seconds - idle) <= 60.0 * (rates["idle"] + rates["iowait"]) + 1e-6
