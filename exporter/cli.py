@@ -227,7 +227,7 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows has no CDLL(None)
         return False
     m_arena_max = -8  # glibc's malloc.h
     return bool(mallopt(ctypes.c_int(m_arena_max), ctypes.c_int(arenas)))

@@ -118,6 +118,9 @@ class Engine:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        close_source = getattr(self.usage_source, "close", None)
+        if callable(close_source):
+            close_source()
 
     def history(self, ends: Sequence[datetime]) -> Iterator[Snapshot]:
         """Snapshots of past windows, for ``backfill`` and reports computed from raw data.
@@ -191,8 +194,12 @@ class Engine:
         early, early_status, asked, early_timelines = progress.close()
         work = None
         if usage is not None and early_timelines is not None:
-            work = self._attribute_whole(usage, early_timelines, asked, reading, status, end, t0)
+            work = self._attribute_whole(usage, early_timelines, reading, t0, t1)
         owners = self._wait(f_owner, status, "mongodb", deadline)
+        if owners is None and early is not None:
+            # The users failed after the steps were asked for: usage is withheld, but
+            # the call must not outlive this refresh and hold up the next one.
+            self._wait(early, early_status, "prometheus", deadline)
         timelines = owners[2] if owners else Timelines({}, frozenset())
         workspaces = _alive_by_tag_state(owners[0], t1) if owners else None
         info = self._info(owners[0], usage, t1) if owners and self.config.workspace_info else ()
@@ -200,8 +207,22 @@ class Engine:
         split = 0
         if usage is not None and owners is not None:
             if work is None:  # MongoDB answered just as the refresh stopped waiting for it
-                work = self._attribute_whole(usage, timelines, asked, reading, status, end, t0)
-            acc, parted, fetching, split = work
+                work = self._attribute_whole(usage, timelines, reading, t0, t1)
+            acc, parted = work
+            to_split = sorted({u.instance for u in parted})
+            split = len(to_split)
+            missing = [i for i in to_split if i not in asked]  # all, unless asked early
+            fetching = (
+                self._submit(
+                    status,
+                    "prometheus",
+                    lambda: self.usage_source.usage_steps(
+                        missing, end, window, self.config.prometheus.step_seconds
+                    ),
+                )
+                if missing
+                else None
+            )
             steps: StepsByKey = {}
             if early is not None:
                 got = self._wait(early, early_status, "prometheus", deadline)
@@ -242,40 +263,19 @@ class Engine:
         self,
         usage: list[HostUsage],
         timelines: Timelines,
-        asked: frozenset[str],
         reading: IntensityReading,
-        status: dict[str, SourceStatus],
-        end: datetime,
         t0: float,
-    ) -> tuple[_Totals, list[HostUsage], cf.Future[StepsByKey | None] | None, int]:
-        """Attribute the hosts that need no steps; ask for the steps not asked for yet.
-
-        Returns the running totals, the hosts still to split, the late steps request
-        (if any) and how many hosts are split.
-        """
-        window, t1 = self.config.window_seconds, end.timestamp()
+        t1: float,
+    ) -> tuple[_Totals, list[HostUsage]]:
+        """Attribute the hosts that need no steps (nearly all); return those that do."""
         whole: list[HostUsage] = []
         parted: list[HostUsage] = []
         for u in usage:
             split_it = needs_split(timeline_for(timelines, u.host, t0, t1))
             (parted if split_it else whole).append(u)
-        to_split = sorted({u.instance for u in parted})
-        missing = [i for i in to_split if i not in asked]  # all, unless asked early
-        fetching = (
-            self._submit(
-                status,
-                "prometheus",
-                lambda: self.usage_source.usage_steps(
-                    missing, end, window, self.config.prometheus.step_seconds
-                ),
-            )
-            if missing
-            else None
-        )
-        # While the steps are fetched, the hosts that need none (nearly all).
         acc = _Totals(self.config, reading)
         acc.add(attribute(whole, timelines, {}, t0, t1))
-        return acc, parted, fetching, len(to_split)
+        return acc, parted
 
     def _early_steps(self, timelines: Timelines, end: datetime, window: float) -> _Early:
         """Ask for the steps of the hosts that changed hands before Prometheus' totals arrive.
@@ -401,7 +401,10 @@ class _Progress:
         with self._lock:
             if not self._taken:
                 self._timelines = timelines
-                self._early = launch()
+                try:
+                    self._early = launch()
+                except RuntimeError:  # the engine was closed: no early steps, not MongoDB's fault
+                    self._early = None
         self.ready.set()
 
     def close(

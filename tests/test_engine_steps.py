@@ -1,6 +1,7 @@
 """The steps of hosts that changed hands are asked for as soon as MongoDB says which they are."""
 
 import threading
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from exporter import engine as engine_module
 from exporter.config import Config, IntensityConfig
 from exporter.engine import Engine
+from exporter.model import SourceError
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -151,3 +153,40 @@ def test_hosts_with_one_owner_are_attributed_while_the_users_are_fetched(monkeyp
     assert seen == [True]
     assert {k[3] for k in snap.usage} == {"alice", "bob", "carol"}
     assert snap.sources["mongodb"].up and snap.split_hosts == 1
+
+
+def test_users_failing_after_the_steps_were_asked_for_leaves_no_call_behind():
+    """MongoDB's workspaces answer, its users fail: usage is withheld, Prometheus stays up,
+    and the early steps call ends with that refresh, not in the next one's way."""
+
+    class SlowSteps(StubUsage):
+        def usage_steps(self, instances, end, window_seconds, step_seconds):
+            time.sleep(0.3)
+            return super().usage_steps(instances, end, window_seconds, step_seconds)
+
+    class FlakyUsers(StubOwnership):
+        users_fail = False
+
+        def users(self, names):
+            if self.users_fail:
+                self.requests += 1
+                raise SourceError("users: connection reset")
+            return super().users(names)
+
+    u = SlowSteps([usage(A), usage(C)], {key(A): steady_steps(T)})
+    o = FlakyUsers([*handed_over(A, T - 1200), ws("c", "carol", T - 86400, host=C)])
+    e = engine(u, o)
+    try:
+        e.snapshot(END)  # learns A's instance
+        o.users_fail = True
+        failed = e.snapshot(END)
+        asked_while_failing = len(u.steps_asked)
+        o.users_fail = False
+        healed = e.snapshot(END)
+    finally:
+        e.close()
+    assert not failed.sources["mongodb"].up and failed.usage is None
+    assert failed.sources["prometheus"].up
+    assert asked_while_failing == 2  # the cold refresh's late call and this one's early one
+    assert healed.sources["prometheus"].up and healed.sources["mongodb"].up
+    assert {k[3] for k in healed.usage} == {"alice", "bob", "carol"}

@@ -67,6 +67,10 @@ class PrometheusUsage:
         self._beside = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="prometheus")
         self._heartbeat_seen: bool | None = None
 
+    def close(self) -> None:
+        """Stop the thread that asks for the idle total (a call in flight runs out its timeout)."""
+        self._beside.shutdown(wait=False, cancel_futures=True)
+
     def window_queries(self, window_seconds: float) -> list[str]:
         """The PromQL of the window totals: the busy query, then the idle one."""
         c = self._config
