@@ -155,14 +155,19 @@ def test_recording_rules_switch_and_names(tmp_path):
     assert (rules.interval_seconds, rules.range_seconds) == (30, 300)
 
 
+def problems_of(tmp_path, text):
+    """The problems a config file of this text is refused with."""
+    with pytest.raises(ConfigError) as err:
+        load(write(tmp_path, text), env={})
+    return err.value.problems
+
+
 def test_recording_rules_problems_are_reported_by_key(tmp_path):
     text = (
         "prometheus:\n  source: rules\n  recording_rules:\n"
         "    busy_metric: 'bad name'\n    idle_metric: x\n    interval: 0s\n    colour: red\n"
     )
-    with pytest.raises(ConfigError) as err:
-        load(write(tmp_path, text), env={})
-    problems = "\n".join(err.value.problems)
+    problems = "\n".join(problems_of(tmp_path, text))
     for key in ("source", "busy_metric", "interval", "colour"):
         assert f"prometheus.{'recording_rules.' if key != 'source' else ''}{key}:" in problems
 
@@ -172,8 +177,6 @@ def test_recording_rules_names_must_differ(tmp_path):
         "prometheus:\n"
         "  recording_rules: {heartbeat_metric: 'instance:node_cpu_idle_seconds:rate2m'}\n"
     )
-    with pytest.raises(ConfigError) as err:
-        load(write(tmp_path, text), env={})
-    assert err.value.problems == [
+    assert problems_of(tmp_path, text) == [
         "prometheus.recording_rules: busy_metric, idle_metric and heartbeat_metric must differ"
     ]
