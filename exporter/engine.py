@@ -111,7 +111,9 @@ class Engine:
         # one: _submit starts no second call of a source while its last one still runs.
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
         self._running: dict[str, cf.Future[Any]] = {}
-        self._running_lock = threading.Lock()
+        # Re-entrant: an executor that runs calls inline (the benchmark's profiler) submits
+        # the MongoDB call's early steps while this lock is held for the MongoDB call.
+        self._running_lock = threading.RLock()
         # Each host's instance labels at the last refresh: the steps of the hosts that
         # changed hands can then be asked for as soon as MongoDB has answered.
         self._instances: dict[str, tuple[str, ...]] = {}
