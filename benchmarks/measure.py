@@ -45,6 +45,7 @@ from exporter.promql import exact_regex, selector
 from exporter.sources.intensity import FixedIntensity
 from exporter.sources.mongo import USER_FIELDS, MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
+from exporter.wiring import prometheus_client
 
 INTENSITY = 185.0
 # What Prometheus 2.42 asks for: OpenMetrics, as served at /metrics.
@@ -155,7 +156,7 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
         mongodb=MongoConfig(uri=spec["mongo_uri"], timeout_seconds=TIMEOUT),
         carbon_intensity=IntensityConfig(source="fixed", fixed_gco2_per_kwh=INTENSITY),
     )
-    http = httpx.Client(transport=TimedTransport(spans), timeout=TIMEOUT)
+    http = prometheus_client(config, TimedTransport(spans))  # as the exporter builds it
     usage = PrometheusUsage(http, config.prometheus, config.modes.busy, config.modes.idle)
     ownership = MongoOwnership(mongo_client(spec["mongo_uri"], spans), "ada", TIMEOUT)
     engine = Engine(config, usage, ownership, FixedIntensity(INTENSITY), "fixed")

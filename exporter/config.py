@@ -63,6 +63,7 @@ class PrometheusConfig:
     password: str | None = field(default=None, repr=False)
     tls_verify: bool = True
     ca_file: str | None = None
+    gzip: bool = False  # gzipped answers: worth it across a slow link, not beside Prometheus
     metric: str = "node_cpu_seconds_total"
     host_label: str = "instance"
     matchers: Mapping[str, str] = field(default_factory=dict)

@@ -225,6 +225,7 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
         or env.get("PROMETHEUS_PASSWORD"),
         tls_verify=p.get("tls_verify", True, _bool),
         ca_file=p.get("ca_file", None, _ca_file),
+        gzip=p.get("gzip", dp.gzip, _bool),
         metric=p.get("metric", dp.metric, lambda v: c.check_metric(_string(v))),
         host_label=p.get("host_label", dp.host_label, lambda v: c.check_label(_string(v))),
         matchers=p.get(

@@ -16,10 +16,18 @@ from exporter.sources.mongo import MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
 
 
-def prometheus_client(config: Config) -> httpx.Client:
-    """The HTTP client for Prometheus: auth, extra headers (e.g. X-Scope-OrgID), TLS settings."""
+def prometheus_client(config: Config, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """The HTTP client for Prometheus: auth, extra headers (e.g. X-Scope-OrgID), TLS settings.
+
+    Answers come uncompressed unless ``prometheus.gzip`` is on: beside Prometheus,
+    gzip costs more than it saves (at 10,000 hosts Prometheus spends about 0.3 s of
+    CPU compressing the 5 MB answer of the split hosts' steps, which then arrives
+    3 times later). A ``headers`` entry for Accept-Encoding wins over both.
+    """
     p = config.prometheus
-    headers = dict(p.headers)
+    headers = httpx.Headers(p.headers)
+    if not p.gzip and "accept-encoding" not in headers:
+        headers["Accept-Encoding"] = "identity"
     auth: httpx.Auth | None = None
     if p.bearer_token:
         headers["Authorization"] = f"Bearer {p.bearer_token}"
@@ -29,7 +37,9 @@ def prometheus_client(config: Config) -> httpx.Client:
     verify: ssl.SSLContext | bool = (
         ssl.create_default_context(cafile=p.ca_file) if p.ca_file else p.tls_verify
     )
-    return httpx.Client(headers=headers, auth=auth, verify=verify, timeout=p.timeout_seconds)
+    return httpx.Client(
+        headers=headers, auth=auth, verify=verify, timeout=p.timeout_seconds, transport=transport
+    )
 
 
 def mongo_ownership(config: Config) -> MongoOwnership:

@@ -18,7 +18,7 @@ from pymongo import MongoClient
 
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.sources.prometheus import PrometheusUsage
-from exporter.wiring import build_engine
+from exporter.wiring import build_engine, prometheus_client
 from tests import scenario
 from tests.scenario import END, Host
 
@@ -183,6 +183,26 @@ def test_a_regex_hostname_never_widens_the_selector(prometheus_factory):
     assert list(steps) == [(".*:9100", "IDAaaS", "Muon")]
     steps = source.usage_steps(["172.16.100.5:9100"], END, 3600, 60)
     assert list(steps) == [("172.16.100.5:9100", "IDAaaS", "Muon")]
+
+
+@pytest.mark.prometheus
+def test_answers_come_uncompressed_unless_gzip_is_on_and_read_the_same(prometheus_factory):
+    prom = prometheus_factory(scenario.openmetrics())
+    form = {"query": "node_cpu_seconds_total", "time": f"{END.timestamp():.3f}"}
+    usage = []
+    for gzip, headers, encoding in (
+        (False, {}, None),
+        (True, {}, "gzip"),
+        (False, {"accept-encoding": "gzip"}, "gzip"),  # a configured header wins
+    ):
+        cfg = Config(prometheus=PrometheusConfig(url=prom.url, gzip=gzip, headers=headers))
+        client = prometheus_client(cfg)
+        response = client.post(prom.url + "/api/v1/query", data=form)
+        assert response.headers.get("content-encoding") == encoding
+        assert len(response.json()["data"]["result"]) > 0
+        source = PrometheusUsage(client, cfg.prometheus, scenario.BUSY_MODES, scenario.IDLE_MODES)
+        usage.append(source.window_usage(END, 3600))
+    assert usage[0] == usage[1] == usage[2] and usage[0]
 
 
 def bigger_fleet(n: int) -> list[Host]:
