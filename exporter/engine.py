@@ -157,7 +157,11 @@ class Engine:
             status,
             "mongodb",
             lambda: self._ownership(
-                start, end, lambda t: progress.start(t, lambda: self._early_steps(t, end, window))
+                start,
+                end,
+                lambda batch, t: progress.start(
+                    batch, t, lambda: self._early_steps(t, end, window)
+                ),
             ),
         )
         f_owner.add_done_callback(lambda _: progress.ready.set())  # also if it failed
@@ -174,7 +178,7 @@ class Engine:
         slots = self._wait(f_slots, status, "carbon_intensity", deadline)
         forecast = self._wait(f_forecast, forecast_status, FORECAST, deadline)
 
-        t0, t1 = start.timestamp(), end.timestamp()
+        t1 = end.timestamp()
         reading = self._intensity_state.read(
             slots,
             self.intensity_source,
@@ -190,52 +194,47 @@ class Engine:
             ci.greenest_window_seconds,
             ci.working_hours,
         )
-        # The workspaces' timelines come before the users: the hosts that stayed with
-        # one owner are attributed while the users (and the steps) are fetched.
+        # The workspaces come before the users: everything is computed from them while
+        # the users are fetched, and withheld after all if the users query fails.
         progress.ready.wait(max(0.0, deadline - time.monotonic()))
-        early, early_status, asked, early_timelines = progress.close()
-        work = None
-        if usage is not None and early_timelines is not None:
-            work = self._attribute_whole(usage, early_timelines, reading, t0, t1)
-        owners = self._wait(f_owner, status, "mongodb", deadline)
-        if owners is None and early is not None:
-            # The users failed after the steps were asked for: usage is withheld, but
-            # the call must not outlive this refresh and hold up the next one.
-            self._wait(early, early_status, "prometheus", deadline)
-        timelines = owners[2] if owners else Timelines({}, frozenset())
-        workspaces = _alive_by_tag_state(owners[0], t1) if owners else None
-        info = self._info(owners[0], usage, t1) if owners and self.config.workspace_info else ()
+        early, early_status, asked, found = progress.close()
+        owners: tuple[WorkspaceBatch, UserBatch, Timelines] | None = None
+        waited = found is None
+        if waited:  # MongoDB failed, or answered just as the refresh stopped waiting for it
+            owners = self._wait(f_owner, status, "mongodb", deadline)
+            found = (owners[0], owners[2]) if owners else None
+        timelines = Timelines({}, frozenset())
         totals: dict[GroupKey, Usage] | None = None
+        workspaces: dict[tuple[str, str], int] | None = None
+        info: tuple[WorkspaceInfo, ...] = ()
+        unmatched: dict[str, int] = {}
         split = 0
-        if usage is not None and owners is not None:
-            if work is None:  # MongoDB answered just as the refresh stopped waiting for it
-                work = self._attribute_whole(usage, timelines, reading, t0, t1)
-            acc, parted = work
-            to_split = sorted({u.instance for u in parted})
-            split = len(to_split)
-            missing = [i for i in to_split if i not in asked]  # all, unless asked early
-            fetching = (
-                self._submit(
-                    status,
-                    "prometheus",
-                    lambda: self.usage_source.usage_steps(
-                        missing, end, window, self.config.prometheus.step_seconds
-                    ),
+        steps_waited = False
+        if found is not None:
+            batch, timelines = found
+            if usage is not None:
+                totals, split = self._attribute(
+                    usage, timelines, reading, end, status, (early, early_status, asked), deadline
                 )
-                if missing
-                else None
+                steps_waited = True
+            workspaces = _alive_by_tag_state(batch, t1)
+            info = self._info(batch, usage, t1) if self.config.workspace_info else ()
+            unmatched = _unmatched(usage, batch, timelines)
+        if not waited:
+            owners = self._wait(f_owner, status, "mongodb", deadline)
+        if owners is None:  # nothing MongoDB told is served when part of its answer failed
+            timelines, totals, workspaces, info, unmatched, split = (
+                Timelines({}, frozenset()),
+                None,
+                None,
+                (),
+                {},
+                0,
             )
-            steps: StepsByKey = {}
-            if early is not None:
-                got = self._wait(early, early_status, "prometheus", deadline)
-                steps.update(got or {})
-                _merge_parallel(status["prometheus"], early_status["prometheus"])
-            if fetching is not None:
-                late = self._wait(fetching, status, "prometheus", deadline)
-                steps.update(late or {})
-            if status["prometheus"].up:
-                acc.add(attribute(parted, timelines, steps, t0, t1))
-                totals = acc.result()
+        if early is not None and not steps_waited:
+            # The steps were asked for, but are not needed: the call must still end with
+            # this refresh, not outlive it and hold up the next one.
+            self._wait(early, early_status, "prometheus", deadline)
 
         if usage is not None:
             instances: dict[str, list[str]] = {}
@@ -255,11 +254,56 @@ class Engine:
             workspaces=workspaces,
             workspace_info=info,
             skipped=_skipped(owners),
-            unmatched_hosts=_unmatched(usage, owners[0] if owners else None, timelines),
+            unmatched_hosts=unmatched,
             conflicted_hosts=len(timelines.conflicted_hosts),
             split_hosts=split,
             outlook=grid_outlook,
         )
+
+    def _attribute(
+        self,
+        usage: list[HostUsage],
+        timelines: Timelines,
+        reading: IntensityReading,
+        end: datetime,
+        status: dict[str, SourceStatus],
+        early_call: _Early,
+        deadline: float,
+    ) -> tuple[dict[GroupKey, Usage] | None, int]:
+        """Attribute every host; (totals, hosts split). Totals are None without the steps.
+
+        The steps of split hosts not asked for early (new since the last refresh) are
+        asked for here; both calls are waited for.
+        """
+        window = self.config.window_seconds
+        t0, t1 = (end - timedelta(seconds=window)).timestamp(), end.timestamp()
+        early, early_status, asked = early_call
+        acc, parted = self._attribute_whole(usage, timelines, reading, t0, t1)
+        to_split = sorted({u.instance for u in parted})
+        missing = [i for i in to_split if i not in asked]  # all, unless asked early
+        fetching = (
+            self._submit(
+                status,
+                "prometheus",
+                lambda: self.usage_source.usage_steps(
+                    missing, end, window, self.config.prometheus.step_seconds
+                ),
+            )
+            if missing
+            else None
+        )
+        steps: StepsByKey = {}
+        if early is not None:
+            got = self._wait(early, early_status, "prometheus", deadline)
+            steps.update(got or {})
+            _merge_parallel(status["prometheus"], early_status["prometheus"])
+        if fetching is not None:
+            late = self._wait(fetching, status, "prometheus", deadline)
+            steps.update(late or {})
+        if not status["prometheus"].up:
+            return None, len(to_split)
+        acc.add(attribute(parted, timelines, steps, t0, t1))
+        return acc.result(), len(to_split)
 
     def _attribute_whole(
         self,
@@ -307,18 +351,26 @@ class Engine:
         return future, early_status, asked
 
     def _ownership(
-        self, start: datetime, end: datetime, with_timelines: Callable[[Timelines], None]
+        self,
+        start: datetime,
+        end: datetime,
+        with_workspaces: Callable[[WorkspaceBatch, Timelines], None],
     ) -> tuple[WorkspaceBatch, UserBatch, Timelines]:
         """Workspaces, their owners and each host's timeline (built here, beside Prometheus).
 
-        ``with_timelines`` is called with the timelines before the users are fetched.
+        The users are asked for as soon as the workspaces are in, and the timelines
+        built meanwhile; ``with_workspaces`` gets both before the users answer.
         """
         batch = self.ownership_source.workspaces(start, end)
-        timelines = build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
-        with_timelines(timelines)
         owners = sorted({w.owner for w in batch.workspaces if w.owner})
-        users = self.ownership_source.users(owners)
-        return batch, users, timelines
+        try:
+            users: cf.Future[UserBatch] = self._pool.submit(self.ownership_source.users, owners)
+        except RuntimeError:  # the engine was closed: ask in this thread
+            users = cf.Future()
+            users.set_result(self.ownership_source.users(owners))
+        timelines = build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
+        with_workspaces(batch, timelines)
+        return batch, users.result(), timelines
 
     def _submit(
         self,
@@ -386,7 +438,7 @@ _Early = tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], fro
 
 
 class _Progress:
-    """What the MongoDB worker has to hand before the users: the timelines, the early steps.
+    """What the MongoDB worker has to hand before the users: workspaces, timelines, early steps.
 
     ``ready`` is set once they are there, or once the MongoDB call has ended without
     them. After the refresh has taken them (or given up), a late ``start`` does nothing.
@@ -396,13 +448,15 @@ class _Progress:
         self.ready = threading.Event()
         self._lock = threading.Lock()
         self._taken = False
-        self._timelines: Timelines | None = None
+        self._found: tuple[WorkspaceBatch, Timelines] | None = None
         self._early: _Early | None = None
 
-    def start(self, timelines: Timelines, launch: Callable[[], _Early]) -> None:
+    def start(
+        self, batch: WorkspaceBatch, timelines: Timelines, launch: Callable[[], _Early]
+    ) -> None:
         with self._lock:
             if not self._taken:
-                self._timelines = timelines
+                self._found = batch, timelines
                 try:
                     self._early = launch()
                 except RuntimeError:  # the engine was closed: no early steps, not MongoDB's fault
@@ -415,15 +469,15 @@ class _Progress:
         cf.Future[StepsByKey | None] | None,
         dict[str, SourceStatus],
         frozenset[str],
-        Timelines | None,
+        tuple[WorkspaceBatch, Timelines] | None,
     ]:
         with self._lock:
             self._taken = True
-            early, timelines = self._early, self._timelines
+            early, found = self._early, self._found
         future, status, asked = (
             early if early is not None else (None, {"prometheus": SourceStatus()}, frozenset())
         )
-        return future, status, asked, timelines
+        return future, status, asked, found
 
 
 class _Totals:

@@ -190,3 +190,73 @@ def test_users_failing_after_the_steps_were_asked_for_leaves_no_call_behind():
     assert asked_while_failing == 2  # the cold refresh's late call and this one's early one
     assert healed.sources["prometheus"].up and healed.sources["mongodb"].up
     assert {k[3] for k in healed.usage} == {"alice", "bob", "carol"}
+
+
+def test_hosts_that_changed_hands_are_attributed_before_the_users_answer(monkeypatch):
+    """Only the users' answer is left to wait for: the split and the workspace info
+    are done meanwhile, and a users failure still withholds them."""
+    split_done = threading.Event()
+    real = engine_module.attribute
+
+    def spy(hosts, *args, **kwargs):
+        shares = list(real(hosts, *args, **kwargs))
+        if any(h.host == A for h in hosts):
+            split_done.set()
+        return shares
+
+    monkeypatch.setattr(engine_module, "attribute", spy)
+
+    class UsersAfterTheSplit(StubOwnership):
+        users_fail = False
+
+        def users(self, names):
+            seen.append(split_done.wait(5.0))
+            split_done.clear()
+            if self.users_fail:
+                raise SourceError("users: connection reset")
+            return super().users(names)
+
+    seen = []
+    u = StubUsage([usage(A), usage(C)], {key(A): steady_steps(T)})
+    o = UsersAfterTheSplit([*handed_over(A, T - 1200), ws("c", "carol", T - 86400, host=C)])
+    e = engine(u, o)
+    try:
+        cold = e.snapshot(END)  # the steps are asked for after the totals
+        warm = e.snapshot(END)  # and here as soon as the workspaces are in
+        o.users_fail = True
+        failed = e.snapshot(END)
+    finally:
+        e.close()
+    assert seen == [True, True, True]
+    assert shares(cold) == shares(warm) and {k[3] for k in warm.usage} == {"alice", "bob", "carol"}
+    assert warm.split_hosts == 1 and len(warm.workspace_info) == 2
+    assert not failed.sources["mongodb"].up and failed.sources["prometheus"].up
+    assert failed.usage is None and failed.workspaces is None and failed.workspace_info == ()
+    assert failed.split_hosts == 0 and failed.unmatched_hosts == {}
+
+
+def test_the_users_are_asked_for_while_the_timelines_are_built(monkeypatch):
+    users_asked = threading.Event()
+    real = engine_module.build_timelines
+    seen = []
+
+    def slow_build(*args, **kwargs):
+        seen.append(users_asked.wait(5.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "build_timelines", slow_build)
+
+    class Users(StubOwnership):
+        def users(self, names):
+            users_asked.set()
+            return super().users(names)
+
+    u = StubUsage([usage(A)], {key(A): steady_steps(T)})
+    e = engine(u, Users(handed_over(A, T - 1200)))
+    try:
+        snap = e.snapshot(END)
+    finally:
+        e.close()
+    assert seen == [True]
+    assert snap.sources["mongodb"].up and snap.sources["mongodb"].requests == 2
+    assert {k[3] for k in snap.usage} == {"alice", "bob"}
