@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import cProfile
 import json
+import os
 import resource
 import sys
 import threading
@@ -28,6 +29,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -141,6 +143,37 @@ def mongo_client(uri: str, spans: Spans) -> MongoClient[dict[str, Any]]:
     )
 
 
+def process_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 if unknown (not Linux)."""
+    if pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3, state, first
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+class ServerCPU:
+    """The upstream servers' CPU seconds between two calls of :meth:`take`.
+
+    On a machine they share with the exporter, their CPU sets a floor under the scrape's
+    wall time that no change to the exporter can lower: all three processes' CPU
+    seconds divided by the cores.
+    """
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self._pids = pids
+        self._last = {name: process_cpu_s(pid) for name, pid in pids.items()}
+
+    def take(self) -> dict[str, float]:
+        now = {name: process_cpu_s(pid) for name, pid in self._pids.items()}
+        used = {name: now[name] - self._last[name] for name in now}
+        self._last = now
+        return used
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -178,12 +211,14 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
 
     runs = []
     rss_before = peak_rss_mb()
+    servers = ServerCPU(spec.get("server_pids", {}))
     for k in range(spec["warmup"] + spec["runs"]):
         measured = k >= spec["warmup"]
         if profiler is not None and measured:
             profiler.enable()
         snapshots.clear()
         spans.take_wall()
+        servers.take()
         cpu, wall = time.process_time(), time.perf_counter()
         body = scrape()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -200,6 +235,7 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
                 "upstream_s": upstream,
                 "exporter_s": wall - upstream,
                 "cpu_s": cpu,
+                "servers_cpu_s": servers.take(),
                 "series": sum(1 for line in body.split(b"\n") if line and line[:1] != b"#"),
                 "bytes": len(body),
             }
@@ -231,8 +267,10 @@ def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     energy: dict[str, float] = {}
     rss_before = peak_rss_mb()
+    servers = ServerCPU(spec.get("server_pids", {}))
     for k in range(spec["warmup"] + spec["runs"]):
         spans.take_wall()
+        servers.take()
         cpu, wall = time.process_time(), time.perf_counter()
         energy, prom, lookups = defaultdict(float), 0, 0
         for w in ownership.workspaces(START, END).workspaces:
@@ -271,6 +309,7 @@ def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
                 "upstream_s": upstream,
                 "exporter_s": wall - upstream,
                 "cpu_s": cpu,
+                "servers_cpu_s": servers.take(),
                 "series": 0,
                 "bytes": 0,
             }

@@ -71,6 +71,8 @@ columns (medians over --runs scrapes after --warmup):
   upstream  wall time with at least one upstream request in flight
   exporter  scrape - upstream: parsing, attribution, maths, exposition
   cpu       CPU seconds of the exporter process (all its threads) per scrape
+  Prometheus CPU, MongoDB CPU   the servers' CPU seconds during each scrape: on a shared
+            machine, all three processes' CPU over the cores is a floor under the scrape
   rss       peak RSS of the exporter process
 """
 
@@ -147,6 +149,10 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     """Medians of the measured (non-warm-up) runs, plus per-run figures."""
     runs = [r for r in raw["runs"] if not r["warmup"]]
     median = {c: statistics.median(r[c] for r in runs) for c in COLUMNS}
+    for server in ("prometheus", "mongodb"):
+        median[f"{server}_cpu_s"] = statistics.median(
+            r.get("servers_cpu_s", {}).get(server, 0.0) for r in runs
+        )
     return {
         "median": median,
         "requests": [r["requests"] for r in runs],
@@ -214,6 +220,7 @@ def run(
                 "warmup": warmup,
                 "runs": old_runs if path == "old" else runs,
                 "profile": str(profile) if profile and path == "raw" else None,
+                "server_pids": {"prometheus": prometheus.pid, "mongodb": mongo.pid},
             }
             raw = timed(f"measure_{path}_s", functools.partial(measure, spec), timings)
             energies[path] = raw["energy"]
@@ -270,8 +277,8 @@ def table(result: dict[str, Any]) -> str:
     """The results as a Markdown table (medians), with the agreement and speed-up below."""
     lines = [
         "| tier | path | requests p/m/ci | scrape s | upstream s | exporter s | CPU s "
-        "| peak RSS MB | series | bytes |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| Prometheus CPU s | MongoDB CPU s | peak RSS MB | series | bytes |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for path, r in result["paths"].items():
         m, req = r["median"], r["requests"][-1]
@@ -279,7 +286,8 @@ def table(result: dict[str, Any]) -> str:
             f"| {result['tier']} | {path} "
             f"| {req['prometheus']}/{req['mongodb']}/{req['carbon_intensity']} "
             f"| {m['scrape_s']:.3f} | {m['upstream_s']:.3f} | {m['exporter_s']:.3f} "
-            f"| {m['cpu_s']:.3f} | {r['peak_rss_mb']:.0f} "
+            f"| {m['cpu_s']:.3f} | {m['prometheus_cpu_s']:.2f} | {m['mongodb_cpu_s']:.2f} "
+            f"| {r['peak_rss_mb']:.0f} "
             f"| {m['series']:,.0f} | {m['bytes']:,.0f} |"
         )
     a, s = result["agreement"], result["speedup"]

@@ -43,6 +43,11 @@ class MongoWireServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the benchmark reads its CPU time)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
     def uri(self) -> str:
         """Connection string, e.g. `mongodb://127.0.0.1:40123/`."""
         return f"mongodb://127.0.0.1:{self.port}/"

@@ -197,6 +197,11 @@ class PrometheusServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the benchmark reads its CPU time)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
     def url(self) -> str:
         """Base URL, e.g. `http://127.0.0.1:40123`."""
         return f"http://127.0.0.1:{self.port}"
