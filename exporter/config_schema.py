@@ -151,6 +151,8 @@ def _str_map(value: Any) -> dict[str, str]:
 def _modes(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
         raise ValueError("expected a list of node_exporter mode names")
+    if not value:  # PromQL cannot select no modes; zero watts is how to leave a class out
+        raise ValueError("expected at least one node_exporter mode name")
     return tuple(value)
 
 

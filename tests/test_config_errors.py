@@ -25,6 +25,7 @@ BAD_YAML = {
     "bool for a duration": ("window: true\n", "window:"),
     "string for a bool": ("workspace_info: 'yes'\n", "workspace_info: expected true or false"),
     "string for gzip": ("prometheus:\n  gzip: 'no'\n", "prometheus.gzip: expected true or"),
+    "no idle modes": ("modes:\n  idle: []\n", "modes.idle: expected at least one"),
     "string for a list": ("modes:\n  busy: user\n", "modes.busy: expected a list"),
     "list for a mapping": ("facilities: [ISIS]\n", "facilities: expected a mapping"),
     "number for a machine": ("power:\n  machines:\n    Muon: 5\n", "power.machines.Muon:"),
