@@ -38,6 +38,8 @@ def test_s_tier_makes_constant_requests_and_all_three_paths_agree(tmp_path: Path
         assert measured["median"]["series"] > fleet["users"], path
     old = result["paths"]["old"]["requests"][0]
     assert old["prometheus"] >= fleet["hosts"]  # one query per workspace: grows with the fleet
+    # The servers' CPU is read (220 queries cost Prometheus more than a clock tick).
+    assert result["paths"]["old"]["median"]["prometheus_cpu_s"] > 0
     agreement = result["agreement"]
     assert agreement["users"] == fleet["users"]
     assert agreement["recording_rules_vs_raw"] < 0.01

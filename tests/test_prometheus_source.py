@@ -11,6 +11,7 @@ import pytest
 
 from exporter.config import PrometheusConfig, RecordingRulesConfig
 from exporter.model import SourceError
+from exporter.sources import prometheus as prometheus_module
 from exporter.sources.prometheus import PrometheusUsage, parse_matrix, parse_vector
 from exporter.sources.recording_rules import HEARTBEAT_LABEL, parse_steps
 
@@ -103,6 +104,29 @@ def test_the_two_class_queries_are_in_flight_together(httpx_mock):
     httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
     assert source().window_usage(END, 3600) == []
     assert len(httpx_mock.get_requests()) == 2
+
+
+def test_the_idle_answer_is_parsed_while_the_busy_one_is_still_awaited(httpx_mock, monkeypatch):
+    parsed = threading.Event()
+    real = prometheus_module._add_vector
+
+    def spy(totals, data, host_label):
+        real(totals, data, host_label)
+        parsed.set()
+
+    monkeypatch.setattr(prometheus_module, "_add_vector", spy)
+    seen = []
+
+    def respond(request):
+        if '"class", "busy"' in form(request)["query"]:
+            seen.append(parsed.wait(5))  # False (after 5 s) if parsing waits for this answer
+            return httpx.Response(200, json=vector(series("h:9100", "busy", 2)))
+        return httpx.Response(200, json=vector(series("h:9100", "idle", 3)))
+
+    httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
+    usage = source().window_usage(END, 3600)
+    assert seen == [True]
+    assert [(u.busy_seconds, u.idle_seconds) for u in usage] == [(2.0, 3.0)]
 
 
 def test_a_failed_class_query_fails_the_window(httpx_mock):

@@ -97,11 +97,12 @@ class PrometheusUsage:
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host and group over (end - window, end]: two requests, side by side.
 
-        The busy answer is read while the idle one is still being computed.
+        Each answer is parsed in the thread that received it, while the other may still
+        be in flight.
         """
         at = f"{end.timestamp():.3f}"
         busy_query, idle_query = self.window_queries(window_seconds)
-        idle = self._beside.submit(self._post, "/api/v1/query", {"query": idle_query, "time": at})
+        idle = self._beside.submit(self._vector_totals, idle_query, at)
         try:
             busy = self._post("/api/v1/query", {"query": busy_query, "time": at})
             totals: dict[_Key, list[float]] = {}
@@ -109,12 +110,25 @@ class PrometheusUsage:
                 _add_vector(totals, busy, self._config.host_label)
                 if self._rules is not None:
                     self._check_heartbeat(recording_rules.newest_evaluation(busy))
-            data = idle.result()  # its SourceError, if any, is raised here
+            idle_totals = idle.result()  # its SourceError, if any, is raised here
         finally:
             idle.cancel()
+        for key, (b, i) in idle_totals.items():
+            row = totals.get(key)
+            if row is None:
+                totals[key] = [b, i]
+            else:
+                row[0] += b
+                row[1] += i
+        return _usage_rows(totals)[0]
+
+    def _vector_totals(self, query: str, at: str) -> dict[_Key, list[float]]:
+        """One window query's answer, parsed where it arrived (beside the other's request)."""
+        data = self._post("/api/v1/query", {"query": query, "time": at})
+        totals: dict[_Key, list[float]] = {}
         with _shape_errors("/api/v1/query"):
             _add_vector(totals, data, self._config.host_label)
-        return _usage_rows(totals)[0]
+        return totals
 
     def _check_heartbeat(self, newest: float | None) -> None:
         """Log when the rules' heartbeat goes missing or comes back (not at every scrape)."""
