@@ -125,17 +125,23 @@ def test_a_failed_early_steps_call_takes_prometheus_down_and_withholds_usage():
     assert snap.usage is None  # a split without its steps would be a guess
 
 
-def test_hosts_with_one_owner_are_attributed_while_the_users_are_fetched(monkeypatch):
-    attributed = threading.Event()
+def when_attributed(monkeypatch, host):
+    """An event set each time the engine has attributed ``host``'s usage."""
+    done = threading.Event()
     real = engine_module.attribute
 
     def spy(hosts, *args, **kwargs):
         shares = list(real(hosts, *args, **kwargs))
-        if any(h.host == C for h in hosts):
-            attributed.set()
+        if any(h.host == host for h in hosts):
+            done.set()
         return shares
 
     monkeypatch.setattr(engine_module, "attribute", spy)
+    return done
+
+
+def test_hosts_with_one_owner_are_attributed_while_the_users_are_fetched(monkeypatch):
+    attributed = when_attributed(monkeypatch, C)
 
     class UsersAfterAttribution(StubOwnership):
         def users(self, names):
@@ -195,16 +201,7 @@ def test_users_failing_after_the_steps_were_asked_for_leaves_no_call_behind():
 def test_hosts_that_changed_hands_are_attributed_before_the_users_answer(monkeypatch):
     """Only the users' answer is left to wait for: the split and the workspace info
     are done meanwhile, and a users failure still withholds them."""
-    split_done = threading.Event()
-    real = engine_module.attribute
-
-    def spy(hosts, *args, **kwargs):
-        shares = list(real(hosts, *args, **kwargs))
-        if any(h.host == A for h in hosts):
-            split_done.set()
-        return shares
-
-    monkeypatch.setattr(engine_module, "attribute", spy)
+    split_done = when_attributed(monkeypatch, A)
 
     class UsersAfterTheSplit(StubOwnership):
         users_fail = False
