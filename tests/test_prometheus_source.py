@@ -1,7 +1,6 @@
 """The Prometheus adapter: the queries it sends, and how it reads (or refuses) the answers."""
 
 import logging
-import math
 import threading
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
@@ -12,7 +11,7 @@ import pytest
 from exporter.config import PrometheusConfig, RecordingRulesConfig
 from exporter.model import SourceError
 from exporter.sources import prometheus as prometheus_module
-from exporter.sources.prometheus import PrometheusUsage, parse_matrix, parse_vector
+from exporter.sources.prometheus import PrometheusUsage, parse_vector
 from exporter.sources.recording_rules import HEARTBEAT_LABEL, parse_steps
 
 URL = "http://prom.test:9090/prefix"
@@ -158,9 +157,25 @@ def test_usage_steps_query_matches_exactly_the_given_instances(httpx_mock):
     source().usage_steps([".*", "172.16.0.1:9100"], END, 3600, 60)
     sent = form(httpx_mock.get_requests()[0])
     assert 'instance=~"172\\\\.16\\\\.0\\\\.1:9100|\\\\.\\\\*"' in sent["query"]
-    assert "increase" not in sent["query"]
+    # each series' rate over two steps, before the sum, so a reset stays in its series
+    assert "sum by (instance, cloud_project_name, machine_name) (rate(" in sent["query"]
+    assert "[120000ms]" in sent["query"]
     assert sent["step"] == "60"
-    assert float(sent["end"]) - float(sent["start"]) == 3600
+    # the last rate at the window's end; the first one's tile [t - 90, t - 30] reaches its start
+    assert float(sent["end"]) == END.timestamp()
+    assert END.timestamp() - 3600 - 60 < float(sent["start"]) - 90 <= END.timestamp() - 3600
+
+
+def test_usage_steps_cover_the_window_when_the_step_does_not_divide_it(httpx_mock):
+    httpx_mock.add_response(
+        url=URL + "/api/v1/query_range",
+        json={"status": "success", "data": {"resultType": "matrix", "result": []}},
+    )
+    source().usage_steps(["172.16.0.1:9100"], END, 3600, 420)
+    sent = form(httpx_mock.get_requests()[0])
+    first_tile_start = float(sent["start"]) - (840 + 420) / 2
+    assert float(sent["end"]) == END.timestamp()
+    assert END.timestamp() - 3600 - 420 < first_tile_start <= END.timestamp() - 3600
 
 
 def test_usage_steps_for_no_instances_sends_nothing(httpx_mock):
@@ -234,28 +249,34 @@ def test_parse_vector_keeps_unparseable_instances_and_counts_them():
     assert unparsed == 1
 
 
-def test_parse_matrix_differences_counters_and_handles_resets():
+def test_usage_steps_turn_each_hosts_rates_into_tiles_by_class(httpx_mock):
     metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
-    data = {
-        "result": [
-            {
-                "metric": {**metric, "class": "busy"},
-                "values": [[0, "100"], [60, "160"], [120, "10"], [180, "40"]],
-            },
-            {
-                "metric": {**metric, "class": "idle"},
-                "values": [[0, "0"], [60, "30"], [120, "NaN"], [180, "90"]],
-            },
-        ]
-    }
-    steps = parse_matrix(data)[("h:9100", "P", "M")]
-    assert [(s.start, s.end, s.busy_seconds) for s in steps] == [
-        (0.0, 60.0, 60.0),
-        (60.0, 120.0, 10.0),
-        (120.0, 180.0, 30.0),
+    t = END.timestamp()
+    series = [
+        ({**metric, "class": "busy"}, [[t - 120, "1"], [t - 60, "2"], [t, "3"]]),
+        # idle misses t - 60 and has a NaN: neither shifts its other tiles
+        ({**metric, "class": "idle"}, [[t - 120, "0.5"], [t, "NaN"]]),
+        # a second series of the same host, group and class adds up
+        ({**metric, "class": "busy", "job": "other"}, [[t, "1"]]),
+        ({**metric, "class": "steal"}, [[t, "9"]]),  # neither class: ignored
     ]
-    assert sum(s.idle_seconds for s in steps) == 90.0
-    assert not any(math.isnan(s.idle_seconds) for s in steps)
+    httpx_mock.add_response(
+        url=URL + "/api/v1/query_range",
+        json={
+            "status": "success",
+            "data": {
+                "resultType": "matrix",
+                "result": [{"metric": m, "values": v} for m, v in series],
+            },
+        },
+    )
+    (steps,) = source().usage_steps(["h:9100"], END, 3600, 60).values()
+    # a rate over (t - 120, t] stands for [t - 90, t - 30]; the last tile reaches the end
+    assert [tuple(s) for s in steps] == [
+        (t - 210, t - 150, 60.0, 30.0),
+        (t - 150, t - 90, 120.0, 0.0),
+        (t - 90, t, 4 * 90.0, 0.0),
+    ]
 
 
 # --- prometheus.source: recording_rules ------------------------------------------------

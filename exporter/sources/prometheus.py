@@ -7,17 +7,20 @@ PromQL queries, all POSTed so long selectors never hit URL limits:
    over the window, summed by host and group, one over the busy modes and one over
    the idle ones, each sum then labelled with its ``class`` (labelling after
    summing keeps Prometheus' work per host, not per series);
-2. only when some hosts changed hands: a range query of the same sums, without
-   ``increase``, for just those hosts (matched by an exactly escaped regex of
-   their ``instance`` values), at a 1 minute step; consecutive differences give
-   the usage per step.
+2. only when some hosts changed hands: a range query, for just those hosts
+   (matched by an exactly escaped regex of their ``instance`` values), of their
+   busy and idle CPU rates over two steps, every step (1 minute), summed by host
+   and group; each becomes a *tile* of usage (:mod:`exporter.sources.tiles`).
+   ``rate()`` takes each series on its own, so a reset (a reboot) or a series
+   that ends or changes its labels (a CPU taken offline, a renamed ``job``) stays
+   in its own minute or two. The tiles only share out the window total.
 
 With ``prometheus.source: recording_rules`` the same requests read the
 per-host rates recorded by ``prometheus/ada-carbon-rules.yml`` instead, which is
 far cheaper on a large fleet: see :mod:`exporter.sources.recording_rules`.
 
 Reading and parsing are separate: :func:`parse_vector` and
-:func:`parse_matrix` take decoded JSON and are tested with literals.
+:func:`exporter.sources.tiles.parse` take decoded JSON and are tested with literals.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from exporter.config import PrometheusConfig
 from exporter.hosts import host_key
 from exporter.model import HostUsage, SourceError, UsageStep
 from exporter.promql import exact_regex, selector, with_label
-from exporter.sources import recording_rules
+from exporter.sources import recording_rules, tiles
 
 log = logging.getLogger(__name__)
 PROJECT = "cloud_project_name"
@@ -93,6 +96,19 @@ class PrometheusUsage:
             series = f"increase({series}{window})"
         by = f"{self._config.host_label}, {PROJECT}, {MACHINE}"
         return with_label(f"sum by ({by}) ({series})", "class", cls)
+
+    def _step_rates(self, cls: str, modes: Sequence[str], hosts_regex: str, step: float) -> str:
+        """Each host's CPU rate over the last two steps, summed per host and group.
+
+        ``rate()`` takes each series on its own (see :mod:`exporter.sources.tiles`);
+        two steps, so that each range holds two scrapes at scrape intervals up to the step.
+        """
+        regex = {"mode": exact_regex(modes), self._config.host_label: hosts_regex}
+        series = selector(self._config.metric, self._config.matchers, regex)
+        by = f"{self._config.host_label}, {PROJECT}, {MACHINE}"
+        return with_label(
+            f"sum by ({by}) (rate({series}[{round(2 * step * 1000)}ms]))", "class", cls
+        )
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host and group over (end - window, end]: two requests, side by side.
@@ -165,19 +181,25 @@ class PrometheusUsage:
                 return recording_rules.parse_steps(data, self._rules, end.timestamp(), c.host_label)
         hosts = exact_regex(instances)
         query = " or ".join(
-            self._sums(cls, modes, "", hosts)
+            self._step_rates(cls, modes, hosts, step_seconds)
             for cls, modes in (("busy", self._busy), ("idle", self._idle))
         )
-        t_end = end.timestamp()
+        # Rates every step, ending at the window's end, back to the first whose tile
+        # reaches the window's start (tiles lag their rates by half a range).
+        t_end, rate_range = end.timestamp(), 2 * step_seconds
+        back = (rate_range + step_seconds) / 2
+        count = max(0, math.ceil((window_seconds - back) / step_seconds - 1e-9))
         form = {
             "query": query,
-            "start": f"{t_end - window_seconds:.3f}",
+            "start": f"{t_end - count * step_seconds:.3f}",
             "end": f"{t_end:.3f}",
             "step": f"{step_seconds:g}",
         }
         data = self._post("/api/v1/query_range", form)
         with _shape_errors("/api/v1/query_range"):
-            return parse_matrix(data, self._config.host_label)
+            return tiles.parse(
+                data, _class_column, step_seconds, rate_range, t_end, self._config.host_label
+            )
 
     def _post(self, path: str, form: dict[str, str]) -> Any:
         with self._count_lock:
@@ -276,35 +298,6 @@ def _usage_rows(totals: dict[_Key, list[float]]) -> tuple[list[HostUsage], int]:
     return usage, unparsed
 
 
-def parse_matrix(data: Any, host_label: str = "instance") -> dict[_Key, list[UsageStep]]:
-    """Turn a range-query answer of summed counters into per-step increments.
-
-    A drop between two points is a counter reset (a reboot): the increment is
-    then the new value, as Prometheus' own ``increase()`` would count it.
-    Points come in time order, as the Prometheus API returns them.
-    """
-    # (instance, project, machine) -> step end -> [step start, busy, idle]
-    increments: dict[_Key, dict[float, list[float]]] = {}
-    for item in (data or {}).get("result") or ():
-        parsed = _labels_and_class(item.get("metric"), host_label)
-        if parsed is None:
-            continue
-        key, cls = parsed
-        column = 2 if cls == "idle" else 1
-        by_end = increments.setdefault(key, {})
-        t0 = v0 = None
-        for t, raw in item.get("values") or ():
-            v1 = _finite(raw)
-            if v1 is None:
-                continue
-            t1 = float(t)
-            if t0 is not None and v0 is not None:
-                row = by_end.get(t1)
-                if row is None:
-                    row = by_end[t1] = [t0, 0.0, 0.0]
-                row[column] = v1 - v0 if v1 >= v0 else v1
-            t0, v0 = t1, v1
-    return {
-        key: [UsageStep(start, end, busy, idle) for end, (start, busy, idle) in sorted(by.items())]
-        for key, by in increments.items()
-    }
+def _class_column(metric: dict[str, Any]) -> int | None:
+    """A raw steps series' class, from the ``class`` label: 0 busy, 1 idle."""
+    return {"busy": 0, "idle": 1}.get(str(metric.get("class")))

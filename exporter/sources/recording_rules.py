@@ -43,13 +43,13 @@ each owner's share is measured on the same timeline as the total.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exporter.config import RecordingRulesConfig
 from exporter.model import UsageStep
 from exporter.promql import exact_regex, selector, with_label
+from exporter.sources import tiles
 
 PROJECT = "cloud_project_name"  # as in exporter.sources.prometheus, which imports this module
 MACHINE = "machine_name"
@@ -143,66 +143,13 @@ def steps_query(
 def parse_steps(
     data: Any, rules: RecordingRulesConfig, end: float, host_label: str = "instance"
 ) -> dict[_Key, list[UsageStep]]:
-    """Turn the rule samples of some hosts (a matrix) into usage steps, per host and group.
-
-    A sample at t becomes its tile, the step [t - (R + I)/2, t - (R - I)/2] at
-    its rate. As in the total, a host's last sample within 2 I of ``end`` is
-    extended by g = (R - I)/2 + (end - newest sample), so the newest evaluation's
-    tiles reach ``end``. Series of one host and group that differ in other labels
-    (e.g. ``job``) add up; NaN, infinite and negative samples are ignored.
-    """
+    """Turn the rule samples of some hosts (a matrix) into usage steps: see :mod:`.tiles`."""
     column = {rules.busy_metric: 0, rules.idle_metric: 1}
-    inf = math.inf
-    # (instance, project, machine) -> (busy, idle), each sample time -> summed rate
-    acc: dict[_Key, tuple[dict[float, float], dict[float, float]]] = {}
-    for item in (data or {}).get("result") or ():
-        metric = item.get("metric")
-        if not isinstance(metric, dict):
-            continue
-        k = column.get(str(metric.get("__name__")))
-        instance = metric.get(host_label)
-        if k is None or not isinstance(instance, str):
-            continue
-        key = (instance, str(metric.get(PROJECT, "")), str(metric.get(MACHINE, "")))
-        pair = acc.get(key)
-        if pair is None:
-            pair = acc[key] = ({}, {})
-        rates, values = pair[k], item.get("values") or ()
-        try:  # the usual answer, converted in bulk
-            times, numbers = zip(*values, strict=True) if values else ((), ())
-            clean = dict(zip(map(float, times), map(float, numbers), strict=True))
-        except (TypeError, ValueError):
-            clean = None
-        # NaN fails both comparisons; none later than end, but an upstream may err.
-        if (
-            clean is not None
-            and len(clean) == len(values)
-            and not rates
-            and all(0.0 <= r < inf for r in clean.values())
-            and max(clean, default=end) <= end
-        ):
-            rates.update(clean)
-            continue
-        for t, raw in values:
-            try:
-                rate = float(raw)
-            except (TypeError, ValueError):
-                continue
-            at = float(t)
-            if 0.0 <= rate < inf and at <= end:
-                rates[at] = rates.get(at, 0.0) + rate
-    interval, back = rules.interval_seconds, (rules.range_seconds + rules.interval_seconds) / 2
-    newest = max((max(b | i) for b, i in acc.values() if b or i), default=end)
-    steps: dict[_Key, list[UsageStep]] = {}
-    make = UsageStep._make  # tuple.__new__: no Python-level constructor per step
-    for key, (busy_at, idle_at) in acc.items():
-        at_times = sorted(busy_at.keys() | idle_at.keys())
-        starts = [t - back for t in at_times]
-        stops = [s + interval for s in starts]
-        if at_times and at_times[-1] > end - 2 * interval:  # the last tile, extended by g
-            stops[-1] = at_times[-1] + (end - newest)
-        widths = [b - a for a, b in zip(starts, stops, strict=True)]
-        busy = [busy_at.get(t, 0.0) * w for t, w in zip(at_times, widths, strict=True)]
-        idle = [idle_at.get(t, 0.0) * w for t, w in zip(at_times, widths, strict=True)]
-        steps[key] = list(map(make, zip(starts, stops, busy, idle, strict=True)))
-    return steps
+    return tiles.parse(
+        data,
+        lambda metric: column.get(str(metric.get("__name__"))),
+        rules.interval_seconds,
+        rules.range_seconds,
+        end,
+        host_label,
+    )

@@ -49,12 +49,12 @@ def vector_answer(
 
 
 def matrix_answer(start: float, end: float, step: float = 60.0) -> dict[str, Any]:
-    """A valid range-query answer: that host's summed counters, growing steadily."""
+    """A valid range-query answer: that host's busy and idle CPU rates, steady."""
     times = [start + k * step for k in range(int((end - start) // step) + 1)]
     result = [
         {
             "metric": {"instance": INSTANCE, **GROUP, "class": cls},
-            "values": [[t, str(rate * (t - start))] for t in times],
+            "values": [[t, str(rate)] for t in times],
         }
         for cls, rate in (("busy", 0.5), ("idle", 1.5))
     ]
