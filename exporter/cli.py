@@ -148,11 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fill.add_argument(
         "--step",
-        default=timedelta(hours=1),
+        default=None,
         type=parse_step,
         metavar="DURATION",
-        help="time between windows: equal to the window (default 1h) so that "
-        "windows do not overlap",
+        help="time between windows (default: the configured window, 1h unless "
+        "changed, so that windows neither overlap nor leave gaps)",
     )
     fill.add_argument(
         "--output",
@@ -286,8 +286,21 @@ def run_backfill(engine: object, args: argparse.Namespace) -> int:
     from exporter.engine import Engine, Snapshot
 
     assert isinstance(engine, Engine)
+    window = timedelta(seconds=engine.config.window_seconds)
+    step = args.step or window
+    if step != window:
+        how = (
+            "overlap, so summing them counts some usage twice"
+            if step < window
+            else "leave gaps, so summing them misses some usage"
+        )
+        print(
+            f"ada-carbon-exporter backfill: --step {step} is not the window ({window}): "
+            f"the windows {how}",
+            file=sys.stderr,
+        )
     try:
-        ends = window_ends(args.start, args.end, args.step)
+        ends = window_ends(args.start, args.end, step)
     except ValueError as exc:
         print(f"ada-carbon-exporter backfill: {exc}", file=sys.stderr)
         return 2

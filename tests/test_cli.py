@@ -90,6 +90,24 @@ def test_snapshot_is_reproducible(capsys):
     assert stable(first) == stable(second)
 
 
+def test_backfill_steps_by_the_configured_window_unless_told(tmp_path, capsys):
+    config = tmp_path / "exporter.yaml"
+    config.write_text("window: 30m\n")
+    frm, to = "--from=2026-01-31T10:00:00Z", "--to=2026-01-31T12:00:00Z"
+    common = ["--demo", f"--config.file={config}", "backfill", frm, to]
+    assert main([*common, f"--output={tmp_path / 'a.om'}"]) == 0
+    stamps = {
+        line.rsplit(" ", 1)[1]
+        for line in (tmp_path / "a.om").read_text().splitlines()
+        if line.startswith("ada_carbon_window_seconds ")
+    }
+    assert len(stamps) == 5  # 10:00, 10:30, ... 12:00: every half hour, no gaps
+    assert "backfill" not in capsys.readouterr().err
+
+    assert main([*common, "--step=1h", f"--output={tmp_path / 'b.om'}"]) == 0
+    assert "the windows leave gaps" in capsys.readouterr().err
+
+
 def test_parse_time_accepts_rfc3339_and_unix_seconds():
     assert parse_time("2026-01-31T12:00:00Z") == parse_time("1769860800")
     with pytest.raises(Exception, match="time zone"):
