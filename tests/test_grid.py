@@ -315,6 +315,48 @@ def test_forecast_failure_marks_the_source_down_but_the_window_stays_live(
     ]
 
 
+SHAPELESS = {
+    "null": ("null", "the body is null, not an object with data"),
+    "empty object": ("{}", "the body has no data field"),
+    "data null": ('{"data": null}', "data is null, not a list of slots"),
+}
+
+
+@pytest.mark.parametrize(("body", "reason"), SHAPELESS.values(), ids=SHAPELESS.keys())
+def test_a_200_without_data_is_the_api_down_and_is_asked_again_at_the_next_scrape(
+    body: str,
+    reason: str,
+    client: httpx.Client,
+    httpx_mock: HTTPXMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    clock = Clock("2026-01-31T12:45Z")
+    grid = FakeGrid(clock, lambda t: 120.0)
+    httpx_mock.add_callback(grid, is_reusable=True)
+    engine = engine_for(client, clock)
+    live = engine.snapshot(clock.at())
+    grid.failure = lambda: httpx.Response(200, text=body)
+    clock.now = ts("2026-01-31T13:05Z")  # a new half hour: the window needs a fetch
+    down = [engine.snapshot(clock.at()) for _ in range(2)]
+    grid.failure = None
+    back = engine.snapshot(clock.at())
+    finish(engine)
+
+    assert value(live, "ada_carbon_source_up", source="carbon_intensity") == 1
+    for snap in down:
+        assert value(snap, "ada_carbon_source_up", source="carbon_intensity") == 0
+        # 12:05-13:00 from the cache, 13:00-13:05 at the last good value
+        assert value(snap, "ada_carbon_grid_intensity_source", region="GB", source="last_good")
+        assert grams_per_kwh(snap, "alice") == pytest.approx(120)
+    assert value(back, "ada_carbon_source_up", source="carbon_intensity") == 1
+    assert value(back, "ada_carbon_grid_intensity_source", region="GB", source="api") == 1
+    assert grid.kinds.count("window") == 4  # every scrape asked: nothing was taken as checked
+    health = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
+    assert health.count(f"source carbon_intensity is down: Carbon Intensity API: {reason}") == 1
+    assert "source carbon_intensity recovered" in health
+
+
 # --- odd payloads, at scrape level ---
 
 

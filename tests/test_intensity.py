@@ -119,10 +119,28 @@ def test_data_as_a_single_object_is_accepted() -> None:
     assert slot.gco2_per_kwh == 263.0
 
 
-def test_empty_or_shapeless_bodies_give_no_slots() -> None:
-    bodies: list[object] = [{"data": []}, {}, {"data": None}, [], None, {"data": [None, 3, "x"]}]
+def test_empty_data_or_only_unusable_entries_give_no_slots() -> None:
+    bodies: list[object] = [{"data": []}, {"data": {}}, {"data": [None, 3, "x"]}]
     for body in bodies:
         assert parse_slots(body) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (None, "the body is null, not an object with data"),
+        ([], "the body is a list, not an object with data"),
+        ({}, "the body has no data field"),
+        ({"data": None}, "data is null, not a list of slots"),
+        ({"data": "x"}, "data is a string, not a list of slots"),
+    ],
+)
+def test_body_without_a_data_list_is_a_source_error_not_an_empty_answer(
+    body: object, reason: str
+) -> None:
+    with pytest.raises(SourceError) as caught:
+        parse_slots(body)
+    assert str(caught.value) == f"Carbon Intensity API: {reason}"
 
 
 def test_duplicated_slot_keeps_the_one_with_an_actual_else_the_last() -> None:
@@ -281,6 +299,23 @@ def test_error_body_with_status_200_raises_source_error(
         CarbonIntensityAPI(client).slots(at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
 
 
+@pytest.mark.parametrize("body", ["null", "{}", '{"data": null}'])
+def test_http_200_without_data_raises_caches_nothing_and_the_next_call_asks_again(
+    body: str, client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    asked = url("2018-01-20T12:00Z", "2018-01-20T13:30Z")
+    httpx_mock.add_response(url=asked, text=body, headers={"content-type": "application/json"})
+    httpx_mock.add_response(url=asked, json=golden("national_2018-01-20.json"))
+    api = CarbonIntensityAPI(client, now=Clock("2018-01-21T00:00Z"))
+    window = (at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+    with pytest.raises(SourceError, match=r"^Carbon Intensity API: "):
+        api.slots(*window)
+    assert api.cached(*window) == []
+    # Same wall-clock half hour: nothing was recorded as checked, so it is asked again.
+    assert [s.gco2_per_kwh for s in api.slots(*window)] == [263.0, 259.0, 257.0]
+    assert api.requests == len(httpx_mock.get_requests()) == 2
+
+
 def test_timeout_raises_source_error(client: httpx.Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_exception(httpx.ReadTimeout("timed out"))
     api = CarbonIntensityAPI(client)
@@ -355,6 +390,71 @@ def test_moving_one_hour_window_makes_at_most_three_requests_an_hour(
         slots = api.slots(end - timedelta(hours=1), end)
         assert len(slots) == 3 and all(s.actual for s in slots[:-1])
     assert api.requests == len(httpx_mock.get_requests()) <= 3
+    print(f"{first_call}: {api.requests} requests for 101 calls")
+
+
+def test_half_hour_in_progress_missing_from_the_answer_is_asked_again_five_minutes_later(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock("2018-01-20T12:05Z")
+    partial = {"data": [entry("2018-01-20T11:00Z", 210, 200), entry("2018-01-20T11:30Z", 210, 200)]}
+    httpx_mock.add_response(url=url("2018-01-20T11:00Z", "2018-01-20T12:30Z"), json=partial)
+    httpx_mock.add_response(
+        url=url("2018-01-20T12:00Z", "2018-01-20T12:30Z"),
+        json={"data": [entry("2018-01-20T12:00Z", 220)]},
+    )
+    api = CarbonIntensityAPI(client, now=clock)
+    window = (at("2018-01-20T11:05Z"), at("2018-01-20T12:05Z"))
+    assert len(api.slots(*window)) == 2
+    clock.now = ts("2018-01-20T12:09:59Z")
+    assert len(api.slots(*window)) == 2
+    assert api.requests == 1  # not at every scrape
+    clock.now = ts("2018-01-20T12:10Z")  # not only from 12:30, the next half hour
+    assert [s.gco2_per_kwh for s in api.slots(*window)] == [200.0, 200.0, 220.0]
+    assert api.requests == len(httpx_mock.get_requests()) == 2  # only the missing slot
+
+
+def test_ended_half_hour_missing_from_the_answer_is_asked_again_once_per_half_hour(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock("2018-01-21T00:00Z")
+    partial = {"data": [entry("2018-01-20T12:00Z", 266, 263), entry("2018-01-20T13:00Z", 250, 251)]}
+    httpx_mock.add_response(url=url("2018-01-20T12:00Z", "2018-01-20T13:30Z"), json=partial)
+    httpx_mock.add_response(
+        url=url("2018-01-20T12:30Z", "2018-01-20T13:00Z"),
+        json={"data": [entry("2018-01-20T12:30Z", 260, 258)]},
+    )
+    api = CarbonIntensityAPI(client, now=clock)
+    window = (at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
+    assert len(api.slots(*window)) == 2
+    for minute in range(1, 30):  # a missing past day must not cost a request per scrape
+        clock.now = ts(f"2018-01-21T00:{minute:02d}Z")
+        assert len(api.slots(*window)) == 2
+    assert api.requests == 1
+    clock.now = ts("2018-01-21T00:30Z")
+    assert [s.gco2_per_kwh for s in api.slots(*window)] == [263.0, 258.0, 251.0]
+    assert api.requests == len(httpx_mock.get_requests()) == 2
+
+
+@pytest.mark.parametrize("first_call", ["2018-01-20T12:00Z", "2018-01-20T12:10Z"])
+def test_half_hour_in_progress_never_answered_costs_one_request_per_five_minutes(
+    first_call: str, client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock(first_call)
+    answer = fake_api(clock)
+
+    def without_the_half_hour_in_progress(request: httpx.Request) -> httpx.Response:
+        body = json.loads(answer(request).content)
+        body["data"] = [e for e in body["data"] if ts(e["to"]) <= clock.now]
+        return httpx.Response(200, json=body)
+
+    httpx_mock.add_callback(without_the_half_hour_in_progress, is_reusable=True)
+    api = CarbonIntensityAPI(client, now=clock)
+    for step in range(101):  # every 36 s across one hour, both ends included
+        clock.now = ts(first_call) + 36 * step
+        end = datetime.fromtimestamp(clock.now, timezone.utc)
+        assert all(s.actual for s in api.slots(end - timedelta(hours=1), end))
+    assert api.requests == len(httpx_mock.get_requests()) <= 13  # 12 x 5 min, and the end
     print(f"{first_call}: {api.requests} requests for 101 calls")
 
 

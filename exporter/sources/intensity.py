@@ -24,21 +24,30 @@ SLOT_SECONDS = 1800
 _FORECAST_SECONDS = 48 * 3600
 _MAX_RANGE_SECONDS = 14 * 86400  # the API refuses /intensity/{from}/{to} ranges above 14 days
 _RETAIN_SECONDS = 35 * 86400  # forget older slots so a long-running exporter stays small
+# How soon a half hour not yet over that an answer left out is asked for again (see
+# CarbonIntensityAPI): at most 6 requests per half hour while the API keeps leaving it out.
+_GAP_RETRY_SECONDS = 300
 _NOT_JSON = object()
+_JSON_KINDS = {type(None): "null", bool: "a boolean", int: "a number", float: "a number"}
+_JSON_KINDS.update({str: "a string", list: "a list", dict: "an object"})
 
 
 def parse_slots(payload: object) -> list[IntensitySlot]:
     """Turn a decoded national or regional response body into slots, oldest first.
 
     Malformed entries are dropped, not fatal. For a duplicated slot the one with an
-    actual value wins, else the last. Raises SourceError for the API's error body.
+    actual value wins, else the last. Raises SourceError for the API's error body and
+    for a body without a ``data`` list or object (``null``, ``{}``): that is a broken
+    answer, not an empty one, so the source counts as down and is asked again. An empty
+    ``data`` list is a real answer (the API has whole days without data) and gives [].
     """
-    if not isinstance(payload, dict):
-        return []
-    if "error" in payload:
+    if isinstance(payload, dict) and "error" in payload:
         raise SourceError(f"Carbon Intensity API error: {_error_text(payload['error'])}")
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list | dict):
+        raise SourceError(f"Carbon Intensity API: {_shape_error(payload)}")
     by_start: dict[float, IntensitySlot] = {}
-    for item in _entries(payload.get("data"), nested=False):
+    for item in _entries(data, nested=False):
         slot = _parse_entry(item)
         if slot is not None:
             old = by_start.get(slot.start)
@@ -112,6 +121,18 @@ def _error_text(error: object) -> str:
     return (text or "no detail")[:200]  # bounded: a log line, never a whole body
 
 
+def _shape_error(payload: object) -> str:
+    if not isinstance(payload, dict):
+        return f"the body is {_kind(payload)}, not an object with data"
+    if "data" not in payload:
+        return "the body has no data field"
+    return f"data is {_kind(payload['data'])}, not a list of slots"
+
+
+def _kind(value: object) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
 def _slot_starts(start: datetime, end: datetime) -> list[int]:
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("pass timezone-aware datetimes; naive ones are ambiguous")
@@ -133,8 +154,18 @@ class CarbonIntensityAPI:
     """Intensity from the Carbon Intensity API for one region, asking only for stale slots.
 
     A past slot with an actual value is final and never fetched again; so is an ended
-    regional slot, as regional data never gets an actual. Any other slot, or a slot the
-    API did not return, is asked for at most once per wall-clock half hour.
+    regional slot, as regional data never gets an actual. Any other slot is asked for at
+    most once per wall-clock half hour.
+
+    A slot a well-formed answer left out (a "gap") is never recorded as fetched, nor
+    final. The provider documents whole days without data and forecasts that stop early,
+    so a gap is expected to last: a half hour that had ended when an answer left it out
+    is asked for again once per wall-clock half hour, like a forecast, so a missing day
+    cannot cost a request per scrape. But the half hour in progress sets the current
+    intensity, and the API forecasts 48 h ahead, so its absence is more likely a passing
+    fault: a half hour not yet over is asked for again by the first call
+    ``_GAP_RETRY_SECONDS`` (5 min) later, not up to half an hour later.
+    A body of the wrong shape (``null``, ``{}``) is a SourceError and records nothing.
 
     ``region`` is the label to use: known before any request (see :class:`Region`), and
     replaced by the shortname a regional response gives (so a postcode becomes e.g.
@@ -157,7 +188,8 @@ class CarbonIntensityAPI:
         self._timeout = timeout_seconds
         self._now = now
         self._slots: dict[float, IntensitySlot] = {}
-        self._checked: dict[float, float] = {}  # slot start -> when a fetch last covered it
+        self._checked: dict[float, float] = {}  # slot start -> when a fetch last returned it
+        self._missing: dict[float, float] = {}  # slot start -> when a fetch left it out
         self._final: set[float] = set()
         self._lock = threading.Lock()  # guards the cache; never held during I/O
         self._fetch_lock = threading.Lock()  # concurrent scrapes share one fetch, not make two
@@ -180,6 +212,8 @@ class CarbonIntensityAPI:
                     del self._checked[old]
                     self._slots.pop(old, None)
                     self._final.discard(old)
+                for old in [s for s, at in self._missing.items() if at < now - _RETAIN_SECONDS]:
+                    del self._missing[old]
                 stale = [s for s in starts if not self._fresh(s, now)]
             if stale:
                 lo, hi = stale[0], stale[-1] + SLOT_SECONDS
@@ -224,14 +258,23 @@ class CarbonIntensityAPI:
     def _fresh(self, start: float, now: float) -> bool:
         if start in self._final:
             return True
+        missing = self._missing.get(start)  # set only while the last answer left it out
+        if missing is not None:
+            if missing // SLOT_SECONDS != now // SLOT_SECONDS:
+                return False
+            over = start + SLOT_SECONDS <= missing  # already, when the answer left it out
+            return over or now - missing < _GAP_RETRY_SECONDS
         checked = self._checked.get(start)
         return checked is not None and checked // SLOT_SECONDS == now // SLOT_SECONDS
 
     def _store(self, fetched: list[IntensitySlot], asked: range, now: float) -> None:
         with self._lock:
+            returned = {slot.start for slot in fetched}
             for start in asked:
-                self._checked[start] = now  # a gap is remembered too, so it is not re-asked
+                if start not in returned:
+                    self._missing[start] = now  # a value cached before, if any, is kept
             for slot in fetched:
+                self._missing.pop(slot.start, None)
                 if slot.start in self._final:
                     continue
                 self._slots[slot.start] = slot
