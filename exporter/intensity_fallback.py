@@ -1,10 +1,11 @@
 """Decide which grid intensity a refresh uses: live, cached, last good, or default.
 
 The chain is the one the README documents: the slots the source returned
-(or, when it is down, the slots it still has cached); for parts of the window
-no slot covers, the last value seen from the source; before any value has
-been seen, the configured default. The choice is reported on /metrics, and
-logged when it changes, not at every scrape.
+(or, when it is down, the slots it still has cached); for a half hour of the
+window no slot covers, the last good value before it: the nearest earlier slot,
+else the last value seen at an earlier refresh; before any value has been seen,
+the configured default. A slot after a gap never fills it. The choice is
+reported on /metrics, and logged when it changes, not at every scrape.
 
 The age of the value in use is 0 while a slot covers the window's end; else
 the time since the end of the slot the last good value came from; +Inf while
@@ -16,12 +17,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from exporter.config import IntensityConfig
 from exporter.energy import MeanIntensity, mean_intensity
-from exporter.forecast import index_for
+from exporter.forecast import SLOT_SECONDS, index_for
 from exporter.model import IntensitySlot, IntensitySource
 
 log = logging.getLogger("exporter.intensity")
@@ -33,13 +35,36 @@ class IntensityReading:
     """The intensity data one refresh uses, and where it came from."""
 
     region: str
-    slots: tuple[IntensitySlot, ...]
-    fill: float  # gCO2/kWh used wherever no slot covers the time
+    slots: tuple[IntensitySlot, ...]  # the source's, and fill_gaps' for the half hours left out
+    fill: float  # gCO2/kWh: the last good value, else the configured default
     current: float  # the slot containing the window's end, else ``fill``
     window_mean: MeanIntensity
     source: str  # one of INTENSITY_SOURCES
     index: str = ""  # of ``current``: the API's index level, else its band (forecast.INDEX_LEVELS)
     age_seconds: float = 0.0  # how old ``current`` is at the window's end (see module doc)
+
+
+def fill_gaps(
+    slots: Sequence[IntensitySlot], start: float, end: float, fill: float
+) -> list[IntensitySlot]:
+    """Forecast slots for the half hours of [start, end) that ``slots`` leave out, oldest first.
+
+    Each takes the value of the nearest slot before it (the last good value known at
+    that time), else ``fill``. A slot after a gap never fills it, so the slot starting
+    exactly at ``end``, which does not overlap [start, end), cannot move its mean.
+    """
+    known = sorted(slots, key=lambda s: s.start)
+    have = {s.start for s in known}
+    filled: list[IntensitySlot] = []
+    value, i = fill, 0
+    t = math.floor(start / SLOT_SECONDS) * SLOT_SECONDS
+    while t < end:
+        while i < len(known) and known[i].start < t:
+            value, i = known[i].gco2_per_kwh, i + 1
+        if t not in have:
+            filled.append(IntensitySlot(float(t), float(t + SLOT_SECONDS), value, actual=False))
+        t += SLOT_SECONDS
+    return filled
 
 
 class IntensityState:
@@ -65,16 +90,19 @@ class IntensityState:
         if slots is None:
             slots = adapter.cached(start, end)
         t0, t1 = start.timestamp(), end.timestamp()
+        default = self._config.default_gco2_per_kwh
         with self._lock:
+            earlier = self._last_good if self._last_good is not None else default
             if slots:
                 latest = max(slots, key=lambda s: s.start)
                 self._last_good, self._last_good_end = latest.gco2_per_kwh, latest.end
-            fill = (
-                self._last_good
-                if self._last_good is not None
-                else self._config.default_gco2_per_kwh
+            fill = self._last_good if self._last_good is not None else default
+            priced = sorted([*slots, *fill_gaps(slots, t0, t1, earlier)], key=lambda s: s.start)
+            # Covered and actual ratios are of the source's own slots, not the filled ones.
+            mean = replace(
+                mean_intensity(slots, t0, t1, fill),
+                gco2_per_kwh=mean_intensity(priced, t0, t1, fill).gco2_per_kwh,
             )
-            mean = mean_intensity(slots, t0, t1, fill)
             last_good_end = self._last_good_end
             if self._live == "fixed":
                 source = "fixed"
@@ -98,5 +126,5 @@ class IntensityState:
             current, age = fill, max(0.0, t1 - last_good_end)
             index = index_for(current)
         return IntensityReading(
-            adapter.region, tuple(slots), fill, current, mean, source, index, age
+            adapter.region, tuple(priced), fill, current, mean, source, index, age
         )

@@ -409,6 +409,26 @@ def test_odd_payloads_still_give_a_truthful_scrape(
     assert named(snap, "ada_carbon_greenest_window_start_timestamp_seconds") == {}
 
 
+def test_a_missing_half_hour_takes_the_value_before_it_not_the_one_at_the_windows_end(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    """11:00 measured 100, 11:30 missing, 12:00 forecast 500: the window 11:00-12:00 is 100."""
+    clock = Clock("2026-01-31T12:00Z")
+    body = {"data": items([100]) + items([None, None, 500], actual=False)}
+    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z", json=body)
+    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T12:00Z/fw48h", json={"data": []})
+    engine = engine_for(client, clock)
+    snap = engine.snapshot(clock.at())
+    finish(engine)
+    # The 12:00 slot starts at the window's end: no overlap, so no say in the mean.
+    assert value(snap, "ada_carbon_grid_intensity_window_mean_gco2_per_kwh", region="GB") == 100
+    assert grams_per_kwh(snap, "alice") == pytest.approx(100)
+    assert value(snap, "ada_carbon_grid_intensity_source", region="GB", source="last_good") == 1
+    assert value(snap, "ada_carbon_grid_intensity_actual_ratio", region="GB") == 0.5
+    # It is still the half hour containing the end, so the current value.
+    assert value(snap, "ada_carbon_grid_intensity_gco2_per_kwh", region="GB") == 500
+
+
 # --- time weighting across an ownership boundary ---
 
 
