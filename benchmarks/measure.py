@@ -45,11 +45,12 @@ from exporter.exposition import encode
 from exporter.model import UNATTRIBUTED
 from exporter.promql import exact_regex, selector
 from exporter.sources.intensity import FixedIntensity
-from exporter.sources.mongo import USER_FIELDS, MongoOwnership
+from exporter.sources.mongo import MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import prometheus_client
 
 INTENSITY = 185.0
+USER_FIELDS = {"platform_name": 1, "tag": 1, "_id": 0}  # the old service read each owner's
 # What Prometheus 2.42 asks for: OpenMetrics, as served at /metrics.
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from itertools import pairwise
 
 from exporter.demo_fleet import DemoFleet, DemoHost, DemoTenure, stable_unit
-from exporter.model import HostUsage, IntensitySlot, UsageStep, UserBatch, Workspace, WorkspaceBatch
+from exporter.model import HostUsage, IntensitySlot, UsageStep, Workspace, WorkspaceBatch
 
 __all__ = ["DemoFleet", "DemoHost", "DemoIntensity", "DemoOwnership", "DemoTenure", "DemoUsage"]
 
@@ -125,7 +125,6 @@ class DemoOwnership:
     def __init__(self, fleet: DemoFleet) -> None:
         self.fleet = fleet
         self.requests = 0
-        self._users = {user.platform_name: user for user in fleet.users}
 
     def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
         """Every workspace alive at any moment of [start, end], as stored at ``end``."""
@@ -152,11 +151,6 @@ class DemoOwnership:
                     )
                 )
         return WorkspaceBatch(tuple(out))
-
-    def users(self, platform_names: Sequence[str]) -> UserBatch:
-        """The known users among these platform names; unknown names are absent."""
-        self.requests += 1
-        return UserBatch({n: self._users[n] for n in platform_names if n in self._users})
 
 
 class DemoIntensity:

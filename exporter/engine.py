@@ -39,7 +39,6 @@ from exporter.model import (
     SourceError,
     UsageSource,
     UsageStep,
-    UserBatch,
     WorkspaceBatch,
 )
 
@@ -194,15 +193,13 @@ class Engine:
             ci.greenest_window_seconds,
             ci.working_hours,
         )
-        # The workspaces come before the users: everything is computed from them while
-        # the users are fetched, and withheld after all if the users query fails.
         progress.ready.wait(max(0.0, deadline - time.monotonic()))
         early, early_status, asked, found = progress.close()
-        owners: tuple[WorkspaceBatch, UserBatch, Timelines] | None = None
+        owners: tuple[WorkspaceBatch, Timelines] | None = None
         waited = found is None
         if waited:  # MongoDB failed, or answered just as the refresh stopped waiting for it
             owners = self._wait(f_owner, status, "mongodb", deadline)
-            found = (owners[0], owners[2]) if owners else None
+            found = owners
         timelines = Timelines({}, frozenset())
         totals: dict[GroupKey, Usage] | None = None
         workspaces: dict[tuple[str, str], int] | None = None
@@ -326,8 +323,8 @@ class Engine:
     def _early_steps(self, timelines: Timelines, end: datetime, window: float) -> _Early:
         """Ask for the steps of the hosts that changed hands before Prometheus' totals arrive.
 
-        Which hosts changed hands is MongoDB's answer (the workspaces: the users are
-        fetched meanwhile); their instance labels are the last refresh's. Hosts new
+        Which hosts changed hands is MongoDB's answer; their instance labels are the
+        last refresh's. Hosts new
         since then are asked for once the totals are in.
         """
         early_status = {"prometheus": SourceStatus()}
@@ -355,22 +352,15 @@ class Engine:
         start: datetime,
         end: datetime,
         with_workspaces: Callable[[WorkspaceBatch, Timelines], None],
-    ) -> tuple[WorkspaceBatch, UserBatch, Timelines]:
-        """Workspaces, their owners and each host's timeline (built here, beside Prometheus).
+    ) -> tuple[WorkspaceBatch, Timelines]:
+        """Workspaces and each host's timeline (built here, beside Prometheus).
 
-        The users are asked for as soon as the workspaces are in, and the timelines
-        built meanwhile; ``with_workspaces`` gets both before the users answer.
+        ``with_workspaces`` gets both as soon as they are built (to ask for the early steps).
         """
         batch = self.ownership_source.workspaces(start, end)
-        owners = sorted({w.owner for w in batch.workspaces if w.owner})
-        try:
-            users: cf.Future[UserBatch] = self._pool.submit(self.ownership_source.users, owners)
-        except RuntimeError:  # the engine was closed: ask in this thread
-            users = cf.Future()
-            users.set_result(self.ownership_source.users(owners))
         timelines = build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
         with_workspaces(batch, timelines)
-        return batch, users.result(), timelines
+        return batch, timelines
 
     def _submit(
         self,
@@ -438,7 +428,7 @@ _Early = tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], fro
 
 
 class _Progress:
-    """What the MongoDB worker has to hand before the users: workspaces, timelines, early steps.
+    """What the MongoDB worker hands the refresh: workspaces, timelines, early steps.
 
     ``ready`` is set once they are there, or once the MongoDB call has ended without
     them. After the refresh has taken them (or given up), a late ``start`` does nothing.
@@ -531,14 +521,10 @@ def _alive_by_tag_state(batch: WorkspaceBatch, at: float) -> dict[tuple[str, str
     return dict(Counter((w.tag, w.state) for w in batch.workspaces if w.alive_at(at)))
 
 
-def _skipped(
-    owners: tuple[WorkspaceBatch, UserBatch, Timelines] | None,
-) -> dict[tuple[str, str], int]:
+def _skipped(owners: tuple[WorkspaceBatch, Timelines] | None) -> dict[tuple[str, str], int]:
     if owners is None:
         return {}
-    out = {("workspaces", r): n for r, n in owners[0].skipped.items()}
-    out.update({("users", r): n for r, n in owners[1].skipped.items()})
-    return out
+    return {("workspaces", r): n for r, n in owners[0].skipped.items()}
 
 
 def _unmatched(

@@ -101,12 +101,6 @@ class User:
 
 
 @dataclass(frozen=True)
-class UserBatch:
-    users: Mapping[str, User]
-    skipped: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class IntensitySlot:
     """Grid carbon intensity for one half-hour settlement period."""
 
@@ -140,10 +134,6 @@ class OwnershipSource(Protocol):
 
     def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
         """Every workspace alive at any moment of [start, end]."""
-        ...
-
-    def users(self, platform_names: Sequence[str]) -> UserBatch:
-        """The user records of these platform names (unknown names are simply absent)."""
         ...
 
 

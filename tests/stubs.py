@@ -11,8 +11,6 @@ from exporter.model import (
     IntensitySlot,
     SourceError,
     UsageStep,
-    User,
-    UserBatch,
     Workspace,
     WorkspaceBatch,
 )
@@ -70,10 +68,6 @@ class StubOwnership:
         if self.fail:
             raise SourceError("mongodb is down")
         return WorkspaceBatch(tuple(self.workspaces_), dict(self.skipped))
-
-    def users(self, names):
-        self.requests += 1
-        return UserBatch({n: User(n) for n in names})
 
 
 @dataclass

@@ -75,7 +75,7 @@ def test_requests_per_scrape_are_constant():
     u, o = handover_sources()
     registry, _ = make(u, o)
     assert value(registry, "ada_carbon_source_requests", source="prometheus") == 2
-    assert value(registry, "ada_carbon_source_requests", source="mongodb") == 2
+    assert value(registry, "ada_carbon_source_requests", source="mongodb") == 1
     assert value(registry, "ada_carbon_source_requests", source="carbon_intensity") == 1
 
 

@@ -151,16 +151,6 @@ def test_workspace_records_are_consistent_as_stored_at_the_window_end() -> None:
         assert ws.tag in {"ISIS", "CLF", "DEV", "TRAINING"}
 
 
-def test_users_returns_only_known_names() -> None:
-    fleet = DemoFleet()
-    ownership = DemoOwnership(fleet)
-    name = fleet.users[0].platform_name
-    batch = ownership.users([name, "zz999999"])
-    assert list(batch.users) == [name]
-    assert batch.users[name].tag == fleet.users[0].tag
-    assert ownership.requests == 1
-
-
 def test_intensity_slots_are_contiguous_half_hours_within_a_plausible_range() -> None:
     start, end = T - 7 * DAY, T
     slots = DemoIntensity().slots(start, end)

@@ -180,7 +180,7 @@ def test_an_upstream_that_never_finishes_holds_one_worker_not_one_per_scrape(fau
         assert_failing(scrape, "prometheus")
     assert faulty.requests["/api/v1/query"] == 2  # the first scrape's busy and idle; no more
     # The pool's threads: one stuck, the others free. A refresh runs at most 5 calls at
-    # once (Prometheus, the workspaces then the users beside the timelines, the grid
+    # once (Prometheus' totals, the workspaces and, as they end, the early steps, the grid
     # intensity, its forecast); a worker held per scrape would make it 10 or more.
     assert len(busy) <= 5
 

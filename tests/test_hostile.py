@@ -34,9 +34,9 @@ from exporter.config import (
     RecordingRulesConfig,
 )
 from exporter.engine import Engine
-from exporter.model import SourceError, UserBatch, WorkspaceBatch
+from exporter.model import SourceError, WorkspaceBatch
 from exporter.sources.intensity import FixedIntensity, parse_slots
-from exporter.sources.mongo import parse_users, parse_workspaces
+from exporter.sources.mongo import parse_workspaces
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import build_engine
 from tests.harness.faulty_http import FaultyPrometheus
@@ -150,27 +150,17 @@ documents = st.lists(
         else st.just(docs)
     )
 )
-user_docs = st.lists(
-    st.one_of(
-        st.fixed_dictionaries({}, optional={"platform_name": owners, "tag": junk}),
-        junk,
-    ),
-    max_size=6,
-)
 
 
 class DocumentOwnership:
     """An OwnershipSource whose MongoDB answered with exactly these documents."""
 
-    def __init__(self, docs: Sequence[Any], users: Sequence[Any]) -> None:
-        self._docs, self._users = docs, users
+    def __init__(self, docs: Sequence[Any]) -> None:
+        self._docs = docs
         self.requests = 0
 
     def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
         return parse_workspaces(self._docs, start.timestamp(), end.timestamp())
-
-    def users(self, names: Sequence[str]) -> UserBatch:
-        return parse_users(self._users)
 
 
 def measured_usage() -> StubUsage:
@@ -187,8 +177,8 @@ def measured_usage() -> StubUsage:
     return StubUsage(hosts, steps)
 
 
-def scrape(docs: Sequence[Any], users: Sequence[Any] = ()) -> str:
-    engine = Engine(Config(), measured_usage(), DocumentOwnership(docs, users), FixedIntensity(200))
+def scrape(docs: Sequence[Any]) -> str:
+    engine = Engine(Config(), measured_usage(), DocumentOwnership(docs), FixedIntensity(200))
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(lambda: engine.snapshot(END)))
     try:
@@ -222,9 +212,9 @@ def test_every_document_is_kept_or_skipped_with_a_known_reason(docs):
 
 
 @SCRAPE_SETTINGS
-@given(documents, user_docs)
-def test_no_document_shape_makes_a_scrape_raise_and_usage_is_conserved(docs, users):
-    text = scrape(docs, users)
+@given(documents)
+def test_no_document_shape_makes_a_scrape_raise_and_usage_is_conserved(docs):
+    text = scrape(docs)
     up = {d["source"]: v for d, v in samples(text, "ada_carbon_source_up")}
     assert up == {"prometheus": 1, "mongodb": 1, "carbon_intensity": 1}
     # Skipped documents are counted by reason, as the adapter counted them.

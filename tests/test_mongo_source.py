@@ -135,36 +135,6 @@ def test_hostname_forms_are_normalised():
     assert batch.workspaces[0].hostname == "host-172-16-100-50.nubes.stfc.ac.uk"
 
 
-def test_users_are_read_in_one_query_without_personal_fields(db):
-    client, ada = db
-    ada.users.insert_many(
-        [
-            {
-                "platform_name": "aa123456",
-                "tag": "ISIS",
-                "name": "Andrew Smith",
-                "email": "andrew.smith@stfc.ac.uk",
-            },
-            {"platform_name": "bb234567", "tag": "CLF"},
-            {"platform_name": 7},
-            {"platform_name": "zz000000"},
-        ]
-    )
-    src = ownership(client)
-    batch = src.users(["aa123456", "bb234567", "unknown"])
-    assert set(batch.users) == {"aa123456", "bb234567"}
-    assert batch.users["aa123456"].tag == "ISIS"
-    assert not hasattr(batch.users["aa123456"], "email")
-    assert src.requests == 1
-
-
-def test_users_of_nobody_makes_no_query(db):
-    client, _ = db
-    src = ownership(client)
-    assert src.users([]).users == {}
-    assert src.requests == 0
-
-
 def test_driver_errors_become_source_errors():
     class Broken:
         def __getitem__(self, name):

@@ -1,13 +1,13 @@
-"""Read workspace ownership from Ada's MongoDB in two queries per scrape.
+"""Read workspace ownership from Ada's MongoDB in one query per scrape.
 
-1. ``workspaces``: every record not cleanly deleted before the window starts
-   nor created after it ends. The date filters are written so that records
-   with a missing, null or malformed date still come back, to be checked (and
-   counted if bad) here rather than silently dropped by the query.
-2. ``users``: the records of the owners found, by ``platform_name`` with ``$in``.
+``workspaces``: every record not cleanly deleted before the window starts nor
+created after it ends. The date filters are written so that records with a
+missing, null or malformed date still come back, to be checked (and counted if
+bad) here rather than silently dropped by the query.
 
-Only the fields the exporter needs are projected: names and e-mail addresses
-never leave MongoDB.
+A workspace's ``owner`` is the user's platform name, which is all the labels
+need: the ``users`` collection (names, e-mail addresses, uid, gid, tag) is never
+read. Only the fields the exporter needs are projected.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pymongo import MongoClient
 
 from exporter.experiments import ExperimentBatch, parse_experiments
 from exporter.hosts import host_key
-from exporter.model import SourceError, User, UserBatch, Workspace, WorkspaceBatch
+from exporter.model import SourceError, Workspace, WorkspaceBatch
 
 WORKSPACE_FIELDS = {
     "hostname": 1,
@@ -34,7 +34,6 @@ WORKSPACE_FIELDS = {
     "deleted_time": 1,
     "acquired_time": 1,
 }
-USER_FIELDS = {"platform_name": 1, "tag": 1, "_id": 0}
 EXPERIMENT_FIELDS = {"name": 1, "members": 1, "parameters": 1, "start_time": 1, "end_time": 1}
 
 
@@ -56,13 +55,6 @@ class MongoOwnership:
         }
         docs = self._find("workspaces", query, WORKSPACE_FIELDS)
         return parse_workspaces(docs, start.timestamp(), end.timestamp())
-
-    def users(self, platform_names: Sequence[str]) -> UserBatch:
-        """The user records of these platform names; unknown names are simply absent."""
-        if not platform_names:
-            return UserBatch({})
-        query = {"platform_name": {"$in": sorted(set(platform_names))}}
-        return parse_users(self._find("users", query, USER_FIELDS))
 
     def experiments(self) -> ExperimentBatch:
         """Every experiment record in ``groups``, in one query; malformed ones skipped and counted.
@@ -163,17 +155,3 @@ def parse_workspaces(docs: Sequence[Any], start: float, end: float) -> Workspace
         elif result.created <= end and (result.deleted is None or result.deleted >= start):
             kept[result.workspace_id] = result
     return WorkspaceBatch(tuple(kept.values()), dict(skipped))
-
-
-def parse_users(docs: Sequence[Any]) -> UserBatch:
-    """Validate raw user documents into Users keyed by platform name."""
-    users: dict[str, User] = {}
-    skipped: Counter[str] = Counter()
-    for doc in docs:
-        name = doc.get("platform_name") if isinstance(doc, Mapping) else None
-        if not isinstance(name, str) or not name.strip():
-            skipped["bad_platform_name"] += 1
-            continue
-        tag = doc.get("tag")
-        users[name.strip()] = User(name.strip(), tag if isinstance(tag, str) else "")
-    return UserBatch(users, dict(skipped))
