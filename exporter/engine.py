@@ -215,7 +215,12 @@ class Engine:
                 )
                 steps_waited = True
             workspaces = _alive_by_tag_state(batch, t1)
-            info = self._info(batch, usage, t1) if self.config.workspace_info else ()
+            # Each workspace's group is Prometheus': without it the series would be wrong.
+            info = (
+                self._info(batch, usage, t1)
+                if self.config.workspace_info and usage is not None
+                else ()
+            )
             unmatched = _unmatched(usage, batch, timelines)
         if not waited:
             owners = self._wait(f_owner, status, "mongodb", deadline)
@@ -241,6 +246,7 @@ class Engine:
         after = self._request_counts()
         for s in SOURCES:
             status[s].requests = after[s] - before[s]
+        self.health.settle({**status, FORECAST: forecast_status[FORECAST]})
         return Snapshot(
             end=t1,
             window_seconds=window,
@@ -397,7 +403,11 @@ class Engine:
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except cf.TimeoutError:
-            self.health.mark_down(status[source], source, "no answer within the scrape budget")
+            # The call's own timing ends only when it returns: the refresh waited this long.
+            waited = self.config.scrape_budget_seconds - (deadline - time.monotonic())
+            st = status[source]
+            st.duration_seconds = max(st.duration_seconds, waited)
+            self.health.mark_down(st, source, "no answer within the scrape budget")
             return None
 
     def _request_counts(self) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -28,9 +28,11 @@ class SourceStatus:
 class HealthTracker:
     """Calls sources, records their status, and logs a failure once per episode.
 
-    An episode starts with the first failure of a source and ends with its next
-    success, which is logged as a recovery. Repeated failures in between stay
-    silent, so a long outage does not flood the log at every scrape.
+    An episode starts with the first failure of a source and ends with the first
+    refresh in which the source was up (:meth:`settle`), which is logged as a
+    recovery. Repeated failures in between stay silent, so a long outage does not
+    flood the log at every scrape; nor does one call of a source that succeeds while
+    another of the same refresh fails (the steps beside failing totals) end it.
     """
 
     def __init__(self) -> None:
@@ -56,11 +58,13 @@ class HealthTracker:
             return None
         finally:
             status.duration_seconds += time.monotonic() - started
-        # A call that ends after its refresh gave up on it (status already down) does not
-        # end the episode: the next refresh's own call says whether the source is back.
-        if status.up:
-            self._succeeded(source)
         return result
+
+    def settle(self, statuses: Mapping[str, SourceStatus]) -> None:
+        """End the episode of every source that was up for a whole refresh (log it once)."""
+        for source, status in statuses.items():
+            if status.up:
+                self._succeeded(source)
 
     def mark_down(self, status: SourceStatus, source: str, reason: str) -> None:
         """Record a failure found outside ``call`` (e.g. the scrape budget ran out)."""

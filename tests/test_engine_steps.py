@@ -1,5 +1,6 @@
 """The steps of hosts that changed hands are asked for as soon as MongoDB says which they are."""
 
+import logging
 import threading
 import time
 from datetime import datetime, timezone
@@ -130,3 +131,67 @@ def test_totals_failing_after_the_steps_were_asked_for_leave_no_call_behind():
     assert healed.sources["prometheus"].up and healed.sources["mongodb"].up
     assert {k[3] for k in healed.usage} == {"alice", "bob", "carol"}
     assert healed.sources["mongodb"].requests == 1  # the workspaces; the users are never read
+
+
+def test_failing_totals_beside_answering_steps_log_one_line_per_episode(caplog):
+    """The steps call's success is not Prometheus back: only a refresh with it up is."""
+
+    class FlakyTotals(StubUsage):
+        fails = False
+
+        def window_usage(self, end, window_seconds):
+            if self.fails:
+                time.sleep(0.05)  # the early steps answer first
+                raise SourceError("HTTP 422: query timed out")
+            return super().window_usage(end, window_seconds)
+
+    u = FlakyTotals([usage(A)], {key(A): steady_steps(T)})
+    e = engine(u, StubOwnership(handed_over(A, T - 1200)))
+    caplog.set_level(logging.INFO, logger="exporter.health")
+    try:
+        e.snapshot(END)  # learns A's instance: the next refreshes ask for its steps early
+        u.fails = True
+        down = [e.snapshot(END) for _ in range(3)]
+        u.fails = False
+        back = e.snapshot(END)
+    finally:
+        e.close()
+    assert len(u.steps_asked) == 5  # each refresh asks for them, the failing ones early
+    assert all(not s.sources["prometheus"].up and s.usage is None for s in down)
+    assert back.sources["prometheus"].up and back.usage is not None
+    lines = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
+    assert lines == [
+        "source prometheus is down: HTTP 422: query timed out",
+        "source prometheus recovered",
+    ]
+
+
+def test_a_source_cut_off_by_the_budget_reports_how_long_it_was_waited_for():
+    cfg = Config(scrape_budget_seconds=0.5, carbon_intensity=IntensityConfig(source="fixed"))
+    e = Engine(cfg, StubUsage([usage(A)], delay=2.0), StubOwnership(), StubIntensity())
+    try:
+        snap = e.snapshot(END)
+    finally:
+        e.close()
+    assert not snap.sources["prometheus"].up
+    assert snap.sources["prometheus"].duration_seconds >= 0.45
+
+
+def test_workspace_info_is_absent_while_prometheus_is_down_not_groupless():
+    """Each workspace's group comes from Prometheus: without it, no series rather than
+    series with empty groups that change identity for the length of the outage."""
+    o = StubOwnership([ws("c", "carol", T - 86400, host=C)])
+    e = engine(StubUsage([usage(C)], fail=True), o)
+    try:
+        down = e.snapshot(END)
+    finally:
+        e.close()
+    e = engine(StubUsage([usage(C)]), o)
+    try:
+        up = e.snapshot(END)
+    finally:
+        e.close()
+    assert not down.sources["prometheus"].up and down.workspace_info == ()
+    assert [(i.user, i.cloud_project_name, i.machine_name) for i in up.workspace_info] == [
+        ("carol", "IDAaaS", "Muon")
+    ]
