@@ -55,6 +55,11 @@ def mongo_ownership(config: Config) -> MongoOwnership:
         connectTimeoutMS=ms,
         socketTimeoutMS=ms,
         connect=False,
+        # One document the driver cannot decode must not fail the whole query: a date
+        # past year 9999 comes back as a DatetimeMS (then counted as a bad date), and
+        # bytes that are not UTF-8 as U+FFFD (then counted as a bad name).
+        datetime_conversion="DATETIME_AUTO",
+        unicode_decode_error_handler="replace",
     )
     return MongoOwnership(client, m.database, m.timeout_seconds)
 

@@ -154,3 +154,32 @@ def test_a_naive_date_is_read_as_utc_exactly_as_datetime_would(naive):
     aware = naive.replace(tzinfo=timezone(timedelta(hours=2)))
     assert as_timestamp(aware) == aware.timestamp()
     assert as_timestamp("2026-01-31T12:00:00Z") is None
+
+
+def test_a_document_the_driver_cannot_decode_is_skipped_and_counted_not_fatal():
+    """A date past year 9999 (e.g. seconds stored as milliseconds twice) and bytes that
+    are not UTF-8 raise InvalidBSON with pymongo's default options, failing the whole
+    query; the exporter's client decodes them, and they are counted as bad."""
+    import bson
+    from bson.datetime_ms import DatetimeMS
+
+    from exporter.config import Config, MongoConfig
+    from exporter.wiring import mongo_ownership
+
+    base = {"state": "CLAIMED", "created_time": naive(START - timedelta(days=1))}
+    good = bson.encode({"_id": "good", "hostname": "172.16.100.50", "owner": "alice", **base})
+    far = bson.encode(
+        {"_id": "far", "hostname": "172.16.100.51", "owner": "bob", **base}
+        | {"deleted_time": DatetimeMS(2**62)}
+    )
+    not_utf8 = bson.encode(
+        {"_id": "bytes", "hostname": "172.16.100.52", "owner": "QQ", **base}
+    ).replace(b"QQ\x00", b"\xff\xfe\x00")
+    raw = good + far + not_utf8
+    with pytest.raises(bson.errors.InvalidBSON):
+        bson.decode_all(raw)  # the driver's defaults
+    source = mongo_ownership(Config(mongodb=MongoConfig(uri="mongodb://127.0.0.1:1")))
+    docs = bson.decode_all(raw, source._db.codec_options)
+    batch = parse_workspaces(docs, START.timestamp(), END.timestamp())
+    assert [w.workspace_id for w in batch.workspaces] == ["good"]
+    assert batch.skipped == {"bad_deleted_time": 1, "bad_owner": 1}

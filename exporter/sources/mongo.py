@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import bson.errors
 import pymongo
 import pymongo.errors
 from pymongo import MongoClient
@@ -72,7 +73,8 @@ class MongoOwnership:
             # connection and the whole cursor, so a hung server cannot hold a scrape.
             with pymongo.timeout(self._timeout):
                 return list(self._db[collection].find(query, fields))
-        except pymongo.errors.PyMongoError as exc:
+        except (pymongo.errors.PyMongoError, bson.errors.BSONError) as exc:
+            # BSONError: an answer the driver could not decode at all (not a PyMongoError).
             raise SourceError(f"{type(exc).__name__} reading {collection}: {exc}") from exc
 
 
@@ -88,6 +90,7 @@ def _date_or_malformed(field: str, op: str, bound: datetime) -> dict[str, Any]:
 
 
 _EPOCH = datetime(1970, 1, 1)
+_UNDECODED = "\ufffd"  # what the client decodes bytes that are not UTF-8 to (see wiring)
 
 
 def as_timestamp(value: object) -> float | None:
@@ -106,7 +109,7 @@ def _check(doc: Any) -> Workspace | str:
     if not isinstance(doc, Mapping):
         return "not_a_document"
     host = host_key(doc.get("hostname"))
-    if host is None:
+    if host is None or _UNDECODED in str(doc.get("hostname")):
         return "bad_hostname"
     created = as_timestamp(doc.get("created_time"))
     if created is None:
@@ -121,7 +124,9 @@ def _check(doc: Any) -> Workspace | str:
     if not isinstance(state, str) or not state:
         return "bad_state"
     owner = doc.get("owner")
-    if owner is not None and (not isinstance(owner, str) or not owner.strip()):
+    if owner is not None and (
+        not isinstance(owner, str) or not owner.strip() or _UNDECODED in owner
+    ):
         return "bad_owner"
     if state.upper() == "DELETED" and deleted is None:
         return "deleted_without_time"
