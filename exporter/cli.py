@@ -12,6 +12,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from prometheus_client.registry import CollectorRegistry
 
@@ -22,6 +23,9 @@ from exporter.exposition import encode
 from exporter.report import ReportError
 from exporter.report import command as report_command
 from exporter.webconfig import WebConfig, load_web_config
+
+if TYPE_CHECKING:
+    from exporter.engine import Snapshot
 
 DEFAULT_CONFIG = "exporter.yaml"
 DEFAULT_LISTEN = ":9877"
@@ -172,6 +176,8 @@ def parse_time(value: str) -> datetime:
         return datetime.fromtimestamp(float(value), timezone.utc)
     except ValueError:
         pass
+    except (OverflowError, OSError):
+        raise argparse.ArgumentTypeError(f"out of range: {value!r}") from None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -267,10 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     engine = build_engine(config)
     try:
         if args.command == "snapshot":
+            snaps: list[Snapshot] = []
+
+            def refresh() -> Snapshot:
+                snaps.append(engine.snapshot(args.at))
+                return snaps[-1]
+
             registry = CollectorRegistry()
-            registry.register(AdaCarbonCollector(lambda: engine.snapshot(args.at)))
+            registry.register(AdaCarbonCollector(refresh))
             sys.stdout.write(encode(registry, None)[0].decode())
-            return 0
+            # Printed either way (source_up says what failed), but a script must notice.
+            return 0 if all(s.up for snap in snaps for s in snap.sources.values()) else 1
         if args.command == "backfill":
             return run_backfill(engine, args)
         return serve(config, args.listen, engine, describe_sources(config), web)
@@ -278,12 +291,29 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
 
 
+def _check_backfill(args: argparse.Namespace, ends: list[datetime], window: timedelta) -> None:
+    """Refuse what would waste the run or write windows nobody can use (ValueError)."""
+    if ends and ends[-1] > datetime.now(timezone.utc):
+        raise ValueError(f"--to {args.end.isoformat()} is in the future: no data there yet")
+    if args.output != "-":
+        out = Path(args.output)
+        if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+            raise ValueError(f"cannot write --output {args.output}: not a writable file path")
+    if ends and ends[0].timestamp() % window.total_seconds():
+        print(
+            f"ada-carbon-exporter backfill: --from {args.start.isoformat()} is not a whole "
+            f"multiple of the window ({window}): report and the dashboards read windows "
+            "ending on those, and will not see these",
+            file=sys.stderr,
+        )
+
+
 def run_backfill(engine: object, args: argparse.Namespace) -> int:
     """Write the backfill; exit 1 if any window lacked usage (an upstream failed for it)."""
     from collections.abc import Iterator
 
     from exporter.backfill import backfill, window_ends
-    from exporter.engine import Engine, Snapshot
+    from exporter.engine import Engine
 
     assert isinstance(engine, Engine)
     window = timedelta(seconds=engine.config.window_seconds)
@@ -301,6 +331,7 @@ def run_backfill(engine: object, args: argparse.Namespace) -> int:
         )
     try:
         ends = window_ends(args.start, args.end, step)
+        _check_backfill(args, ends, window)
     except ValueError as exc:
         print(f"ada-carbon-exporter backfill: {exc}", file=sys.stderr)
         return 2

@@ -108,6 +108,45 @@ def test_backfill_steps_by_the_configured_window_unless_told(tmp_path, capsys):
     assert "the windows leave gaps" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("when", ["1e20", "inf", "-1e20"])
+def test_a_time_out_of_range_is_a_usage_error_not_a_traceback(when, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--demo", "snapshot", f"--at={when}"])
+    assert exit_.value.code == 2
+    assert "out of range" in capsys.readouterr().err
+
+
+def test_backfill_refuses_an_unwritable_output_or_the_future_before_computing(tmp_path, capsys):
+    frm, to = "--from=2026-01-31T10:00:00Z", "--to=2026-01-31T12:00:00Z"
+    for output in (tmp_path, tmp_path / "missing" / "x.om"):
+        assert main(["--demo", "backfill", frm, to, f"--output={output}"]) == 2
+        assert "cannot write --output" in capsys.readouterr().err
+    future = "--to=2999-01-01T00:00:00Z"
+    assert main(["--demo", "backfill", frm, future, f"--output={tmp_path / 'f.om'}"]) == 2
+    assert "is in the future" in capsys.readouterr().err
+    assert not (tmp_path / "f.om").exists()
+
+
+def test_backfill_warns_when_its_windows_are_off_the_window_grid(tmp_path, capsys):
+    off = ["--from=2026-01-31T10:30:00Z", "--to=2026-01-31T11:30:00Z"]
+    assert main(["--demo", "backfill", *off, f"--output={tmp_path / 'a.om'}"]) == 0
+    assert "is not a whole multiple of the window" in capsys.readouterr().err
+
+
+def test_snapshot_exits_1_when_an_upstream_failed_and_still_prints_what_it_has(tmp_path, capsys):
+    config = tmp_path / "exporter.yaml"
+    config.write_text(
+        "scrape_budget: 5s\n"
+        "prometheus: {url: 'http://127.0.0.1:9', timeout: 1s}\n"
+        "mongodb: {uri: 'mongodb://127.0.0.1:9', timeout: 1s}\n"
+        "carbon_intensity: {source: fixed}\n"
+    )
+    assert main([f"--config.file={config}", "snapshot", "--at=2026-01-31T12:00:00Z"]) == 1
+    out = capsys.readouterr().out
+    assert 'ada_carbon_source_up{source="prometheus"} 0.0' in out
+    assert 'ada_carbon_source_up{source="carbon_intensity"} 1.0' in out
+
+
 def test_parse_time_accepts_rfc3339_and_unix_seconds():
     assert parse_time("2026-01-31T12:00:00Z") == parse_time("1769860800")
     with pytest.raises(Exception, match="time zone"):

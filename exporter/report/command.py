@@ -96,6 +96,16 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
             )
     else:
         groups = compute.by_labels(got.intervals, args.by)
+    expected, present = got.windows
+    if expected == 0:
+        raise ReportError(
+            f"the period holds no whole window of {got.window_seconds:g} s: widen --from/--to"
+        )
+    if present == 0:
+        raise ReportError(
+            f"none of the {expected} windows of this period is in {got.origin}: backfill "
+            "them, or use --source raw (windows must end on whole multiples of the window)"
+        )
     result = compute.table(groups, args.by, args.top, unassigned)
     if result.total.busy_seconds + result.total.idle_seconds == 0:
         notes.append("no CPU usage found in this period")
