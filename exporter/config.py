@@ -149,6 +149,30 @@ def mask_url(url: str) -> str:
     return re.sub(r"(//[^/@:]*:)[^/]*@", r"\1***@", url)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last silently, so a second ``prometheus:`` block would drop the
+    first one's settings without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> object:
+    """Parse YAML safely, refusing duplicate keys (yaml.YAMLError)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
     """Read the YAML file (None: defaults only), apply the environment, and check it all."""
     env = os.environ if env is None else env
@@ -161,7 +185,7 @@ def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Confi
         except UnicodeDecodeError as exc:
             raise ConfigError([f"config.file: {path} is not UTF-8 text: {exc.reason}"]) from exc
         try:
-            data = yaml.safe_load(text) or {}
+            data = load_yaml(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError([f"config.file: {path} is not valid YAML: {exc}"]) from exc
     from exporter.config_schema import build  # local import keeps the schema module separate

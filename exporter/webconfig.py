@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from exporter.config import ConfigError
+from exporter.config import ConfigError, load_yaml
 
 _BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
 _TLS_VERSIONS = {
@@ -89,7 +89,7 @@ def load_web_config(path: str | Path | None) -> WebConfig:
         return WebConfig()
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise WebConfigError([f"web.config.file: cannot read {path}: {exc.strerror}"]) from exc
     except (UnicodeDecodeError, yaml.YAMLError) as exc:

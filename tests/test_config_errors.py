@@ -134,3 +134,32 @@ def test_a_binary_config_file_exits_2_without_a_traceback(tmp_path):
     result = run(f"--config.file={path}", "--config.check")
     assert result.returncode == 2
     assert "config.file" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("window: 1h\nwindow: 2h\n", "'window'"),
+        ("prometheus:\n  url: http://a:9090\n  url: http://b:9090\n", "'url'"),
+        (
+            "prometheus: {timeout: 5s}\nmongodb: {}\nprometheus: {url: 'http://b:9090'}\n",
+            "'prometheus'",
+        ),
+    ],
+)
+def test_a_key_given_twice_is_refused_not_silently_overridden(tmp_path, text, key):
+    path = tmp_path / "exporter.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load(path, env={})
+    assert f"key {key} given twice" in str(error.value)
+
+
+def test_a_web_config_key_given_twice_is_refused(tmp_path):
+    from exporter.webconfig import WebConfigError, load_web_config
+
+    path = tmp_path / "web.yaml"
+    path.write_text("basic_auth_users: {}\nbasic_auth_users: {}\n")
+    with pytest.raises(WebConfigError) as error:
+        load_web_config(path)
+    assert "key 'basic_auth_users' given twice" in str(error.value)
