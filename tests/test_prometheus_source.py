@@ -2,7 +2,7 @@
 
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs
 
 import httpx
@@ -164,6 +164,31 @@ def test_usage_steps_query_matches_exactly_the_given_instances(httpx_mock):
     # the last rate at the window's end; the first one's tile [t - 90, t - 30] reaches its start
     assert float(sent["end"]) == END.timestamp()
     assert END.timestamp() - 3600 - 60 < float(sent["start"]) - 90 <= END.timestamp() - 3600
+
+
+def test_usage_steps_keep_the_rate_at_an_end_prometheus_got_rounded_to_the_millisecond(
+    httpx_mock,
+):
+    """A live scrape's end has microseconds; Prometheus evaluates at the millisecond sent,
+    which may be later: that last rate is still the window's end."""
+    end = END + timedelta(microseconds=600)
+    t = round(end.timestamp(), 3)  # 0.6 ms rounds up
+    metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
+    httpx_mock.add_response(
+        url=URL + "/api/v1/query_range",
+        json={
+            "status": "success",
+            "data": {
+                "resultType": "matrix",
+                "result": [
+                    {"metric": {**metric, "class": "busy"}, "values": [[t - 60, "1"], [t, "2"]]}
+                ],
+            },
+        },
+    )
+    (steps,) = source().usage_steps(["h:9100"], end, 3600, 60).values()
+    assert float(form(httpx_mock.get_requests()[0])["end"]) == t > end.timestamp()
+    assert [s.busy_seconds for s in steps] == [60.0, 2 * 90.0]
 
 
 def test_usage_steps_cover_the_window_when_the_step_does_not_divide_it(httpx_mock):

@@ -186,7 +186,8 @@ class PrometheusUsage:
         )
         # Rates every step, ending at the window's end, back to the first whose tile
         # reaches the window's start (tiles lag their rates by half a range).
-        t_end, rate_range = end.timestamp(), 2 * step_seconds
+        # Prometheus evaluates at whole milliseconds: parse against the end it was sent.
+        t_end, rate_range = round(end.timestamp(), 3), 2 * step_seconds
         back = (rate_range + step_seconds) / 2
         count = max(0, math.ceil((window_seconds - back) / step_seconds - 1e-9))
         form = {
