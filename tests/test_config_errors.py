@@ -163,3 +163,15 @@ def test_a_web_config_key_given_twice_is_refused(tmp_path):
     with pytest.raises(WebConfigError) as error:
         load_web_config(path)
     assert "key 'basic_auth_users' given twice" in str(error.value)
+
+
+def test_yaml_anchors_and_merge_keys_still_load(tmp_path):
+    path = tmp_path / "exporter.yaml"
+    path.write_text(
+        "mongodb: &timeouts {timeout: 4s}\n"
+        "prometheus: {<<: *timeouts, url: 'http://prometheus:9090'}\n"
+        "carbon_intensity:\n  <<: *timeouts\n  source: fixed\n"
+    )
+    config = load(path, env={})
+    assert config.prometheus.timeout_seconds == config.mongodb.timeout_seconds == 4
+    assert config.carbon_intensity.timeout_seconds == 4
