@@ -175,11 +175,23 @@ def test_a_document_the_driver_cannot_decode_is_skipped_and_counted_not_fatal():
     not_utf8 = bson.encode(
         {"_id": "bytes", "hostname": "172.16.100.52", "owner": "QQ", **base}
     ).replace(b"QQ\x00", b"\xff\xfe\x00")
-    raw = good + far + not_utf8
+    bad_state = bson.encode(
+        {"_id": "state", "hostname": "172.16.100.53", "owner": "carol", **base}
+    ).replace(b"CLAIMED\x00", b"CLAIM\xff\xfe\x00")
+    far_acquired = bson.encode(
+        {"_id": "acq", "hostname": "172.16.100.54", "owner": "dan", **base}
+        | {"acquired_time": DatetimeMS(2**62)}
+    )
+    raw = good + far + not_utf8 + bad_state + far_acquired
     with pytest.raises(bson.errors.InvalidBSON):
         bson.decode_all(raw)  # the driver's defaults
     source = mongo_ownership(Config(mongodb=MongoConfig(uri="mongodb://127.0.0.1:1")))
     docs = bson.decode_all(raw, source._db.codec_options)
     batch = parse_workspaces(docs, START.timestamp(), END.timestamp())
     assert [w.workspace_id for w in batch.workspaces] == ["good"]
-    assert batch.skipped == {"bad_deleted_time": 1, "bad_owner": 1}
+    assert batch.skipped == {
+        "bad_deleted_time": 1,
+        "bad_owner": 1,
+        "bad_state": 1,
+        "bad_acquired_time": 1,
+    }

@@ -39,7 +39,7 @@ EXPERIMENT_FIELDS = {"name": 1, "members": 1, "parameters": 1, "start_time": 1, 
 
 
 class MongoOwnership:
-    """An OwnershipSource over the ``ada`` database's ``workspaces`` and ``users``."""
+    """An OwnershipSource over the ``ada`` database's ``workspaces``."""
 
     def __init__(self, client: MongoClient[Any], database: str, timeout: float) -> None:
         self._db = client[database]
@@ -121,7 +121,7 @@ def _check(doc: Any) -> Workspace | str:
     if deleted is not None and deleted < created:
         return "deleted_before_created"
     state = doc.get("state")
-    if not isinstance(state, str) or not state:
+    if not isinstance(state, str) or not state or _UNDECODED in state:
         return "bad_state"
     owner = doc.get("owner")
     if owner is not None and (
@@ -130,6 +130,10 @@ def _check(doc: Any) -> Workspace | str:
         return "bad_owner"
     if state.upper() == "DELETED" and deleted is None:
         return "deleted_without_time"
+    raw_acquired = doc.get("acquired_time")
+    acquired = as_timestamp(raw_acquired)
+    if raw_acquired is not None and acquired is None:
+        return "bad_acquired_time"  # a tenure from created_time instead would be a guess
     tag = doc.get("tag")
     return Workspace(
         workspace_id=str(doc.get("_id", "")),
@@ -140,7 +144,7 @@ def _check(doc: Any) -> Workspace | str:
         tag=tag if isinstance(tag, str) else "",
         created=created,
         deleted=deleted,
-        acquired=as_timestamp(doc.get("acquired_time")),
+        acquired=acquired,
     )
 
 
