@@ -173,18 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_time(value: str) -> datetime:
     """An aware UTC datetime from RFC 3339 text or unix seconds."""
     try:
-        return datetime.fromtimestamp(float(value), timezone.utc)
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    try:
+        if seconds is not None:
+            return datetime.fromtimestamp(seconds, timezone.utc)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z): {value!r}")
+        return parsed.astimezone(timezone.utc)
     except (OverflowError, OSError):
         raise argparse.ArgumentTypeError(f"out of range: {value!r}") from None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
+        if seconds is not None:  # nan, or a year out of range
+            raise argparse.ArgumentTypeError(f"out of range: {value!r}") from None
         raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z): {value!r}")
-    return parsed.astimezone(timezone.utc)
 
 
 def parse_step(value: str) -> timedelta:
@@ -291,15 +295,17 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
 
 
-def _check_backfill(args: argparse.Namespace, ends: list[datetime], window: timedelta) -> None:
+def _check_backfill(args: argparse.Namespace, window: timedelta) -> None:
     """Refuse what would waste the run or write windows nobody can use (ValueError)."""
-    if ends and ends[-1] > datetime.now(timezone.utc):
+    if args.end > datetime.now(timezone.utc):
         raise ValueError(f"--to {args.end.isoformat()} is in the future: no data there yet")
     if args.output != "-":
-        out = Path(args.output)
-        if out.is_dir() or not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
-            raise ValueError(f"cannot write --output {args.output}: not a writable file path")
-    if ends and ends[0].timestamp() % window.total_seconds():
+        try:  # opened now, so a month of windows is not computed for nothing
+            with open(args.output, "ab"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"cannot write --output {args.output}: {exc.strerror}") from None
+    if args.start.timestamp() % window.total_seconds():
         print(
             f"ada-carbon-exporter backfill: --from {args.start.isoformat()} is not a whole "
             f"multiple of the window ({window}): report and the dashboards read windows "
@@ -330,8 +336,8 @@ def run_backfill(engine: object, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
+        _check_backfill(args, window)
         ends = window_ends(args.start, args.end, step)
-        _check_backfill(args, ends, window)
     except ValueError as exc:
         print(f"ada-carbon-exporter backfill: {exc}", file=sys.stderr)
         return 2

@@ -99,7 +99,8 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
     expected, present = got.windows
     if expected == 0:
         raise ReportError(
-            f"the period holds no whole window of {got.window_seconds:g} s: widen --from/--to"
+            f"the period holds no whole window of {got.window_seconds:g} s: widen --from/--to",
+            2,
         )
     if present == 0:
         raise ReportError(
