@@ -108,7 +108,7 @@ def test_backfill_steps_by_the_configured_window_unless_told(tmp_path, capsys):
     assert "the windows leave gaps" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("when", ["1e20", "inf", "-1e20"])
+@pytest.mark.parametrize("when", ["1e20", "inf", "-1e20", "1e12", "0001-01-01T00:00:00+01:00"])
 def test_a_time_out_of_range_is_a_usage_error_not_a_traceback(when, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--demo", "snapshot", f"--at={when}"])
