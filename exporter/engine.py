@@ -110,12 +110,12 @@ class Engine:
         # one: _submit starts no second call of a source while its last one still runs.
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
         self._running: dict[str, cf.Future[Any]] = {}
-        # Re-entrant: an executor that runs calls inline (the benchmark's profiler) submits
-        # the MongoDB call's early steps while this lock is held for the MongoDB call.
+        # Re-entrant, so an executor that runs calls inline (the benchmark's profiler) can
+        # never deadlock on it.
         self._running_lock = threading.RLock()
-        # Each host's instance labels at the last refresh: the steps of the hosts that
-        # changed hands can then be asked for as soon as MongoDB has answered.
-        self._instances: dict[str, tuple[str, ...]] = {}
+        # The instances split between owners at the last refresh: their steps are asked
+        # for at the start of the next, beside the totals (most still need splitting).
+        self._split_instances: frozenset[str] = frozenset()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -151,19 +151,8 @@ class Engine:
         f_usage = self._submit(
             status, "prometheus", lambda: self.usage_source.window_usage(end, window)
         )
-        progress = _Progress()
-        f_owner = self._submit(
-            status,
-            "mongodb",
-            lambda: self._ownership(
-                start,
-                end,
-                lambda batch, t: progress.start(
-                    batch, t, lambda: self._early_steps(t, end, window)
-                ),
-            ),
-        )
-        f_owner.add_done_callback(lambda _: progress.ready.set())  # also if it failed
+        early = self._early_steps(end, window)
+        f_owner = self._submit(status, "mongodb", lambda: self._ownership(start, end))
         f_slots = self._submit(
             status, "carbon_intensity", lambda: self.intensity_source.slots(start, end)
         )
@@ -185,6 +174,7 @@ class Engine:
             end,
             status["carbon_intensity"].up,  # the window's own fetch, before the forecast's
         )
+        window_ci = replace(status["carbon_intensity"])  # its own episode, as the forecast's
         _merge_parallel(status["carbon_intensity"], forecast_status[FORECAST])
         ci = self.config.carbon_intensity
         grid_outlook = outlook(
@@ -193,13 +183,7 @@ class Engine:
             ci.greenest_window_seconds,
             ci.working_hours,
         )
-        progress.ready.wait(max(0.0, deadline - time.monotonic()))
-        early, early_status, asked, found = progress.close()
-        owners: tuple[WorkspaceBatch, Timelines] | None = None
-        waited = found is None
-        if waited:  # MongoDB failed, or answered just as the refresh stopped waiting for it
-            owners = self._wait(f_owner, status, "mongodb", deadline)
-            found = owners
+        owners = self._wait(f_owner, status, "mongodb", deadline)
         timelines = Timelines({}, frozenset())
         totals: dict[GroupKey, Usage] | None = None
         workspaces: dict[tuple[str, str], int] | None = None
@@ -207,46 +191,28 @@ class Engine:
         unmatched: dict[str, int] = {}
         split = 0
         steps_waited = False
-        if found is not None:
-            batch, timelines = found
-            if usage is not None:
-                totals, split = self._attribute(
-                    usage, timelines, reading, end, status, (early, early_status, asked), deadline
-                )
-                steps_waited = True
+        if owners is not None:
+            batch, timelines = owners
             workspaces = _alive_by_tag_state(batch, t1)
             # Each workspace's group is Prometheus': without it the series would be wrong.
-            info = (
-                self._info(batch, usage, t1)
-                if self.config.workspace_info and usage is not None
-                else ()
-            )
+            if self.config.workspace_info and usage is not None:
+                info = self._info(batch, usage, t1)
             unmatched = _unmatched(usage, batch, timelines)
-        if not waited:
-            owners = self._wait(f_owner, status, "mongodb", deadline)
-        if owners is None:  # nothing MongoDB told is served when part of its answer failed
-            timelines, totals, workspaces, info, unmatched, split = (
-                Timelines({}, frozenset()),
-                None,
-                None,
-                (),
-                {},
-                0,
-            )
-        if early is not None and not steps_waited:
+            if usage is not None:
+                totals, split = self._attribute(
+                    usage, timelines, reading, end, status, early, deadline
+                )
+                steps_waited = True
+        if early[0] is not None and not steps_waited:
             # The steps were asked for, but are not needed: the call must still end with
             # this refresh, not outlive it and hold up the next one.
-            self._wait(early, early_status, "prometheus", deadline)
-
-        if usage is not None:
-            instances: dict[str, list[str]] = {}
-            for u in usage:
-                instances.setdefault(u.host, []).append(u.instance)
-            self._instances = {h: tuple(i) for h, i in instances.items()}
+            self._wait(early[0], early[1], "prometheus", deadline)
         after = self._request_counts()
         for s in SOURCES:
             status[s].requests = after[s] - before[s]
-        self.health.settle({**status, FORECAST: forecast_status[FORECAST]})
+        self.health.settle(
+            {**status, "carbon_intensity": window_ci, FORECAST: forecast_status[FORECAST]}
+        )
         return Snapshot(
             end=t1,
             window_seconds=window,
@@ -275,7 +241,7 @@ class Engine:
     ) -> tuple[dict[GroupKey, Usage] | None, int]:
         """Attribute every host; (totals, hosts split). Totals are None without the steps.
 
-        The steps of split hosts not asked for early (new since the last refresh) are
+        The steps of split hosts not asked for early (split since the last refresh) are
         asked for here; both calls are waited for.
         """
         window = self.config.window_seconds
@@ -306,6 +272,7 @@ class Engine:
         if not status["prometheus"].up:
             return None, len(to_split)
         acc.add(attribute(parted, timelines, steps, t0, t1))
+        self._split_instances = frozenset(to_split)
         return acc.result(), len(to_split)
 
     def _attribute_whole(
@@ -326,22 +293,17 @@ class Engine:
         acc.add(attribute(whole, timelines, {}, t0, t1))
         return acc, parted
 
-    def _early_steps(self, timelines: Timelines, end: datetime, window: float) -> _Early:
-        """Ask for the steps of the hosts that changed hands before Prometheus' totals arrive.
+    def _early_steps(self, end: datetime, window: float) -> _Early:
+        """Ask for the steps of the hosts split at the last refresh, beside the totals.
 
-        Which hosts changed hands is MongoDB's answer; their instance labels are the
-        last refresh's. Hosts new
-        since then are asked for once the totals are in.
+        Which hosts changed hands is MongoDB's answer, which takes a while; the set
+        changes little from one refresh to the next (a handover stays in a trailing
+        window for its whole length), so the last one's is asked for at once. Hosts
+        split since then are asked for once MongoDB has answered; the steps of hosts no
+        longer split go unused.
         """
         early_status = {"prometheus": SourceStatus()}
-        if not self._instances:
-            return None, early_status, frozenset()
-        asked = frozenset(
-            instance
-            for host, timeline in timelines.by_host.items()
-            if needs_split(timeline)
-            for instance in self._instances.get(host, ())
-        )
+        asked = self._split_instances
         if not asked:
             return None, early_status, asked
         step = self.config.prometheus.step_seconds
@@ -353,20 +315,10 @@ class Engine:
         )
         return future, early_status, asked
 
-    def _ownership(
-        self,
-        start: datetime,
-        end: datetime,
-        with_workspaces: Callable[[WorkspaceBatch, Timelines], None],
-    ) -> tuple[WorkspaceBatch, Timelines]:
-        """Workspaces and each host's timeline (built here, beside Prometheus).
-
-        ``with_workspaces`` gets both as soon as they are built (to ask for the early steps).
-        """
+    def _ownership(self, start: datetime, end: datetime) -> tuple[WorkspaceBatch, Timelines]:
+        """Workspaces and each host's timeline (built here, beside Prometheus)."""
         batch = self.ownership_source.workspaces(start, end)
-        timelines = build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
-        with_workspaces(batch, timelines)
-        return batch, timelines
+        return batch, build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
 
     def _submit(
         self,
@@ -435,49 +387,6 @@ class Engine:
 
 
 _Early = tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], frozenset[str]]
-
-
-class _Progress:
-    """What the MongoDB worker hands the refresh: workspaces, timelines, early steps.
-
-    ``ready`` is set once they are there, or once the MongoDB call has ended without
-    them. After the refresh has taken them (or given up), a late ``start`` does nothing.
-    """
-
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self._lock = threading.Lock()
-        self._taken = False
-        self._found: tuple[WorkspaceBatch, Timelines] | None = None
-        self._early: _Early | None = None
-
-    def start(
-        self, batch: WorkspaceBatch, timelines: Timelines, launch: Callable[[], _Early]
-    ) -> None:
-        with self._lock:
-            if not self._taken:
-                self._found = batch, timelines
-                try:
-                    self._early = launch()
-                except RuntimeError:  # the engine was closed: no early steps, not MongoDB's fault
-                    self._early = None
-        self.ready.set()
-
-    def close(
-        self,
-    ) -> tuple[
-        cf.Future[StepsByKey | None] | None,
-        dict[str, SourceStatus],
-        frozenset[str],
-        tuple[WorkspaceBatch, Timelines] | None,
-    ]:
-        with self._lock:
-            self._taken = True
-            early, found = self._early, self._found
-        future, status, asked = (
-            early if early is not None else (None, {"prometheus": SourceStatus()}, frozenset())
-        )
-        return future, status, asked, found
 
 
 class _Totals:

@@ -78,6 +78,34 @@ def test_a_host_new_since_the_last_refresh_is_asked_for_after_the_totals():
     assert bob.busy_seconds == pytest.approx(3600.0 * (1200 + 600) / 3600)
 
 
+def test_the_last_refreshs_split_hosts_are_asked_for_at_once_and_new_ones_once_mongodb_answers():
+    """A and C are measured; A changed hands, then C too, then A's handover left the window."""
+    steps = {key(A): steady_steps(T), key(C): steady_steps(T)}
+    u = StubUsage([usage(A), usage(C)], steps)
+    carol = ws("c", "carol", T - 86400, host=C)
+    o = StubOwnership([*handed_over(A, T - 1200), carol])
+    e = engine(u, o)
+    try:
+        e.snapshot(END)
+        o.workspaces_ = [*handed_over(A, T - 1200), *handed_over(C, T - 600)]
+        both = e.snapshot(END)
+        o.workspaces_ = [ws("a", "alice", T - 86400, host=A), *handed_over(C, T - 600)]
+        only_c = e.snapshot(END)
+    finally:
+        e.close()
+    assert u.steps_asked == [
+        [f"{A}:9100"],  # no refresh before: once MongoDB and the totals are in
+        [f"{A}:9100"],  # the last refresh's, at once
+        [f"{C}:9100"],  # split since: once MongoDB has answered
+        [f"{A}:9100", f"{C}:9100"],  # the last refresh's, A's now unused
+    ]
+    assert both.split_hosts == 2 and only_c.split_hosts == 1
+    assert both.sources["prometheus"].requests == 3 and only_c.sources["prometheus"].requests == 2
+    alice = sum(v.busy_seconds for k, v in only_c.usage.items() if k[3] == "alice")
+    # all of A's window (its unused steps change nothing) and C's first 50 minutes
+    assert alice == pytest.approx(3600.0 + 3600.0 * 3000 / 3600)
+
+
 def test_a_failed_early_steps_call_takes_prometheus_down_and_withholds_usage():
     u = StubUsage([usage(A)], {key(A): steady_steps(T)})
     o = StubOwnership(handed_over(A, T - 1200))
@@ -195,3 +223,51 @@ def test_workspace_info_is_absent_while_prometheus_is_down_not_groupless():
     assert [(i.user, i.cloud_project_name, i.machine_name) for i in up.workspace_info] == [
         ("carol", "IDAaaS", "Muon")
     ]
+
+
+def test_the_window_fetch_and_the_forecast_end_their_episodes_separately(caplog):
+    """The grid intensity's window fetch recovers in the log when it is back, even while
+    its forecast still fails (the README: they log separately)."""
+
+    class Intensity(StubIntensity):
+        window_fails = True
+        forecast_fails = True
+
+        def slots(self, start, end):
+            if self.window_fails:
+                raise SourceError("window: HTTP 500")
+            return super().slots(start, end)
+
+        def forecast(self, at):
+            if self.forecast_fails:
+                raise SourceError("forecast: HTTP 500")
+            return super().forecast(at)
+
+    intensity = Intensity()
+    cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0))
+    e = Engine(cfg, StubUsage([usage(C)]), StubOwnership(), intensity)
+    caplog.set_level(logging.INFO, logger="exporter.health")
+
+    def logged():
+        lines = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
+        caplog.clear()
+        return sorted(lines)  # calls side by side log in either order
+
+    try:
+        e.snapshot(END)
+        first = logged()
+        intensity.window_fails = False
+        half = e.snapshot(END)
+        second = logged()
+        intensity.forecast_fails = False
+        e.snapshot(END)
+        third = logged()
+    finally:
+        e.close()
+    assert first == [
+        "source carbon_intensity forecast is down: forecast: HTTP 500",
+        "source carbon_intensity is down: window: HTTP 500",
+    ]
+    assert not half.sources["carbon_intensity"].up  # the forecast still failed
+    assert second == ["source carbon_intensity recovered"]
+    assert third == ["source carbon_intensity forecast recovered"]
