@@ -13,8 +13,8 @@ write everything as JSON. Everything runs on loopback and stops by itself.
 MongoDB is nx-27017 over the wire rather than mongomock: pymongo's real network
 path and BSON decoding are measured, and the server's work stays out of the
 exporter process's CPU and RSS. nx-27017 is SQLite-backed and slower than
-MongoDB (at L about 0.8 s for the workspaces query and 0.3 s for the users, where
-MongoDB takes tens of milliseconds), which lands in the upstream time.
+MongoDB (at L about 1 s for the workspaces query, where MongoDB takes tens of
+milliseconds), which lands in the upstream time.
 """
 
 from __future__ import annotations
