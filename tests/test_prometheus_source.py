@@ -149,11 +149,17 @@ def test_extra_headers_and_matchers_reach_prometheus(httpx_mock):
     assert 'job="node"' in form(request)["query"]
 
 
-def test_usage_steps_query_matches_exactly_the_given_instances(httpx_mock):
+def answer_range_query(httpx_mock, series):
+    """Answer the steps' range query with these (labels, values) series."""
+    result = [{"metric": m, "values": v} for m, v in series]
     httpx_mock.add_response(
         url=URL + "/api/v1/query_range",
-        json={"status": "success", "data": {"resultType": "matrix", "result": []}},
+        json={"status": "success", "data": {"resultType": "matrix", "result": result}},
     )
+
+
+def test_usage_steps_query_matches_exactly_the_given_instances(httpx_mock):
+    answer_range_query(httpx_mock, [])
     source().usage_steps([".*", "172.16.0.1:9100"], END, 3600, 60)
     sent = form(httpx_mock.get_requests()[0])
     assert 'instance=~"172\\\\.16\\\\.0\\\\.1:9100|\\\\.\\\\*"' in sent["query"]
@@ -174,28 +180,14 @@ def test_usage_steps_keep_the_rate_at_an_end_prometheus_got_rounded_to_the_milli
     end = END + timedelta(microseconds=600)
     t = round(end.timestamp(), 3)  # 0.6 ms rounds up
     metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
-    httpx_mock.add_response(
-        url=URL + "/api/v1/query_range",
-        json={
-            "status": "success",
-            "data": {
-                "resultType": "matrix",
-                "result": [
-                    {"metric": {**metric, "class": "busy"}, "values": [[t - 60, "1"], [t, "2"]]}
-                ],
-            },
-        },
-    )
+    answer_range_query(httpx_mock, [({**metric, "class": "busy"}, [[t - 60, "1"], [t, "2"]])])
     (steps,) = source().usage_steps(["h:9100"], end, 3600, 60).values()
     assert float(form(httpx_mock.get_requests()[0])["end"]) == t > end.timestamp()
     assert [s.busy_seconds for s in steps] == [60.0, 2 * 90.0]
 
 
 def test_usage_steps_cover_the_window_when_the_step_does_not_divide_it(httpx_mock):
-    httpx_mock.add_response(
-        url=URL + "/api/v1/query_range",
-        json={"status": "success", "data": {"resultType": "matrix", "result": []}},
-    )
+    answer_range_query(httpx_mock, [])
     source().usage_steps(["172.16.0.1:9100"], END, 3600, 420)
     sent = form(httpx_mock.get_requests()[0])
     first_tile_start = float(sent["start"]) - (840 + 420) / 2
@@ -285,16 +277,7 @@ def test_usage_steps_turn_each_hosts_rates_into_tiles_by_class(httpx_mock):
         ({**metric, "class": "busy", "job": "other"}, [[t, "1"]]),
         ({**metric, "class": "steal"}, [[t, "9"]]),  # neither class: ignored
     ]
-    httpx_mock.add_response(
-        url=URL + "/api/v1/query_range",
-        json={
-            "status": "success",
-            "data": {
-                "resultType": "matrix",
-                "result": [{"metric": m, "values": v} for m, v in series],
-            },
-        },
-    )
+    answer_range_query(httpx_mock, series)
     (steps,) = source().usage_steps(["h:9100"], END, 3600, 60).values()
     # a rate over (t - 120, t] stands for [t - 90, t - 30]; the last tile reaches the end
     assert [tuple(s) for s in steps] == [
