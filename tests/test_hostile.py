@@ -65,6 +65,7 @@ REASONS = {
     "bad_state",
     "bad_owner",
     "deleted_without_time",
+    "bad_acquired_time",
     "duplicate",
 }
 # Hosts Prometheus measures: (host, project, machine). The hostnames below mostly name them.
