@@ -217,6 +217,16 @@ def test_usage_steps_for_no_instances_sends_nothing(httpx_mock):
             ),
             "partial answer",
         ),
+        (
+            httpx.Response(
+                200,
+                json={
+                    "status": "success",
+                    "data": {"resultType": "matrix", "result": [{"metric": {}, "values": []}]},
+                },
+            ),
+            "a matrix where a vector was due",  # not an empty fleet
+        ),
     ],
 )
 def test_bad_answers_raise_source_error(httpx_mock, response, message):
@@ -362,7 +372,8 @@ def test_a_missing_heartbeat_is_logged_once_and_its_return_too(httpx_mock, caplo
 
 
 def test_recorded_steps_are_one_instant_query_of_the_rule_samples(httpx_mock):
-    httpx_mock.add_response(method="POST", url=URL + "/api/v1/query", json=vector())
+    matrix = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+    httpx_mock.add_response(method="POST", url=URL + "/api/v1/query", json=matrix)
     recorded_source().usage_steps(["172.16.0.1:9100"], END, 1800, 60)
     sent = form(httpx_mock.get_requests()[0])
     assert sent["query"] == (
@@ -422,3 +433,9 @@ def test_parse_steps_extends_the_last_tiles_when_the_newest_evaluation_is_not_wr
     assert span["a"] == [(389.0, 449.0, 60.0), (449.0, 600.0, 151.0)]
     assert span["b"] == [(329.0, 389.0, 120.0), (389.0, 449.0, 120.0)]
     assert span["c"] == [(29.0, 89.0, 60.0)]
+
+
+def test_steps_answered_with_a_vector_raise_source_error(httpx_mock):
+    httpx_mock.add_response(url=URL + "/api/v1/query_range", json=vector())
+    with pytest.raises(SourceError, match="a vector where a matrix was due"):
+        source().usage_steps(["172.16.0.1:9100"], END, 3600, 60)

@@ -120,7 +120,7 @@ class PrometheusUsage:
         busy_query, idle_query = self.window_queries(window_seconds)
         idle = self._beside.submit(self._vector_totals, idle_query, at)
         try:
-            busy = self._post("/api/v1/query", {"query": busy_query, "time": at})
+            busy = self._post("/api/v1/query", {"query": busy_query, "time": at}, "vector")
             totals: dict[_Key, list[float]] = {}
             with _shape_errors("/api/v1/query"):
                 _add_vector(totals, busy, self._config.host_label)
@@ -140,7 +140,7 @@ class PrometheusUsage:
 
     def _vector_totals(self, query: str, at: str) -> dict[_Key, list[float]]:
         """One window query's answer, parsed where it arrived (beside the other's request)."""
-        data = self._post("/api/v1/query", {"query": query, "time": at})
+        data = self._post("/api/v1/query", {"query": query, "time": at}, "vector")
         totals: dict[_Key, list[float]] = {}
         with _shape_errors("/api/v1/query"):
             _add_vector(totals, data, self._config.host_label)
@@ -176,9 +176,10 @@ class PrometheusUsage:
             query = recording_rules.steps_query(
                 self._rules, c.matchers, c.host_label, instances, window_seconds
             )
-            data = self._post("/api/v1/query", {"query": query, "time": f"{end.timestamp():.3f}"})
+            at = round(end.timestamp(), 3)  # as sent: rule samples may be stamped at it
+            data = self._post("/api/v1/query", {"query": query, "time": f"{at:.3f}"}, "matrix")
             with _shape_errors("/api/v1/query"):
-                return recording_rules.parse_steps(data, self._rules, end.timestamp(), c.host_label)
+                return recording_rules.parse_steps(data, self._rules, at, c.host_label)
         hosts = exact_regex(instances)
         query = " or ".join(
             self._step_rates(cls, modes, hosts, step_seconds)
@@ -196,13 +197,13 @@ class PrometheusUsage:
             "end": f"{t_end:.3f}",
             "step": f"{step_seconds:g}",
         }
-        data = self._post("/api/v1/query_range", form)
+        data = self._post("/api/v1/query_range", form, "matrix")
         with _shape_errors("/api/v1/query_range"):
             return tiles.parse(
                 data, _class_column, step_seconds, rate_range, t_end, self._config.host_label
             )
 
-    def _post(self, path: str, form: dict[str, str]) -> Any:
+    def _post(self, path: str, form: dict[str, str], result_type: str) -> Any:
         with self._count_lock:
             self.requests += 1
         try:
@@ -230,6 +231,12 @@ class PrometheusUsage:
         if not isinstance(data, dict) or not isinstance(data.get("result"), list):
             # An answer without a result list is no answer, not an empty fleet.
             raise SourceError(f"malformed answer from {path}: no data.result list")
+        got = data.get("resultType", result_type)
+        if got != result_type:
+            # Its series would all be skipped: an empty fleet that looks like an answer.
+            raise SourceError(
+                f"malformed answer from {path}: a {got} where a {result_type} was due"
+            )
         return data
 
 
