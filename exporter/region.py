@@ -84,7 +84,7 @@ def parse_region(value: object) -> Region:
     if not isinstance(value, str):
         raise ValueError(f"expected national, a region id 1-17 or a postcode, got {value!r}")
     text = value.strip().upper()
-    if text == "NATIONAL":
+    if text in ("NATIONAL", "GB"):  # GB: the region label national data carries
         return NATIONAL
     if _OUTWARD.match(text):
         return Region("postcode", text)

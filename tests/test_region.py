@@ -16,6 +16,7 @@ from exporter.region import NATIONAL, Region, parse_region
     [
         ("national", NATIONAL, "GB"),
         ("National", NATIONAL, "GB"),
+        ("GB", NATIONAL, "GB"),  # the label national data carries
         (12, Region("regionid", "12"), "South England"),
         ("12", Region("regionid", "12"), "South England"),
         (1, Region("regionid", "1"), "North Scotland"),
