@@ -161,6 +161,28 @@ def grams_per_kwh(snap: Snapshot, user: str) -> float:
     return value(snap, "ada_carbon_emissions_grams", **USER, user=user) / (joules / 3_600_000)
 
 
+def noon_snapshot(client: httpx.Client, httpx_mock: HTTPXMock, body: object) -> Snapshot:
+    """The scrape at 12:00 when the API answers the window 11:00-12:00 with ``body``."""
+    clock = Clock("2026-01-31T12:00Z")
+    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z", json=body)
+    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T12:00Z/fw48h", json={"data": []})
+    engine = engine_for(client, clock)
+    snap = engine.snapshot(clock.at())
+    finish(engine)
+    return snap
+
+
+def steady_grid_at_12_45(
+    client: httpx.Client, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
+) -> tuple[Clock, FakeGrid, Engine]:
+    """A grid at a steady 120 g/kWh, its clock at 12:45, and an engine over it; logs kept."""
+    caplog.set_level(logging.INFO)
+    clock = Clock("2026-01-31T12:45Z")
+    grid = FakeGrid(clock, lambda t: 120.0)
+    httpx_mock.add_callback(grid, is_reusable=True)
+    return clock, grid, engine_for(client, clock)
+
+
 # --- economy ---
 
 
@@ -255,12 +277,8 @@ def test_api_down_keeps_serving_attributed_energy_priced_by_the_fallback(
     httpx_mock: HTTPXMock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-    clock = Clock("2026-01-31T12:45Z")
-    grid = FakeGrid(clock, lambda t: 120.0)
+    clock, grid, engine = steady_grid_at_12_45(client, httpx_mock, caplog)
     grid.failure = failure
-    httpx_mock.add_callback(grid, is_reusable=True)
-    engine = engine_for(client, clock)
 
     cold = engine.snapshot(clock.at())  # down from the start: the configured default
     grid.failure = None
@@ -330,11 +348,7 @@ def test_a_200_without_data_is_the_api_down_and_is_asked_again_at_the_next_scrap
     httpx_mock: HTTPXMock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-    clock = Clock("2026-01-31T12:45Z")
-    grid = FakeGrid(clock, lambda t: 120.0)
-    httpx_mock.add_callback(grid, is_reusable=True)
-    engine = engine_for(client, clock)
+    clock, grid, engine = steady_grid_at_12_45(client, httpx_mock, caplog)
     live = engine.snapshot(clock.at())
     grid.failure = lambda: httpx.Response(200, text=body)
     clock.now = ts("2026-01-31T13:05Z")  # a new half hour: the window needs a fetch
@@ -396,12 +410,7 @@ def test_odd_payloads_still_give_a_truthful_scrape(
     client: httpx.Client,
     httpx_mock: HTTPXMock,
 ) -> None:
-    clock = Clock("2026-01-31T12:00Z")
-    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z", json=body)
-    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T12:00Z/fw48h", json={"data": []})
-    engine = engine_for(client, clock)
-    snap = engine.snapshot(clock.at())
-    finish(engine)
+    snap = noon_snapshot(client, httpx_mock, body)
     assert value(snap, "ada_carbon_source_up", source="carbon_intensity") == 1
     assert value(snap, "ada_carbon_grid_intensity_source", region="GB", source=source) == 1
     assert grams_per_kwh(snap, "alice") == pytest.approx(priced)
@@ -413,13 +422,8 @@ def test_a_missing_half_hour_takes_the_value_before_it_not_the_one_at_the_window
     client: httpx.Client, httpx_mock: HTTPXMock
 ) -> None:
     """11:00 measured 100, 11:30 missing, 12:00 forecast 500: the window 11:00-12:00 is 100."""
-    clock = Clock("2026-01-31T12:00Z")
     body = {"data": items([100]) + items([None, None, 500], actual=False)}
-    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z", json=body)
-    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T12:00Z/fw48h", json={"data": []})
-    engine = engine_for(client, clock)
-    snap = engine.snapshot(clock.at())
-    finish(engine)
+    snap = noon_snapshot(client, httpx_mock, body)
     # The 12:00 slot starts at the window's end: no overlap, so no say in the mean.
     assert value(snap, "ada_carbon_grid_intensity_window_mean_gco2_per_kwh", region="GB") == 100
     assert grams_per_kwh(snap, "alice") == pytest.approx(100)
