@@ -110,9 +110,7 @@ class Engine:
         # one: _submit starts no second call of a source while its last one still runs.
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
         self._running: dict[str, cf.Future[Any]] = {}
-        # Re-entrant, so an executor that runs calls inline (the benchmark's profiler) can
-        # never deadlock on it.
-        self._running_lock = threading.RLock()
+        self._running_lock = threading.Lock()
         # The instances split between owners at the last refresh: their steps are asked
         # for at the start of the next, beside the totals (most still need splitting).
         self._split_instances: frozenset[str] = frozenset()
@@ -190,7 +188,6 @@ class Engine:
         info: tuple[WorkspaceInfo, ...] = ()
         unmatched: dict[str, int] = {}
         split = 0
-        steps_waited = False
         if owners is not None:
             batch, timelines = owners
             workspaces = _alive_by_tag_state(batch, t1)
@@ -202,8 +199,7 @@ class Engine:
                 totals, split = self._attribute(
                     usage, timelines, reading, end, status, early, deadline
                 )
-                steps_waited = True
-        if early[0] is not None and not steps_waited:
+        if early[0] is not None and (owners is None or usage is None):
             # The steps were asked for, but are not needed: the call must still end with
             # this refresh, not outlive it and hold up the next one.
             self._wait(early[0], early[1], "prometheus", deadline)

@@ -82,33 +82,25 @@ class PrometheusUsage:
                 self._rules, c.matchers, c.host_label, window_seconds
             )
         return [
-            self._sums(cls, modes, f"[{round(window_seconds)}s]")
+            self._per_host(cls, modes, "increase", f"{round(window_seconds)}s")
             for cls, modes in (("busy", self._busy), ("idle", self._idle))
         ]
 
-    def _sums(self, cls: str, modes: Sequence[str], window: str, hosts_regex: str = "") -> str:
-        """The raw counters of these modes summed per host and group, labelled with ``cls``."""
+    def _per_host(
+        self, cls: str, modes: Sequence[str], function: str, span: str, hosts_regex: str = ""
+    ) -> str:
+        """``function`` (increase, rate) of each counter of these modes over ``span``, summed
+        per host and group and labelled with ``cls``; of just these hosts if a regex is given.
+
+        The function takes each series on its own, so a reset or a series that ends stays
+        in its own series (see :mod:`exporter.sources.tiles`).
+        """
         regex = {"mode": exact_regex(modes)}
         if hosts_regex:
             regex[self._config.host_label] = hosts_regex
         series = selector(self._config.metric, self._config.matchers, regex)
-        if window:
-            series = f"increase({series}{window})"
         by = f"{self._config.host_label}, {PROJECT}, {MACHINE}"
-        return with_label(f"sum by ({by}) ({series})", "class", cls)
-
-    def _step_rates(self, cls: str, modes: Sequence[str], hosts_regex: str, step: float) -> str:
-        """Each host's CPU rate over the last two steps, summed per host and group.
-
-        ``rate()`` takes each series on its own (see :mod:`exporter.sources.tiles`);
-        two steps, so that each range holds two scrapes at scrape intervals up to the step.
-        """
-        regex = {"mode": exact_regex(modes), self._config.host_label: hosts_regex}
-        series = selector(self._config.metric, self._config.matchers, regex)
-        by = f"{self._config.host_label}, {PROJECT}, {MACHINE}"
-        return with_label(
-            f"sum by ({by}) (rate({series}[{round(2 * step * 1000)}ms]))", "class", cls
-        )
+        return with_label(f"sum by ({by}) ({function}({series}[{span}]))", "class", cls)
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host and group over (end - window, end]: two requests, side by side.
@@ -182,7 +174,8 @@ class PrometheusUsage:
                 return recording_rules.parse_steps(data, self._rules, at, c.host_label)
         hosts = exact_regex(instances)
         query = " or ".join(
-            self._step_rates(cls, modes, hosts, step_seconds)
+            # over two steps, so that each range holds two scrapes at intervals up to a step
+            self._per_host(cls, modes, "rate", f"{round(2 * step_seconds * 1000)}ms", hosts)
             for cls, modes in (("busy", self._busy), ("idle", self._idle))
         )
         # Rates every step, ending at the window's end, back to the first whose tile
