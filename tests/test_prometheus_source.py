@@ -337,15 +337,18 @@ def test_recorded_window_total_sums_the_rule_samples_and_corrects_the_edges(http
         # times g = (range - interval)/2 + (end - newest evaluation). The start edge:
         # the rate of the first evaluation in the window times h, minus the part of its
         # tile before the window; the lattice of evaluations places it.
-        total = (
-            "clamp_min(sum by (instance, cloud_project_name, machine_name) ("
-            f"60 * sum_over_time({rate}[3599999ms]) or "
-            f"label_replace(last_over_time({rate}[119999ms]) * on() group_left() "
-            f'(30 + time() - {newest}), "part", "end", "", "") or '
-            f"label_replace(last_over_time({rate}[59999ms] offset 3540000ms) * on() group_left() "
-            f'(({newest} - time() + 3599.999) % 60 + 0.001 - 90), "part", "start", "", "")), 0)'
+        # The edges' one-element weights (in intervals) bring the label that keeps
+        # them apart for "or"; one last operation multiplies by I and adds the class.
+        labelled = (
+            "sum by (instance, cloud_project_name, machine_name) ("
+            f"sum_over_time({rate}[3599999ms]) or "
+            f"last_over_time({rate}[119999ms]) * on() group_left(part) "
+            f'label_replace((30 + time() - {newest}) / 60, "part", "end", "", "") or '
+            f"last_over_time({rate}[59999ms] offset 3540000ms) * on() group_left(part) "
+            f"label_replace((({newest} - time() + 3599.999) % 60 + 0.001 - 90) / 60, "
+            '"part", "start", "", "")) * on() group_left(class) '
+            f'label_replace(vector(60), "class", "{cls}", "", "")'
         )
-        labelled = f'label_replace({total}, "class", "{cls}", "", "")'
         if cls == "busy":  # the heartbeat answers too, so that its absence shows
             labelled += f' or label_replace({newest}, "{HEARTBEAT_LABEL}", "newest", "", "")'
         assert query == labelled

@@ -86,7 +86,7 @@ def total_queries(
     queries = []
     for cls, metric in (("busy", rules.busy_metric), ("idle", rules.idle_metric)):
         rate = selector(metric, matchers, {})
-        parts = [f"{interval:g} * sum_over_time({rate}[{window_ms}ms])"]
+        parts = [f"sum_over_time({rate}[{window_ms}ms])"]
         if window_seconds > interval:
             # g: from the end of the last tile to the end of the window.
             g = f"({(rate_range - interval) / 2:g} + time() - {last})"
@@ -102,11 +102,15 @@ def total_queries(
                 f"offset {_ms(window_seconds) - interval_ms}ms)"
             )
             for part, sample, factor in (("end", r_last, g), ("start", r_first, h)):
-                parts.append(with_label(f"{sample} * on() group_left() {factor}", "part", part))
-        # A host whose load fell to nothing right after the window started could come
-        # out a little below zero; it used nothing, not less than nothing.
-        total = f"clamp_min(sum by ({by}) ({' or '.join(parts)}), 0)"
-        query = with_label(total, "class", cls)
+                # In I-second units, as the tiles are summed; the one-element factor
+                # brings the label ``part`` that keeps the edge apart for ``or``.
+                weight = with_label(f"{factor} / {interval:g}", "part", part)
+                parts.append(f"{sample} * on() group_left(part) {weight}")
+        # Times I, and labelled with the class, in one operation. A total a little
+        # below zero (a host whose load fell to nothing right after the window started)
+        # is dropped by the parser: it used nothing, not less than nothing.
+        per_class = with_label(f"vector({interval:g})", "class", cls)
+        query = f"sum by ({by}) ({' or '.join(parts)}) * on() group_left(class) {per_class}"
         if cls == "busy":
             query += f" or {with_label(last, HEARTBEAT_LABEL, 'newest')}"
         queries.append(query)
