@@ -416,6 +416,30 @@ def test_parse_steps_does_not_stretch_a_host_gone_before_the_end():
     assert [(s.start, s.end, s.busy_seconds) for s in steps] == [(-30.0, 30.0, 60.0)]
 
 
+def test_parse_steps_reads_samples_out_of_order_or_repeated_as_a_sorted_series():
+    """Prometheus answers each series in time order, once per time; an upstream may not."""
+    metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
+
+    def tiles(busy_values, idle_values):
+        data = {
+            "result": [
+                {"metric": {**metric, "__name__": "busy_r"}, "values": busy_values},
+                {"metric": {**metric, "__name__": "idle_r"}, "values": idle_values},
+            ]
+        }
+        rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
+        (steps,) = parse_steps(data, rules, end=150).values()
+        return [tuple(s) for s in steps]
+
+    in_order = tiles([[60, "0.5"], [120, "1"]], [[60, "2"], [120, "3"]])
+    assert tiles([[120, "1"], [60, "0.5"]], [[120, "3"], [60, "2"]]) == in_order
+    # A repeated time adds up, as a second series of the host would; a sample later
+    # than the end is dropped.
+    assert tiles([[60, "0.25"], [60, "0.25"], [120, "1"]], [[60, "2"], [120, "3"], [999, "7"]]) == (
+        in_order
+    )
+
+
 def test_parse_steps_extends_the_last_tiles_when_the_newest_evaluation_is_not_written_yet():
     """Evaluations every 60 s; the one due at 599 s is not in yet, so the newest is at 539 s.
 
