@@ -1,7 +1,8 @@
 """Value objects passed from the source adapters to the maths, and the source protocols.
 
-Adapters return these plain, frozen dataclasses and raise :class:`SourceError`;
-everything downstream of them is pure and does no I/O.
+Adapters return these plain, immutable values (NamedTuples where a scrape builds
+thousands) and raise :class:`SourceError`; everything downstream of them is pure
+and does no I/O.
 """
 
 from __future__ import annotations

@@ -64,6 +64,8 @@ REASONS = {
     "deleted_before_created",
     "bad_state",
     "bad_owner",
+    "reserved_owner",
+    "bad_id",
     "deleted_without_time",
     "bad_acquired_time",
     "duplicate",

@@ -111,6 +111,27 @@ def test_malformed_documents_are_skipped_and_counted_by_reason(db):
     }
 
 
+def test_an_owner_named_unattributed_and_label_values_no_name_has_are_skipped_and_counted(db):
+    """A user called "unattributed" would merge with unowned usage; a label value of
+    thousands of characters would sit in Prometheus' index as long as its data."""
+    client, ada = db
+    long = "x" * 257
+    ada.workspaces.insert_many(
+        [
+            doc("ok", owner="y" * 256, state="C" * 256),
+            doc("reserved", owner="unattributed"),
+            doc("reserved-padded", owner=" unattributed "),
+            doc("long-owner", owner=long),
+            doc("long-state", state=long),
+            doc("i" * 257),
+            doc("other-case", owner="Unattributed"),  # another label value: kept
+        ]
+    )
+    batch = ownership(client).workspaces(START, END)
+    assert [w.workspace_id for w in batch.workspaces] == ["ok", "other-case"]
+    assert batch.skipped == {"reserved_owner": 2, "bad_owner": 1, "bad_state": 1, "bad_id": 1}
+
+
 def test_timezone_aware_and_naive_datetimes_agree():
     aware = doc("a", created=START)
     aware["created_time"] = START  # aware, as tz_aware clients return

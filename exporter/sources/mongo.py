@@ -24,7 +24,7 @@ from pymongo import MongoClient
 
 from exporter.experiments import ExperimentBatch, parse_experiments
 from exporter.hosts import host_key
-from exporter.model import SourceError, Workspace, WorkspaceBatch
+from exporter.model import UNATTRIBUTED, SourceError, Workspace, WorkspaceBatch
 
 WORKSPACE_FIELDS = {
     "hostname": 1,
@@ -91,6 +91,9 @@ def _date_or_malformed(field: str, op: str, bound: datetime) -> dict[str, Any]:
 
 _EPOCH = datetime(1970, 1, 1)
 _UNDECODED = "\ufffd"  # what the client decodes bytes that are not UTF-8 to (see wiring)
+# Label values from MongoDB (id, owner, state) longer than this are not names: each
+# would be a series' label in Prometheus' index, for as long as the data is kept.
+MAX_LABEL_CHARS = 256
 
 
 def as_timestamp(value: object) -> float | None:
@@ -121,13 +124,16 @@ def _check(doc: Any) -> Workspace | str:
     if deleted is not None and deleted < created:
         return "deleted_before_created"
     state = doc.get("state")
-    if not isinstance(state, str) or not state or _UNDECODED in state:
+    if not isinstance(state, str) or not _label_like(state):
         return "bad_state"
     owner = doc.get("owner")
-    if owner is not None and (
-        not isinstance(owner, str) or not owner.strip() or _UNDECODED in owner
-    ):
+    if owner is not None and (not isinstance(owner, str) or not _label_like(owner.strip())):
         return "bad_owner"
+    if owner is not None and owner.strip() == UNATTRIBUTED:
+        return "reserved_owner"  # a user of that name would merge with unowned usage
+    workspace_id = str(doc.get("_id", ""))
+    if len(workspace_id) > MAX_LABEL_CHARS:
+        return "bad_id"
     if state.upper() == "DELETED" and deleted is None:
         return "deleted_without_time"
     raw_acquired = doc.get("acquired_time")
@@ -136,7 +142,7 @@ def _check(doc: Any) -> Workspace | str:
         return "bad_acquired_time"  # a tenure from created_time instead would be a guess
     tag = doc.get("tag")
     return Workspace(
-        workspace_id=str(doc.get("_id", "")),
+        workspace_id=workspace_id,
         host=host,
         hostname=str(doc["hostname"]),
         owner=owner.strip() if isinstance(owner, str) else None,
@@ -146,6 +152,10 @@ def _check(doc: Any) -> Workspace | str:
         deleted=deleted,
         acquired=acquired,
     )
+
+
+def _label_like(value: str) -> bool:
+    return 0 < len(value) <= MAX_LABEL_CHARS and _UNDECODED not in value
 
 
 def parse_workspaces(docs: Sequence[Any], start: float, end: float) -> WorkspaceBatch:
