@@ -1,10 +1,12 @@
-"""The MongoDB adapter: two queries, the right documents, malformed ones skipped and counted."""
+"""The MongoDB adapter: one query, the right documents, malformed ones skipped and counted."""
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import mongomock
 import pymongo.errors
 import pytest
+from bson import Binary, ObjectId
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -132,6 +134,21 @@ def test_an_owner_named_unattributed_and_label_values_no_name_has_are_skipped_an
     assert batch.skipped == {"reserved_owner": 2, "bad_owner": 1, "bad_state": 1, "bad_id": 1}
 
 
+def test_dates_stored_as_object_ids_or_binary_are_found_and_counted(db):
+    """The query must not drop them silently: they come back to be counted."""
+    client, ada = db
+    ada.workspaces.insert_many(
+        [
+            doc("ok"),
+            doc("id-created", created=ObjectId()),
+            doc("binary-deleted", deleted=Binary(b"2026-01-31")),
+        ]
+    )
+    batch = ownership(client).workspaces(START, END)
+    assert [w.workspace_id for w in batch.workspaces] == ["ok"]
+    assert batch.skipped == {"bad_created_time": 1, "bad_deleted_time": 1}
+
+
 def test_timezone_aware_and_naive_datetimes_agree():
     aware = doc("a", created=START)
     aware["created_time"] = START  # aware, as tz_aware clients return
@@ -166,6 +183,48 @@ def test_driver_errors_become_source_errors():
 
     src = MongoOwnership(Broken(), "ada", timeout=1.0)
     with pytest.raises(SourceError, match="ServerSelectionTimeoutError"):
+        src.workspaces(START, END)
+
+
+class Streaming:
+    """A client whose cursor yields ``docs``, running ``at[k]()`` before the k-th."""
+
+    def __init__(self, docs, at):
+        self.docs, self.at = docs, at
+
+    def __getitem__(self, name):
+        return self
+
+    def find(self, *args, **kwargs):
+        for k, d in enumerate(self.docs):
+            if k in self.at:
+                self.at[k]()
+            yield d
+
+
+def test_documents_reach_the_caller_in_chunks_while_the_rest_are_still_read():
+    """The caller checks the first documents while the cursor waits for the next batch."""
+    release = threading.Event()
+
+    def wait_for_the_caller():
+        assert release.wait(10), "the caller got no document before the last arrived"
+
+    docs = [doc(f"w{k}") for k in range(250)]
+    src = MongoOwnership(Streaming(docs, {150: wait_for_the_caller}), "ada", timeout=1.0)
+    received = src._documents("workspaces", {}, {})
+    first = [next(received) for _ in range(100)]  # before the cursor gets past the 150th
+    release.set()
+    assert [d["_id"] for d in first + list(received)] == [f"w{k}" for k in range(250)]
+    assert src.requests == 1
+
+
+def test_a_driver_error_after_some_batches_is_a_source_error():
+    def drop():
+        raise pymongo.errors.AutoReconnect("connection closed")
+
+    docs = [doc(f"w{k}") for k in range(250)]
+    src = MongoOwnership(Streaming(docs, {201: drop}), "ada", timeout=1.0)
+    with pytest.raises(SourceError, match="AutoReconnect reading workspaces"):
         src.workspaces(START, END)
 
 
