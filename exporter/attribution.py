@@ -27,9 +27,11 @@ from typing import NamedTuple
 from exporter.model import UNATTRIBUTED, HostUsage, UsageStep, Workspace
 
 
-@dataclass(frozen=True)
-class Tenure:
-    """One piece of a host's timeline within the window: [start, end) belongs to ``user``."""
+class Tenure(NamedTuple):
+    """One piece of a host's timeline within the window: [start, end) belongs to ``user``.
+
+    A NamedTuple, as Share is: one per host a scrape, and more where hosts changed hands.
+    """
 
     start: float
     end: float
