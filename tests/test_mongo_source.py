@@ -127,10 +127,15 @@ def test_an_owner_named_unattributed_and_label_values_no_name_has_are_skipped_an
             doc("long-state", state=long),
             doc("i" * 257),
             doc("other-case", owner="Unattributed"),  # another label value: kept
+            doc("long-tag", tag=long),  # kept, without its tag
         ]
     )
     batch = ownership(client).workspaces(START, END)
-    assert [w.workspace_id for w in batch.workspaces] == ["ok", "other-case"]
+    assert [(w.workspace_id, w.tag) for w in batch.workspaces] == [
+        ("ok", "ISIS"),
+        ("other-case", "ISIS"),
+        ("long-tag", ""),
+    ]
     assert batch.skipped == {"reserved_owner": 2, "bad_owner": 1, "bad_state": 1, "bad_id": 1}
 
 

@@ -297,6 +297,15 @@ def test_usage_steps_turn_each_hosts_rates_into_tiles_by_class(httpx_mock):
     ]
 
 
+def test_usage_steps_with_a_sample_without_a_time_are_a_malformed_answer(httpx_mock):
+    """A sample left out would leave a hole in the host's usage: the answer is refused."""
+    metric = {"instance": "h:9100", "cloud_project_name": "P", "machine_name": "M"}
+    t = END.timestamp()
+    answer_range_query(httpx_mock, [({**metric, "class": "busy"}, [[t - 60, "1"], ["x", "1"]])])
+    with pytest.raises(SourceError, match="malformed answer"):
+        source().usage_steps(["h:9100"], END, 3600, 60)
+
+
 # --- prometheus.source: recording_rules ------------------------------------------------
 
 BUSY_RULE = "instance:node_cpu_busy_seconds:rate2m"
@@ -340,13 +349,13 @@ def test_recorded_window_total_sums_the_rule_samples_and_corrects_the_edges(http
         # The edges' one-element weights (in intervals) bring the label that keeps
         # them apart for "or"; one last operation multiplies by I and adds the class.
         labelled = (
-            "sum by (instance, cloud_project_name, machine_name) ("
+            "clamp_min(sum by (instance, cloud_project_name, machine_name) ("
             f"sum_over_time({rate}[3599999ms]) or "
             f"last_over_time({rate}[119999ms]) * on() group_left(part) "
             f'label_replace((30 + time() - {newest}) / 60, "part", "end", "", "") or '
             f"last_over_time({rate}[59999ms] offset 3540000ms) * on() group_left(part) "
             f"label_replace((({newest} - time() + 3599.999) % 60 + 0.001 - 90) / 60, "
-            '"part", "start", "", "")) * on() group_left(class) '
+            '"part", "start", "", "")), 0) * on() group_left(class) '
             f'label_replace(vector(60), "class", "{cls}", "", "")'
         )
         if cls == "busy":  # the heartbeat answers too, so that its absence shows

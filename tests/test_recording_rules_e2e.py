@@ -45,6 +45,7 @@ RATES = {
 }
 HEAVY = {"user": 2.8, "system": 0.7, "idle": 0.4, "iowait": 0.05, "steal": 0.05}
 HOSTS = {"steady": "172.16.0.1:9100", "changing": "172.16.0.2:9100"}
+GONE, GONE_INSTANCE = T0 - 4000.0, "172.16.0.3:9100"
 
 
 def rates_at(host: str, t: float) -> dict[str, float]:
@@ -68,6 +69,15 @@ def counters() -> str:
                 }
                 samples.append((labels, totals[mode], t))
             t += SCRAPE
+    # A host that went away long before the windows above: its counters stop at GONE.
+    totals = dict.fromkeys(RATES["steady"], 1000.0)
+    t = T0 - 7200.0 + 7.0
+    while t <= GONE:
+        for mode, rate in RATES["steady"].items():
+            totals[mode] += rate * SCRAPE
+            labels = {**dict(samples[0][0]), "instance": GONE_INSTANCE, "mode": mode}
+            samples.append((labels, totals[mode], t))
+        t += SCRAPE
     return openmetrics_counter("node_cpu_seconds", samples)
 
 
@@ -215,3 +225,23 @@ def test_a_rules_file_without_the_heartbeat_still_serves_close_totals_and_says_s
     rates = RATES["steady"]
     assert abs(steady.busy_seconds - busy) <= 60.0 * (rates["user"] + rates["system"]) + 1e-6
     assert abs(steady.idle_seconds - idle) <= 60.0 * (rates["idle"] + rates["iowait"]) + 1e-6
+
+
+@pytest.mark.prometheus
+def test_a_host_gone_just_after_the_window_started_is_kept_with_nothing_used(prometheus):
+    """Its one rule sample in the window stands for a minute almost all before the window,
+    so the start edge takes off more than the sample adds (-29 s of its rate). It used
+    nothing in the window, not less than nothing, and it is still a host Prometheus
+    measured: dropped, its workspace would count as one Prometheus does not know."""
+    # Its newest rule sample's own time (an instant selector keeps it; GONE + 200 s is
+    # after the last one, which is due within 2 minutes of the last scrape).
+    rule = f'instance:node_cpu_busy_seconds:rate2m{{instance="{GONE_INSTANCE}"}}'
+    body = httpx.post(
+        prometheus.url + "/api/v1/query", data={"query": f"timestamp({rule})", "time": GONE + 200}
+    ).json()
+    (item,) = body["data"]["result"]
+    last = float(item["value"][1])
+    end = datetime.fromtimestamp(last - 1.0 + WINDOW, timezone.utc)
+    usage = usage_source(prometheus, "recording_rules").window_usage(end, WINDOW)
+    gone = [(u.busy_seconds, u.idle_seconds) for u in usage if u.instance == GONE_INSTANCE]
+    assert gone == [(0.0, 0.0)]

@@ -202,7 +202,7 @@ def _check(doc: Any) -> Workspace | str:
         hostname=str(doc["hostname"]),
         owner=owner.strip() if isinstance(owner, str) else None,
         state=state.upper(),
-        tag=tag if isinstance(tag, str) else "",
+        tag=tag if isinstance(tag, str) and _label_like(tag) else "",
         created=created,
         deleted=deleted,
         acquired=acquired,

@@ -106,11 +106,13 @@ def total_queries(
                 # brings the label ``part`` that keeps the edge apart for ``or``.
                 weight = with_label(f"{factor} / {interval:g}", "part", part)
                 parts.append(f"{sample} * on() group_left(part) {weight}")
-        # Times I, and labelled with the class, in one operation. A total a little
-        # below zero (a host whose load fell to nothing right after the window started)
-        # is dropped by the parser: it used nothing, not less than nothing.
+        # A host gone early in the window (or whose load fell to nothing then) can come
+        # out a little below zero: the start edge takes off up to 1.5 I of its first
+        # rate. It used nothing, not less than nothing, and is still a measured host.
+        total = f"clamp_min(sum by ({by}) ({' or '.join(parts)}), 0)"
+        # Times I, and labelled with the class, in one operation.
         per_class = with_label(f"vector({interval:g})", "class", cls)
-        query = f"sum by ({by}) ({' or '.join(parts)}) * on() group_left(class) {per_class}"
+        query = f"{total} * on() group_left(class) {per_class}"
         if cls == "busy":
             query += f" or {with_label(last, HEARTBEAT_LABEL, 'newest')}"
         queries.append(query)

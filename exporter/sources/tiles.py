@@ -95,8 +95,9 @@ def _series(values: Any, end: float) -> _Series:
             return at, rates
     summed: dict[float, float] = {}
     for t, raw in values:
+        when = float(t)  # a sample without a time is a malformed answer: the caller's error
         try:
-            rate, when = float(raw), float(t)
+            rate = float(raw)
         except (TypeError, ValueError):
             continue
         if 0.0 <= rate < math.inf and when <= end:
