@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__, equivalencies
 from exporter.config import SOURCES
+from exporter.digest import WorkspaceInfo
 from exporter.engine import Snapshot
 from exporter.exposition import RowGauge
 from exporter.forecast import INDEX_LEVELS
@@ -190,7 +191,7 @@ SPECS = {
         "ada_carbon_workspace_info",
         "One series per workspace alive at the end of the window, value 1, to join node "
         "metrics to owners. Turned off with workspace_info: false.",
-        ("workspace_id", "host", "user", "state", "cloud_project_name", "machine_name"),
+        WorkspaceInfo._fields,  # its rows are WorkspaceInfo tuples
     ),
     "up": FamilySpec(
         "ada_carbon_source_up",
@@ -305,9 +306,6 @@ def _fill(f: dict[str, GaugeMetricFamily], rows: dict[str, RowGauge], snap: Snap
             f["workspaces"].add_metric([tag, state], n)
         for (collection, reason), n in sorted(snap.skipped.items()):
             f["skipped"].add_metric([collection, reason], n)
-    rows["workspace_info"].add_rows(
-        ((w.workspace_id, w.host, w.user, w.state, w.cloud_project_name, w.machine_name), 1.0)
-        for w in snap.workspace_info
-    )
+    rows["workspace_info"].add_rows((w, 1.0) for w in snap.workspace_info)
     for side, n in sorted(snap.unmatched_hosts.items()):
         f["unmatched"].add_metric([side], n)

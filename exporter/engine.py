@@ -11,35 +11,24 @@ import concurrent.futures as cf
 import contextlib
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeVar
 
-from exporter import energy
-from exporter.attribution import (
-    Share,
-    Timelines,
-    attribute,
-    build_timelines,
-    needs_split,
-    timeline_for,
-)
+from exporter import digest, energy
+from exporter.attribution import Share, Timelines, attribute, attribute_whole
 from exporter.config import SOURCES, Config
+from exporter.digest import Measured, Owned, WorkspaceInfo
 from exporter.forecast import Outlook, outlook
 from exporter.health import HealthTracker, SourceStatus
-from exporter.hosts import host_key
 from exporter.intensity_fallback import IntensityReading, IntensityState
 from exporter.model import (
-    UNATTRIBUTED,
-    HostUsage,
     IntensitySource,
     OwnershipSource,
     SourceError,
     UsageSource,
     UsageStep,
-    WorkspaceBatch,
 )
 
 T = TypeVar("T")
@@ -52,7 +41,7 @@ StepsByKey = dict[tuple[str, str, str], list[UsageStep]]  # (instance, project, 
 class Usage(NamedTuple):
     """Attributed totals of one (project, machine type, facility, user) over the window.
 
-    NamedTuples, this and WorkspaceInfo: a scrape at 10,000 hosts builds 10,000 of each,
+    A NamedTuple, as WorkspaceInfo is: a scrape at 10,000 hosts builds 10,000 of each,
     after the last upstream answer, and a frozen dataclass costs several times more.
     """
 
@@ -62,15 +51,6 @@ class Usage(NamedTuple):
     idle_joules: float = 0.0
     busy_grams: float = 0.0
     idle_grams: float = 0.0
-
-
-class WorkspaceInfo(NamedTuple):
-    workspace_id: str
-    host: str
-    user: str
-    state: str
-    cloud_project_name: str
-    machine_name: str
 
 
 @dataclass(frozen=True)
@@ -149,7 +129,9 @@ class Engine:
         before = self._request_counts()
 
         f_usage = self._submit(
-            status, "prometheus", lambda: self.usage_source.window_usage(end, window)
+            status,
+            "prometheus",
+            lambda: digest.measured(self.usage_source.window_usage(end, window)),
         )
         early = self._early_steps(end, window)
         f_owner = self._submit(status, "mongodb", lambda: self._ownership(start, end))
@@ -162,7 +144,7 @@ class Engine:
             FORECAST,
             lambda: self.intensity_source.forecast(end) if with_forecast else [],
         )
-        usage = self._wait(f_usage, status, "prometheus", deadline)
+        measured = self._wait(f_usage, status, "prometheus", deadline)
         slots = self._wait(f_slots, status, "carbon_intensity", deadline)
         forecast = self._wait(f_forecast, forecast_status, FORECAST, deadline)
 
@@ -184,24 +166,19 @@ class Engine:
             ci.working_hours,
         )
         owners = self._wait(f_owner, status, "mongodb", deadline)
-        timelines = Timelines({}, frozenset())
         totals: dict[GroupKey, Usage] | None = None
-        workspaces: dict[tuple[str, str], int] | None = None
         info: tuple[WorkspaceInfo, ...] = ()
         unmatched: dict[str, int] = {}
         split = 0
-        if owners is not None:
-            batch, timelines = owners
-            workspaces = _alive_by_tag_state(batch, t1)
+        if owners is not None and measured is not None:
             # Each workspace's group is Prometheus': without it the series would be wrong.
-            if self.config.workspace_info and usage is not None:
-                info = self._info(batch, usage, t1)
-            unmatched = _unmatched(usage, batch, timelines)
-            if usage is not None:
-                totals, split = self._attribute(
-                    usage, timelines, reading, end, status, early, deadline
-                )
-        if early[0] is not None and (owners is None or usage is None):
+            if self.config.workspace_info:
+                info = digest.workspace_info(owners, measured)
+            unmatched = digest.unmatched(owners, measured)
+            totals, split = self._attribute(
+                measured, owners.timelines, reading, end, status, early, deadline
+            )
+        if early[0] is not None and (owners is None or measured is None):
             # The steps were asked for, but are not needed: the call must still end with
             # this refresh, not outlive it and hold up the next one.
             self._wait(early[0], early[1], "prometheus", deadline)
@@ -218,18 +195,20 @@ class Engine:
             sources={s: replace(st) for s, st in status.items()},
             intensity=reading,
             usage=totals,
-            workspaces=workspaces,
+            workspaces=owners.by_tag_state if owners is not None else None,
             workspace_info=info,
-            skipped=_skipped(owners),
+            skipped={("workspaces", r): n for r, n in owners.batch.skipped.items()}
+            if owners is not None
+            else {},
             unmatched_hosts=unmatched,
-            conflicted_hosts=len(timelines.conflicted_hosts),
+            conflicted_hosts=len(owners.timelines.conflicted_hosts) if owners is not None else 0,
             split_hosts=split,
             outlook=grid_outlook,
         )
 
     def _attribute(
         self,
-        usage: list[HostUsage],
+        measured: Measured,
         timelines: Timelines,
         reading: IntensityReading,
         end: datetime,
@@ -245,7 +224,9 @@ class Engine:
         window = self.config.window_seconds
         t0, t1 = (end - timedelta(seconds=window)).timestamp(), end.timestamp()
         early, early_status, asked = early_call
-        acc, parted = self._attribute_whole(usage, timelines, reading, t0, t1)
+        acc = _Totals(self.config, reading)
+        whole, parted = attribute_whole(measured.usage, timelines)
+        acc.add_whole(whole, t0, t1)
         to_split = sorted({u.instance for u in parted})
         missing = [i for i in to_split if i not in asked]  # all, unless asked early
         fetching = (
@@ -273,24 +254,6 @@ class Engine:
         self._split_instances = frozenset(to_split)
         return acc.result(), len(to_split)
 
-    def _attribute_whole(
-        self,
-        usage: list[HostUsage],
-        timelines: Timelines,
-        reading: IntensityReading,
-        t0: float,
-        t1: float,
-    ) -> tuple[_Totals, list[HostUsage]]:
-        """Attribute the hosts that need no steps (nearly all); return those that do."""
-        whole: list[HostUsage] = []
-        parted: list[HostUsage] = []
-        for u in usage:
-            split_it = needs_split(timeline_for(timelines, u.host, t0, t1))
-            (parted if split_it else whole).append(u)
-        acc = _Totals(self.config, reading)
-        acc.add(attribute(whole, timelines, {}, t0, t1))
-        return acc, parted
-
     def _early_steps(self, end: datetime, window: float) -> _Early:
         """Ask for the steps of the hosts split at the last refresh, beside the totals.
 
@@ -313,10 +276,10 @@ class Engine:
         )
         return future, early_status, asked
 
-    def _ownership(self, start: datetime, end: datetime) -> tuple[WorkspaceBatch, Timelines]:
-        """Workspaces and each host's timeline (built here, beside Prometheus)."""
+    def _ownership(self, start: datetime, end: datetime) -> Owned:
+        """Workspaces, each host's timeline and those alive at the end (worked out here)."""
         batch = self.ownership_source.workspaces(start, end)
-        return batch, build_timelines(batch.workspaces, start.timestamp(), end.timestamp())
+        return digest.owned(batch, start.timestamp(), end.timestamp())
 
     def _submit(
         self,
@@ -367,22 +330,6 @@ class Engine:
             "carbon_intensity": self.intensity_source.requests,
         }
 
-    def _info(
-        self, batch: WorkspaceBatch, usage: list[HostUsage] | None, at: float
-    ) -> tuple[WorkspaceInfo, ...]:
-        groups = {u.host: (u.cloud_project_name, u.machine_name) for u in usage or ()}
-        return tuple(
-            WorkspaceInfo(
-                w.workspace_id,
-                w.host,
-                w.owner if w.claimed and w.owner else UNATTRIBUTED,
-                w.state,
-                *groups.get(w.host, ("", "")),
-            )
-            for w in batch.workspaces
-            if w.alive_at(at)
-        )
-
 
 _Early = tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], frozenset[str]]
 
@@ -397,31 +344,48 @@ class _Totals:
         self._acc: dict[GroupKey, list[float]] = {}
 
     def add(self, shares: Iterable[Share]) -> None:
-        facilities, power_for = self._config.facilities, self._config.power_for
-        means, acc, reading = self._means, self._acc, self._reading
+        """Shares of hosts split between owners, each over its own piece of the window."""
         for s in shares:
-            key = (
+            self._add(
                 s.cloud_project_name,
                 s.machine_name,
-                facilities.get(s.cloud_project_name, "unknown"),
                 s.user,
+                s.busy_seconds,
+                s.idle_seconds,
+                self._mean(s.start, s.end),
             )
-            busy_j, idle_j = power_for(s.machine_name).joules(s.busy_seconds, s.idle_seconds)
-            span = (s.start, s.end)
-            g = means.get(span)
-            if g is None:
-                g = means[span] = energy.mean_intensity(
-                    reading.slots, s.start, s.end, reading.fill
-                ).gco2_per_kwh
-            row = acc.get(key)
-            if row is None:
-                row = acc[key] = [0.0] * 6
-            row[0] += s.busy_seconds
-            row[1] += s.idle_seconds
-            row[2] += busy_j
-            row[3] += idle_j
-            row[4] += energy.grams(busy_j, g)
-            row[5] += energy.grams(idle_j, g)
+
+    def add_whole(
+        self, sums: Mapping[tuple[str, str, str], list[float]], t0: float, t1: float
+    ) -> None:
+        """[busy, idle] CPU-seconds by (project, machine, user), all over the whole window."""
+        g, add = self._mean(t0, t1), self._add
+        for (project, machine, user), (busy, idle) in sums.items():
+            add(project, machine, user, busy, idle, g)
+
+    def _mean(self, start: float, end: float) -> float:
+        g = self._means.get((start, end))
+        if g is None:
+            r = self._reading
+            g = self._means[(start, end)] = energy.mean_intensity(
+                r.slots, start, end, r.fill
+            ).gco2_per_kwh
+        return g
+
+    def _add(
+        self, project: str, machine: str, user: str, busy: float, idle: float, g: float
+    ) -> None:
+        key = (project, machine, self._config.facilities.get(project, "unknown"), user)
+        busy_j, idle_j = self._config.power_for(machine).joules(busy, idle)
+        row = self._acc.get(key)
+        if row is None:
+            row = self._acc[key] = [0.0] * 6
+        row[0] += busy
+        row[1] += idle
+        row[2] += busy_j
+        row[3] += idle_j
+        row[4] += energy.grams(busy_j, g)
+        row[5] += energy.grams(idle_j, g)
 
     def result(self) -> dict[GroupKey, Usage]:
         return {k: Usage(*v) for k, v in self._acc.items()}
@@ -432,32 +396,3 @@ def _merge_parallel(status: SourceStatus, other: SourceStatus) -> None:
     status.up = status.up and other.up
     status.error = status.error or other.error
     status.duration_seconds = max(status.duration_seconds, other.duration_seconds)
-
-
-def _alive_by_tag_state(batch: WorkspaceBatch, at: float) -> dict[tuple[str, str], int]:
-    return dict(Counter((w.tag, w.state) for w in batch.workspaces if w.alive_at(at)))
-
-
-def _skipped(owners: tuple[WorkspaceBatch, Timelines] | None) -> dict[tuple[str, str], int]:
-    if owners is None:
-        return {}
-    return {("workspaces", r): n for r, n in owners[0].skipped.items()}
-
-
-def _unmatched(
-    usage: list[HostUsage] | None,
-    batch: WorkspaceBatch | None,
-    timelines: Timelines,
-) -> dict[str, int]:
-    """Hosts MongoDB knows that Prometheus does not measure, and the reverse."""
-    if usage is None or batch is None:
-        return {}
-    measured = {u.host for u in usage}
-    owned = {w.host for w in batch.workspaces}
-    return {
-        "mongodb": len(owned - measured),
-        "prometheus": len(measured - set(timelines.by_host)),
-        # Adapters keep an instance they cannot parse as its own host, so it still
-        # counts (as unattributed); here it is counted as such.
-        "unparseable_instance": sum(1 for u in usage if host_key(u.instance) is None),
-    }

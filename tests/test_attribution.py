@@ -4,6 +4,8 @@ import math
 from collections import defaultdict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.attribution import Tenure, attribute, build_timelines, split_fractions
 from exporter.model import UNATTRIBUTED, HostUsage, UsageStep, Workspace
@@ -131,6 +133,56 @@ def test_without_steps_the_split_is_by_duration():
         (pytest.approx(2 / 3), pytest.approx(2 / 3)),
         (pytest.approx(1 / 3), pytest.approx(1 / 3)),
     ]
+
+
+def shared_out(timeline, steps):
+    """The definition: each step shared between the pieces it overlaps, by overlap."""
+    busy, idle = [0.0] * len(timeline), [0.0] * len(timeline)
+    for s in steps:
+        for k, p in enumerate(timeline):
+            overlap = min(s.end, p.end) - max(s.start, p.start)
+            if overlap > 0 and s.end > s.start:
+                busy[k] += s.busy_seconds * overlap / (s.end - s.start)
+                idle[k] += s.idle_seconds * overlap / (s.end - s.start)
+    return busy, idle
+
+
+times = st.integers(min_value=-600, max_value=4200).map(float)
+
+
+@st.composite
+def pieces_and_steps(draw):
+    cuts = sorted({0.0, H, *draw(st.lists(st.integers(1, 3599).map(float), max_size=4))})
+    timeline = [Tenure(a, b, f"u{k}") for k, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+    bounds = sorted(draw(st.lists(times, min_size=2, max_size=40)))
+    amounts = st.floats(0, 500, allow_nan=False)
+    steps = [  # in order, with gaps (odd pairs skipped), some of no width
+        UsageStep(a, b, draw(amounts), draw(amounts))
+        for k, (a, b) in enumerate(zip(bounds, bounds[1:]))
+        if k % 3 != 2
+    ]
+    if draw(st.booleans()):  # out of order, overlapping: the one-by-one path
+        steps = draw(st.permutations(steps)) + draw(st.lists(st.sampled_from(steps or [None])))
+        steps = [s for s in steps if s is not None]
+    return timeline, steps
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces_and_steps())
+def test_split_fractions_share_each_step_by_its_overlap_with_each_piece(case):
+    """Steps in order take the fast path (sums of slices), others the one-by-one path."""
+    timeline, steps = case
+    busy, idle = shared_out(timeline, steps)
+    durations = [p.end - p.start for p in timeline]
+    for got, want in zip(split_fractions(timeline, steps), zip(busy, idle), strict=True):
+        for g, total, w in ((got[0], sum(busy), want[0]), (got[1], sum(idle), want[1])):
+            if total > 1e-9:
+                assert g == pytest.approx(w / total, abs=1e-9)
+    # Where the steps carry nothing, the split falls back to the pieces' durations.
+    if sum(busy) == 0:
+        assert [f[0] for f in split_fractions(timeline, steps)] == pytest.approx(
+            [d / H for d in durations]
+        )
 
 
 def test_conservation_every_host_total_is_kept_exactly():

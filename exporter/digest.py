@@ -1,0 +1,87 @@
+"""Each source's answer, digested in that source's thread as soon as it arrives.
+
+A refresh waits for Prometheus and MongoDB side by side, and whichever answers
+first would otherwise sit idle until the other does. What can be worked out from
+one answer alone is worked out here, in the thread that fetched it: the join
+after the last answer (attribution, workspace info, unmatched hosts) then only
+looks things up. At 10,000 hosts that join is what a scrape adds to the wait.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import NamedTuple
+
+from exporter.attribution import Timelines, build_timelines
+from exporter.hosts import host_key
+from exporter.model import UNATTRIBUTED, HostUsage, WorkspaceBatch
+
+NO_GROUP = ("", "")  # a workspace on a host Prometheus does not measure
+
+
+class WorkspaceInfo(NamedTuple):
+    """One ``ada_carbon_workspace_info`` series: its label values, in the family's order."""
+
+    workspace_id: str
+    host: str
+    user: str
+    state: str
+    cloud_project_name: str
+    machine_name: str
+
+
+class Measured(NamedTuple):
+    """Prometheus' answer: every host's window usage, and what the join needs of it."""
+
+    usage: list[HostUsage]
+    groups: dict[str, tuple[str, str]]  # host -> (cloud_project_name, machine_name)
+    unparseable: int  # instances that are not a host name (kept as their own host)
+
+
+class Owned(NamedTuple):
+    """MongoDB's answer: the workspaces, each host's timeline, and those alive at the end."""
+
+    batch: WorkspaceBatch
+    timelines: Timelines
+    hosts: frozenset[str]  # every host a workspace of the window was on
+    by_tag_state: dict[tuple[str, str], int]  # alive at the end
+    alive: list[tuple[str, str, str, str]]  # (id, host, user, state) of those alive at the end
+
+
+def measured(usage: list[HostUsage]) -> Measured:
+    # Adapters keep an instance they cannot parse as its own host, so that its usage
+    # still counts (as unattributed); it is counted as such here.
+    return Measured(
+        usage,
+        {u.host: (u.cloud_project_name, u.machine_name) for u in usage},
+        sum(1 for u in usage if host_key(u.instance) is None),
+    )
+
+
+def owned(batch: WorkspaceBatch, start: float, end: float) -> Owned:
+    alive = [w for w in batch.workspaces if w.alive_at(end)]
+    return Owned(
+        batch,
+        build_timelines(batch.workspaces, start, end),
+        frozenset(w.host for w in batch.workspaces),
+        dict(Counter((w.tag, w.state) for w in alive)),
+        [
+            (w.workspace_id, w.host, w.owner if w.claimed and w.owner else UNATTRIBUTED, w.state)
+            for w in alive
+        ],
+    )
+
+
+def workspace_info(o: Owned, m: Measured) -> tuple[WorkspaceInfo, ...]:
+    """The alive workspaces with the group Prometheus measures their host in."""
+    groups, make = m.groups, WorkspaceInfo._make
+    return tuple(make(w + groups.get(w[1], NO_GROUP)) for w in o.alive)
+
+
+def unmatched(o: Owned, m: Measured) -> dict[str, int]:
+    """Hosts MongoDB knows that Prometheus does not measure, and the reverse."""
+    return {
+        "mongodb": len(o.hosts - m.groups.keys()),
+        "prometheus": len(m.groups.keys() - o.timelines.by_host.keys()),
+        "unparseable_instance": m.unparseable,
+    }
