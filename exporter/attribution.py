@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -63,19 +62,30 @@ class Timelines:
 
 def build_timelines(workspaces: Iterable[Workspace], start: float, end: float) -> Timelines:
     """Each host's ownership over [start, end), from the workspaces alive in the window."""
-    claims: dict[str, list[tuple[float, float, float, str, str]]] = defaultdict(list)
+    claims: dict[str, list[tuple[float, float, float, str, str]]] = {}
     for ws in workspaces:
-        if not ws.claimed or ws.owner is None:
+        if not ws.claimed:
             continue
-        lo = max(ws.owned_from, start)
-        hi = min(ws.deleted if ws.deleted is not None else end, end)
+        since, deleted = ws.owned_from, ws.deleted
+        lo = since if since > start else start
+        hi = end if deleted is None or deleted > end else deleted
         if hi > lo:
-            claims[ws.host].append((lo, hi, ws.owned_from, ws.workspace_id, ws.owner))
+            claim = (lo, hi, since, ws.workspace_id, ws.owner or "")
+            held = claims.get(ws.host)
+            if held is None:
+                claims[ws.host] = [claim]
+            else:
+                held.append(claim)
     by_host: dict[str, tuple[Tenure, ...]] = {}
+    whole: dict[str, tuple[Tenure, ...]] = {}  # user -> their whole-window timeline, shared
     conflicted: set[str] = set()
     for host, intervals in claims.items():
-        if len(intervals) == 1 and intervals[0][:2] == (start, end):
-            by_host[host] = (Tenure(start, end, intervals[0][4]),)  # most hosts: one owner
+        lo, hi, _, _, user = intervals[0]
+        if len(intervals) == 1 and lo == start and hi == end:  # most hosts: one owner
+            timeline = whole.get(user)
+            if timeline is None:
+                timeline = whole[user] = (Tenure(start, end, user),)
+            by_host[host] = timeline
             continue
         tenures, overlapped = _sweep(intervals, start, end)
         by_host[host] = tenures

@@ -9,7 +9,6 @@ looks things up. At 10,000 hosts that join is what a scrape adds to the wait.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import NamedTuple
 
 from exporter.attribution import Timelines, build_timelines
@@ -59,16 +58,18 @@ def measured(usage: list[HostUsage]) -> Measured:
 
 
 def owned(batch: WorkspaceBatch, start: float, end: float) -> Owned:
-    alive = [w for w in batch.workspaces if w.alive_at(end)]
+    hosts: set[str] = set()
+    by_tag_state: dict[tuple[str, str], int] = {}
+    alive: list[tuple[str, str, str, str]] = []
+    for w in batch.workspaces:
+        hosts.add(w.host)
+        if w.alive_at(end):
+            key = (w.tag, w.state)
+            by_tag_state[key] = by_tag_state.get(key, 0) + 1
+            user = w.owner if w.claimed and w.owner else UNATTRIBUTED
+            alive.append((w.workspace_id, w.host, user, w.state))
     return Owned(
-        batch,
-        build_timelines(batch.workspaces, start, end),
-        frozenset(w.host for w in batch.workspaces),
-        dict(Counter((w.tag, w.state) for w in alive)),
-        [
-            (w.workspace_id, w.host, w.owner if w.claimed and w.owner else UNATTRIBUTED, w.state)
-            for w in alive
-        ],
+        batch, build_timelines(batch.workspaces, start, end), frozenset(hosts), by_tag_state, alive
     )
 
 
