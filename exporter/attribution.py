@@ -62,36 +62,55 @@ class Timelines:
 
 def build_timelines(workspaces: Iterable[Workspace], start: float, end: float) -> Timelines:
     """Each host's ownership over [start, end), from the workspaces alive in the window."""
-    claims: dict[str, list[tuple[float, float, float, str, str]]] = {}
+    builder = TimelineBuilder(start, end)
     for ws in workspaces:
+        builder.add(ws)
+    return builder.timelines()
+
+
+class TimelineBuilder:
+    """Timelines built one workspace at a time, as MongoDB's answer arrives.
+
+    :meth:`add` keeps each claim; :meth:`timelines` then only orders each host's.
+    """
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self._claims: dict[str, list[tuple[float, float, float, str, str]]] = {}
+
+    def add(self, ws: Workspace) -> None:
         if not ws.claimed:
-            continue
+            return
+        start, end = self.start, self.end
         since, deleted = ws.owned_from, ws.deleted
         lo = since if since > start else start
         hi = end if deleted is None or deleted > end else deleted
         if hi > lo:
             claim = (lo, hi, since, ws.workspace_id, ws.owner or "")
-            held = claims.get(ws.host)
+            held = self._claims.get(ws.host)
             if held is None:
-                claims[ws.host] = [claim]
+                self._claims[ws.host] = [claim]
             else:
                 held.append(claim)
-    by_host: dict[str, tuple[Tenure, ...]] = {}
-    whole: dict[str, tuple[Tenure, ...]] = {}  # user -> their whole-window timeline, shared
-    conflicted: set[str] = set()
-    for host, intervals in claims.items():
-        lo, hi, _, _, user = intervals[0]
-        if len(intervals) == 1 and lo == start and hi == end:  # most hosts: one owner
-            timeline = whole.get(user)
-            if timeline is None:
-                timeline = whole[user] = (Tenure(start, end, user),)
-            by_host[host] = timeline
-            continue
-        tenures, overlapped = _sweep(intervals, start, end)
-        by_host[host] = tenures
-        if overlapped:
-            conflicted.add(host)
-    return Timelines(by_host, frozenset(conflicted))
+
+    def timelines(self) -> Timelines:
+        start, end = self.start, self.end
+        by_host: dict[str, tuple[Tenure, ...]] = {}
+        whole: dict[str, tuple[Tenure, ...]] = {}  # user -> their whole-window timeline, shared
+        conflicted: set[str] = set()
+        for host, intervals in self._claims.items():
+            lo, hi, _, _, user = intervals[0]
+            if len(intervals) == 1 and lo == start and hi == end:  # most hosts: one owner
+                timeline = whole.get(user)
+                if timeline is None:
+                    timeline = whole[user] = (Tenure(start, end, user),)
+                by_host[host] = timeline
+                continue
+            tenures, overlapped = _sweep(intervals, start, end)
+            by_host[host] = tenures
+            if overlapped:
+                conflicted.add(host)
+        return Timelines(by_host, frozenset(conflicted))
 
 
 def _sweep(

@@ -126,7 +126,9 @@ class DemoOwnership:
         self.fleet = fleet
         self.requests = 0
 
-    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
+    def workspaces(
+        self, start: datetime, end: datetime, each: Callable[[Workspace], object] | None = None
+    ) -> WorkspaceBatch:
         """Every workspace alive at any moment of [start, end], as stored at ``end``."""
         self.requests += 1
         lo, now = _seconds(start), _seconds(end)
@@ -150,6 +152,9 @@ class DemoOwnership:
                         acquired=ten.acquired if claimed else None,
                     )
                 )
+        if each is not None:
+            for ws in out:
+                each(ws)
         return WorkspaceBatch(tuple(out))
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from exporter.attribution import Timelines, build_timelines
+from exporter.attribution import TimelineBuilder, Timelines
 from exporter.hosts import host_key
-from exporter.model import UNATTRIBUTED, HostUsage, WorkspaceBatch
+from exporter.model import UNATTRIBUTED, HostUsage, Workspace, WorkspaceBatch
 
 NO_GROUP = ("", "")  # a workspace on a host Prometheus does not measure
 
@@ -58,19 +58,49 @@ def measured(usage: list[HostUsage]) -> Measured:
 
 
 def owned(batch: WorkspaceBatch, start: float, end: float) -> Owned:
-    hosts: set[str] = set()
-    by_tag_state: dict[tuple[str, str], int] = {}
-    alive: list[tuple[str, str, str, str]] = []
+    """MongoDB's answer digested at once (see :class:`OwnedBuilder` to do it as it arrives)."""
+    builder = OwnedBuilder(start, end)
     for w in batch.workspaces:
-        hosts.add(w.host)
-        if w.alive_at(end):
+        builder.add(w)
+    return builder.owned(batch)
+
+
+class OwnedBuilder:
+    """MongoDB's answer digested one workspace at a time, while the rest is on its way.
+
+    Give :meth:`add` as the ``each`` of ``OwnershipSource.workspaces``: at 10,000 hosts
+    the answer comes in about a hundred batches, and this work then fits between them.
+    """
+
+    def __init__(self, start: float, end: float) -> None:
+        self.end = end
+        self._timelines = TimelineBuilder(start, end)
+        self._hosts: set[str] = set()
+        self._by_tag_state: dict[tuple[str, str], int] = {}
+        self._alive: list[tuple[str, str, str, str]] = []
+        self._added = 0
+
+    def add(self, w: Workspace) -> None:
+        self._added += 1
+        self._hosts.add(w.host)
+        self._timelines.add(w)
+        if w.alive_at(self.end):
             key = (w.tag, w.state)
-            by_tag_state[key] = by_tag_state.get(key, 0) + 1
+            self._by_tag_state[key] = self._by_tag_state.get(key, 0) + 1
             user = w.owner if w.claimed and w.owner else UNATTRIBUTED
-            alive.append((w.workspace_id, w.host, user, w.state))
-    return Owned(
-        batch, build_timelines(batch.workspaces, start, end), frozenset(hosts), by_tag_state, alive
-    )
+            self._alive.append((w.workspace_id, w.host, user, w.state))
+
+    def owned(self, batch: WorkspaceBatch) -> Owned:
+        """The digest of ``batch``, whose every workspace was added (in its order)."""
+        if self._added != len(batch.workspaces):  # a source that did not call ``each``
+            raise RuntimeError(f"{self._added} workspaces added of {len(batch.workspaces)}")
+        return Owned(
+            batch,
+            self._timelines.timelines(),
+            frozenset(self._hosts),
+            self._by_tag_state,
+            self._alive,
+        )
 
 
 def workspace_info(o: Owned, m: Measured) -> tuple[WorkspaceInfo, ...]:

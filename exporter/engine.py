@@ -277,9 +277,9 @@ class Engine:
         return future, early_status, asked
 
     def _ownership(self, start: datetime, end: datetime) -> Owned:
-        """Workspaces, each host's timeline and those alive at the end (worked out here)."""
-        batch = self.ownership_source.workspaces(start, end)
-        return digest.owned(batch, start.timestamp(), end.timestamp())
+        """Workspaces, each host's timeline and those alive at the end, worked out as they come."""
+        builder = digest.OwnedBuilder(start.timestamp(), end.timestamp())
+        return builder.owned(self.ownership_source.workspaces(start, end, builder.add))
 
     def _submit(
         self,

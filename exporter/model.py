@@ -7,7 +7,7 @@ and does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -136,8 +136,15 @@ class OwnershipSource(Protocol):
 
     requests: int
 
-    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
-        """Every workspace alive at any moment of [start, end]."""
+    def workspaces(
+        self, start: datetime, end: datetime, each: Callable[[Workspace], object] | None = None
+    ) -> WorkspaceBatch:
+        """Every workspace alive at any moment of [start, end].
+
+        ``each``, if given, is called with every workspace of the batch, in its order,
+        as soon as it is known: a source that reads them in batches lets the caller
+        work on the first while the rest are on their way.
+        """
         ...
 
 

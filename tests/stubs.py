@@ -63,10 +63,12 @@ class StubOwnership:
     fail: bool = False
     requests: int = 0
 
-    def workspaces(self, start, end):
+    def workspaces(self, start, end, each=None):
         self.requests += 1
         if self.fail:
             raise SourceError("mongodb is down")
+        for ws in self.workspaces_ if each is not None else ():
+            each(ws)
         return WorkspaceBatch(tuple(self.workspaces_), dict(self.skipped))
 
 

@@ -2,6 +2,7 @@
 
 import math
 from collections import defaultdict
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -153,12 +154,12 @@ times = st.integers(min_value=-600, max_value=4200).map(float)
 @st.composite
 def pieces_and_steps(draw):
     cuts = sorted({0.0, H, *draw(st.lists(st.integers(1, 3599).map(float), max_size=4))})
-    timeline = [Tenure(a, b, f"u{k}") for k, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+    timeline = [Tenure(a, b, f"u{k}") for k, (a, b) in enumerate(pairwise(cuts))]
     bounds = sorted(draw(st.lists(times, min_size=2, max_size=40)))
     amounts = st.floats(0, 500, allow_nan=False)
     steps = [  # in order, with gaps (odd pairs skipped), some of no width
         UsageStep(a, b, draw(amounts), draw(amounts))
-        for k, (a, b) in enumerate(zip(bounds, bounds[1:]))
+        for k, (a, b) in enumerate(pairwise(bounds))
         if k % 3 != 2
     ]
     if draw(st.booleans()):  # out of order, overlapping: the one-by-one path
@@ -174,7 +175,8 @@ def test_split_fractions_share_each_step_by_its_overlap_with_each_piece(case):
     timeline, steps = case
     busy, idle = shared_out(timeline, steps)
     durations = [p.end - p.start for p in timeline]
-    for got, want in zip(split_fractions(timeline, steps), zip(busy, idle), strict=True):
+    fractions = split_fractions(timeline, steps)
+    for got, want in zip(fractions, zip(busy, idle, strict=True), strict=True):
         for g, total, w in ((got[0], sum(busy), want[0]), (got[1], sum(idle), want[1])):
             if total > 1e-9:
                 assert g == pytest.approx(w / total, abs=1e-9)

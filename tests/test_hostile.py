@@ -13,7 +13,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -34,7 +34,7 @@ from exporter.config import (
     RecordingRulesConfig,
 )
 from exporter.engine import Engine
-from exporter.model import SourceError, WorkspaceBatch
+from exporter.model import SourceError, Workspace, WorkspaceBatch
 from exporter.sources.intensity import FixedIntensity, parse_slots
 from exporter.sources.mongo import parse_workspaces
 from exporter.sources.prometheus import PrometheusUsage
@@ -162,8 +162,10 @@ class DocumentOwnership:
         self._docs = docs
         self.requests = 0
 
-    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
-        return parse_workspaces(self._docs, start.timestamp(), end.timestamp())
+    def workspaces(
+        self, start: datetime, end: datetime, each: Callable[[Workspace], object] | None = None
+    ) -> WorkspaceBatch:
+        return parse_workspaces(self._docs, start.timestamp(), end.timestamp(), each)
 
 
 def measured_usage() -> StubUsage:

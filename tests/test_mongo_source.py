@@ -1,6 +1,7 @@
 """The MongoDB adapter: one query, the right documents, malformed ones skipped and counted."""
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import mongomock
@@ -221,6 +222,27 @@ def test_documents_reach_the_caller_in_chunks_while_the_rest_are_still_read():
     release.set()
     assert [d["_id"] for d in first + list(received)] == [f"w{k}" for k in range(250)]
     assert src.requests == 1
+
+
+def test_each_workspace_kept_reaches_each_while_the_rest_are_still_read():
+    """``each`` gets the kept workspaces, in the batch's order, as their batch arrives."""
+    seen = []
+
+    def wait_for_the_first_chunk():
+        # The reader hands over chunks of 100: without streaming, this would wait in vain.
+        deadline = time.monotonic() + 10
+        while len(seen) < 98 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(seen) >= 98, "each got nothing before the cursor's end"
+
+    docs = [doc(f"w{k}") for k in range(250)]
+    docs[3] = doc("w2")  # a duplicate: skipped, not passed on
+    docs[5] = doc("w5", hostname=None)  # malformed: skipped, not passed on
+    src = MongoOwnership(Streaming(docs, {150: wait_for_the_first_chunk}), "ada", timeout=1.0)
+    batch = src.workspaces(START, END, seen.append)
+    assert seen == list(batch.workspaces)
+    assert [w.workspace_id for w in seen][:4] == ["w0", "w1", "w2", "w4"]
+    assert len(seen) == 248 and batch.skipped == {"duplicate": 1, "bad_hostname": 1}
 
 
 def test_a_driver_error_after_some_batches_is_a_source_error():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,8 +48,13 @@ class MongoOwnership:
         self._timeout = timeout
         self.requests = 0
 
-    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
-        """Every valid workspace alive at any moment of [start, end]; skipped ones by reason."""
+    def workspaces(
+        self, start: datetime, end: datetime, each: Callable[[Workspace], object] | None = None
+    ) -> WorkspaceBatch:
+        """Every valid workspace alive at any moment of [start, end]; skipped ones by reason.
+
+        ``each`` is called with each workspace kept, as its batch arrives.
+        """
         query = {
             "$and": [
                 _date_or_malformed("deleted_time", "$gte", start),
@@ -57,7 +62,7 @@ class MongoOwnership:
             ]
         }
         docs = self._documents("workspaces", query, WORKSPACE_FIELDS)
-        return parse_workspaces(docs, start.timestamp(), end.timestamp())
+        return parse_workspaces(docs, start.timestamp(), end.timestamp(), each)
 
     def experiments(self) -> ExperimentBatch:
         """Every experiment record in ``groups``, in one query; malformed ones skipped and counted.
@@ -213,10 +218,16 @@ def _label_like(value: str) -> bool:
     return 0 < len(value) <= MAX_LABEL_CHARS and _UNDECODED not in value
 
 
-def parse_workspaces(docs: Iterable[Any], start: float, end: float) -> WorkspaceBatch:
+def parse_workspaces(
+    docs: Iterable[Any],
+    start: float,
+    end: float,
+    each: Callable[[Workspace], object] | None = None,
+) -> WorkspaceBatch:
     """Validate raw workspace documents; keep those alive in [start, end], count the rest.
 
-    Duplicates (the same ``_id`` twice) are kept once and counted.
+    Duplicates (the same ``_id`` twice) are kept once and counted. ``each`` is called
+    with each workspace as it is kept.
     """
     kept: dict[str, Workspace] = {}
     skipped: Counter[str] = Counter()
@@ -228,4 +239,6 @@ def parse_workspaces(docs: Iterable[Any], start: float, end: float) -> Workspace
             skipped["duplicate"] += 1
         elif result.created <= end and (result.deleted is None or result.deleted >= start):
             kept[result.workspace_id] = result
+            if each is not None:
+                each(result)
     return WorkspaceBatch(tuple(kept.values()), dict(skipped))

@@ -1,0 +1,55 @@
+"""Each source's answer digested on its own; the join after both only looks things up."""
+
+import pytest
+
+from exporter import digest
+from exporter.model import UNATTRIBUTED, WorkspaceBatch
+from tests.stubs import usage, ws
+
+T0, T1 = 0.0, 3600.0
+
+
+def batch():
+    return WorkspaceBatch(
+        (
+            ws("a", "alice", -100.0, host="172.16.0.1"),
+            ws("b", "bob", -100.0, deleted=1800.0, host="172.16.0.2"),  # gone by the end
+            ws("c", None, -100.0, state="READY", host="172.16.0.3"),  # pool: alive, unowned
+            ws("d", "dave", -100.0, host="172.16.0.9"),  # not measured
+        )
+    )
+
+
+def test_a_workspace_at_a_time_digests_as_the_whole_answer_does():
+    builder = digest.OwnedBuilder(T0, T1)
+    for w in batch().workspaces:
+        builder.add(w)
+    assert builder.owned(batch()) == digest.owned(batch(), T0, T1)
+
+
+def test_a_source_that_did_not_pass_on_its_workspaces_is_an_error_not_an_empty_fleet():
+    with pytest.raises(RuntimeError, match="0 workspaces added of 4"):
+        digest.OwnedBuilder(T0, T1).owned(batch())
+
+
+def test_the_join_gives_alive_workspaces_their_measured_group_and_counts_each_side():
+    owned = digest.owned(batch(), T0, T1)
+    measured = digest.measured(
+        [
+            usage("172.16.0.1", project="IDAaaS", machine="Muon"),
+            usage("172.16.0.2"),
+            usage("172.16.0.3", project="CDAaaS", machine="SANS"),
+            usage("172.16.0.7"),  # no workspace
+        ]
+    )
+    assert owned.by_tag_state == {("ISIS", "CLAIMED"): 2, ("ISIS", "READY"): 1}
+    assert digest.workspace_info(owned, measured) == (
+        ("a", "172.16.0.1", "alice", "CLAIMED", "IDAaaS", "Muon"),
+        ("c", "172.16.0.3", UNATTRIBUTED, "READY", "CDAaaS", "SANS"),
+        ("d", "172.16.0.9", "dave", "CLAIMED", "", ""),
+    )
+    assert digest.unmatched(owned, measured) == {
+        "mongodb": 1,  # d's host
+        "prometheus": 2,  # .7, and .3 (its only workspace is an unowned pool one)
+        "unparseable_instance": 0,
+    }
