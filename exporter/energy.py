@@ -64,12 +64,31 @@ def mean_intensity(
     if width <= 0:
         at = [s.gco2_per_kwh for s in slots if s.start <= start < s.end]
         return MeanIntensity(at[0] if at else fill, 1.0 if at else 0.0, 0.0)
+    value, covered, actual = _weighted(slots, start, end, fill)
+    return MeanIntensity(value, min(covered, width) / width, min(actual, width) / width)
+
+
+def mean_gco2_per_kwh(
+    slots: Sequence[IntensitySlot], start: float, end: float, fill: float
+) -> float:
+    """:func:`mean_intensity`'s value alone: for the many spans of hosts split between owners."""
+    if end - start <= 0:
+        return mean_intensity(slots, start, end, fill).gco2_per_kwh
+    return _weighted(slots, start, end, fill)[0]
+
+
+def _weighted(
+    slots: Sequence[IntensitySlot], start: float, end: float, fill: float
+) -> tuple[float, float, float]:
+    """(mean over [start, end) with ``fill`` where no slot is, seconds covered, of them actual)."""
     weighted = covered = actual = 0.0
     for s in slots:
-        o = max(0.0, min(end, s.end) - max(start, s.start))
-        weighted += o * s.gco2_per_kwh
-        covered += o
-        if s.actual:
-            actual += o
-    value = (weighted + max(0.0, width - covered) * fill) / max(width, covered)
-    return MeanIntensity(value, min(covered, width) / width, min(actual, width) / width)
+        lo = s.start if s.start > start else start
+        hi = s.end if s.end < end else end
+        if hi > lo:
+            weighted += (hi - lo) * s.gco2_per_kwh
+            covered += hi - lo
+            if s.actual:
+                actual += hi - lo
+    width = end - start
+    return (weighted + max(0.0, width - covered) * fill) / max(width, covered), covered, actual

@@ -367,9 +367,7 @@ class _Totals:
         g = self._means.get((start, end))
         if g is None:
             r = self._reading
-            g = self._means[(start, end)] = energy.mean_intensity(
-                r.slots, start, end, r.fill
-            ).gco2_per_kwh
+            g = self._means[(start, end)] = energy.mean_gco2_per_kwh(r.slots, start, end, r.fill)
         return g
 
     def _add(
