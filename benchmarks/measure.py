@@ -5,7 +5,7 @@ CPU time and peak RSS. It reads a JSON spec on stdin and prints a JSON result:
 
 - ``raw`` / ``recording_rules``: the exporter's real code path, one scrape being
   ``Engine.snapshot`` + the collector + the /metrics body (``exporter.exposition``,
-  OpenMetrics as Prometheus asks for it) on a fresh registry;
+  OpenMetrics as Prometheus asks for it) from one registry, as the exporter serves it;
 - ``old``: the earlier service's way, one Prometheus query per workspace and one
   user lookup each (but matching hosts exactly and querying each owner's own
   stretch of the window, so that the numbers can agree).
@@ -205,9 +205,12 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
         snapshots.append(engine.snapshot(END))
         return snapshots[-1]
 
+    # One registry and collector for the whole run, as the exporter has: registering
+    # one builds its families once (describe), which is no part of a scrape.
+    registry = CollectorRegistry()
+    registry.register(AdaCarbonCollector(refresh))
+
     def scrape() -> bytes:
-        registry = CollectorRegistry()
-        registry.register(AdaCarbonCollector(refresh))
         return encode(registry, PROMETHEUS_ACCEPT)[0]
 
     runs = []
