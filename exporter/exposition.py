@@ -7,9 +7,11 @@ one label set among three samples. Here the samples of plain gauges (no timestam
 or exemplar, legacy-valid names: all of this exporter's families) are written
 with each label set rendered once per scrape, in the very bytes prometheus_client
 would produce (``tests/test_exposition.py`` compares them, in both formats). The
-families with thousands of series are :class:`RowGauge`: rows of label tuples.
-Every other family, and every request this does not handle (``name[]`` filters,
-methods other than GET), goes to prometheus_client as before.
+families with thousands of series are :class:`RowGauge` (rows of label tuples)
+and :class:`ColumnGauge` (rows of several series each: busy and idle, read
+straight from each group's ``Usage``). Every other family, and every request this
+does not handle (``name[]`` filters, methods other than GET), goes to
+prometheus_client as before.
 """
 
 from __future__ import annotations
@@ -76,6 +78,53 @@ class RowGauge(GaugeMetricFamily):
             raise TypeError("RowGauge takes rows, through add_row")
 
 
+class ColumnGauge(GaugeMetricFamily):
+    """A gauge family whose rows each hold one series per column: busy and idle.
+
+    A row is (label values, values), the label values of all labels but the last;
+    ``columns`` gives, for each value of the last label, the index in ``values`` of
+    its series' value. The three usage families share one list of rows (each
+    group's ``Usage``), and :func:`render` writes the labels of a row once for the
+    three, and keeps them for the next scrape. ``samples`` is built on first use,
+    for everything else, as :class:`RowGauge`'s is.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str],
+        columns: Sequence[tuple[str, int]],
+    ) -> None:
+        self.rows: Sequence[tuple[tuple[str, ...], Sequence[float]]] = ()
+        self.columns = tuple(columns)
+        self._built: list[Sample] | None = None
+        super().__init__(name, documentation, labels=list(labels))
+        self.label_names = tuple(labels)
+
+    def set_rows(self, rows: Sequence[tuple[tuple[str, ...], Sequence[float]]]) -> None:
+        """The rows, not copied; each key's length is checked when its labels are first written."""
+        self.rows = rows
+        self._built = None
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._built is None:
+            names, name = self.label_names, self.name
+            built = []
+            for key, values in self.rows:
+                for column, index in self.columns:
+                    labels = dict(zip(names, (*key, column), strict=True))
+                    built.append(Sample(name, labels, values[index]))
+            self._built = built
+        return self._built
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:  # Metric.__init__ sets it to []
+        if value:
+            raise TypeError("ColumnGauge takes rows, through set_rows")
+
+
 class _One:
     """A registry of one family, to hand a family to prometheus_client's encoders."""
 
@@ -139,6 +188,8 @@ def _gauge(metric: Metric, openmetrics: bool, labels: _Labels) -> str | None:
         out.append(f"# UNIT {name} {metric.unit}\n")
     if isinstance(metric, RowGauge):
         return _rows(metric, name, out, labels)
+    if isinstance(metric, ColumnGauge):
+        return _columns(metric, name, out, labels)
     by_id, render_labels = labels.by_id, labels.text
     for sample in metric.samples:
         sample_name, sample_labels, value, timestamp, exemplar, native = sample
@@ -187,6 +238,43 @@ def _rows(metric: RowGauge, name: str, out: list[str], labels: _Labels) -> str |
             out.append(f"{name}{text} {value!r}\n")
         else:
             out.append(f"{name}{text} {floatToGoString(value)}\n")  # type: ignore[no-untyped-call]
+    return "".join(out)
+
+
+# (label names, column values) -> row's label values -> the text of each column's series.
+_COLUMN_TEXT: dict[
+    tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[str, ...], tuple[str, ...]]
+] = {}
+
+
+def _columns(metric: ColumnGauge, name: str, out: list[str], labels: _Labels) -> str | None:
+    names = metric.label_names
+    if not all(_LEGACY_LABEL.fullmatch(k) for k in names) or len(set(names)) != len(names):
+        return None
+    order = sorted(range(len(names)), key=names.__getitem__)
+    template = "{{" + ",".join(f'{names[k]}="{{}}"' for k in order) + "}}"
+    pick = operator.itemgetter(*order) if len(order) > 1 else None
+    escape, width = labels.escaped, len(names) - 1
+    columns = tuple(c for c, _ in metric.columns)
+    indices = tuple(i for _, i in metric.columns)
+    texts = _COLUMN_TEXT.setdefault((names, columns), {})
+    if len(texts) > 4 * len(metric.rows) + 10_000:  # mostly label sets gone since
+        texts = _COLUMN_TEXT[(names, columns)] = {}
+    for key, values in metric.rows:
+        row = texts.get(key)
+        if row is None:
+            if len(key) != width:
+                raise ValueError(f"{name}: {len(key) + 1} values for {names}")
+            row = texts[key] = tuple(
+                template.format(*[escape(v) for v in (pick((*key, c)) if pick else (c,))])
+                for c in columns
+            )
+        for j, index in enumerate(indices):
+            value = values[index]
+            if type(value) is float and 0.0 < value < 1e6:
+                out.append(f"{name}{row[j]} {value!r}\n")
+            else:
+                out.append(f"{name}{row[j]} {floatToGoString(value)}\n")  # type: ignore[no-untyped-call]
     return "".join(out)
 
 
