@@ -335,58 +335,77 @@ _Early = tuple[cf.Future[StepsByKey | None] | None, dict[str, SourceStatus], fro
 
 
 class _Totals:
-    """Shares summed per (project, machine, facility, user): CPU-seconds, joules, grams."""
+    """Shares summed per (project, machine, facility, user): CPU-seconds, joules, grams.
+
+    Energy is linear in CPU-seconds and emissions in energy, so each machine type's
+    joules per CPU-second and each span's grams per joule are worked out once: at
+    10,000 hosts this runs for 10,000 sums and a few thousand shares after the last
+    upstream answer.
+    """
 
     def __init__(self, config: Config, reading: IntensityReading) -> None:
         self._config = config
         self._reading = reading
-        self._means: dict[tuple[float, float], float] = {}  # (start, end) -> mean gCO2/kWh
+        self._per_joule: dict[tuple[float, float], float] = {}  # (start, end) -> gCO2 per J
+        self._per_second: dict[str, tuple[float, float]] = {}  # machine -> J per CPU-s
         self._acc: dict[GroupKey, list[float]] = {}
 
     def add(self, shares: Iterable[Share]) -> None:
         """Shares of hosts split between owners, each over its own piece of the window."""
-        for s in shares:
-            self._add(
+        per_joule = self._grams_per_joule
+        self._add_all(
+            (
                 s.cloud_project_name,
                 s.machine_name,
                 s.user,
                 s.busy_seconds,
                 s.idle_seconds,
-                self._mean(s.start, s.end),
+                per_joule(s.start, s.end),
             )
+            for s in shares
+        )
 
     def add_whole(
         self, sums: Mapping[tuple[str, str, str], list[float]], t0: float, t1: float
     ) -> None:
         """[busy, idle] CPU-seconds by (project, machine, user), all over the whole window."""
-        g, add = self._mean(t0, t1), self._add
-        for (project, machine, user), (busy, idle) in sums.items():
-            add(project, machine, user, busy, idle, g)
+        per_joule = self._grams_per_joule(t0, t1)
+        self._add_all((*key, busy, idle, per_joule) for key, (busy, idle) in sums.items())
 
-    def _mean(self, start: float, end: float) -> float:
-        g = self._means.get((start, end))
-        if g is None:
+    def _grams_per_joule(self, start: float, end: float) -> float:
+        k = self._per_joule.get((start, end))
+        if k is None:
             r = self._reading
-            g = self._means[(start, end)] = energy.mean_gco2_per_kwh(r.slots, start, end, r.fill)
-        return g
+            g = energy.mean_gco2_per_kwh(r.slots, start, end, r.fill)
+            k = self._per_joule[(start, end)] = energy.grams(1.0, g)
+        return k
 
-    def _add(
-        self, project: str, machine: str, user: str, busy: float, idle: float, g: float
-    ) -> None:
-        key = (project, machine, self._config.facilities.get(project, "unknown"), user)
-        busy_j, idle_j = self._config.power_for(machine).joules(busy, idle)
-        row = self._acc.get(key)
-        if row is None:
-            row = self._acc[key] = [0.0] * 6
-        row[0] += busy
-        row[1] += idle
-        row[2] += busy_j
-        row[3] += idle_j
-        row[4] += energy.grams(busy_j, g)
-        row[5] += energy.grams(idle_j, g)
+    def _joules_per_second(self, machine: str) -> tuple[float, float]:
+        k = self._per_second[machine] = self._config.power_for(machine).joules(1.0, 1.0)
+        return k
+
+    def _add_all(self, rows: Iterable[tuple[str, str, str, float, float, float]]) -> None:
+        """Rows of (project, machine, user, busy CPU-s, idle CPU-s, grams per joule)."""
+        facilities, acc = self._config.facilities, self._acc
+        per_second, joules_per_second = self._per_second.get, self._joules_per_second
+        for project, machine, user, busy, idle, per_joule in rows:
+            key = (project, machine, facilities.get(project, "unknown"), user)
+            kb, ki = per_second(machine) or joules_per_second(machine)
+            busy_j, idle_j = busy * kb, idle * ki
+            row = acc.get(key)
+            if row is None:
+                acc[key] = [busy, idle, busy_j, idle_j, busy_j * per_joule, idle_j * per_joule]
+            else:
+                row[0] += busy
+                row[1] += idle
+                row[2] += busy_j
+                row[3] += idle_j
+                row[4] += busy_j * per_joule
+                row[5] += idle_j * per_joule
 
     def result(self) -> dict[GroupKey, Usage]:
-        return {k: Usage(*v) for k, v in self._acc.items()}
+        make = Usage._make
+        return {k: make(v) for k, v in self._acc.items()}
 
 
 def _merge_parallel(status: SourceStatus, other: SourceStatus) -> None:
