@@ -22,10 +22,12 @@ import bisect
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
-from typing import NamedTuple
+from itertools import accumulate, pairwise
+from typing import NamedTuple, TypeVar
 
 from exporter.model import UNATTRIBUTED, HostUsage, UsageStep, Workspace
+
+K = TypeVar("K")
 
 
 class Tenure(NamedTuple):
@@ -141,49 +143,85 @@ def needs_split(timeline: Sequence[Tenure]) -> bool:
     return len(timeline) > 1
 
 
-def split_fractions(
-    timeline: Sequence[Tenure], steps: Sequence[UsageStep] | None
-) -> list[tuple[float, float]]:
+class StepSums(NamedTuple):
+    """A host's usage steps in time order, as columns with running sums.
+
+    Any piece's usage is then two searches away (:meth:`before` at its ends), where
+    sharing the steps out one by one costs per step: a split host has one a minute,
+    and a refresh at 10,000 hosts splits 1,000. Built by :func:`prepared` in the
+    thread that fetched the steps, while MongoDB is still answering.
+    """
+
+    starts: tuple[float, ...]
+    ends: tuple[float, ...]
+    busy: tuple[float, ...]
+    idle: tuple[float, ...]
+    busy_sums: list[float]  # busy_sums[i]: busy CPU-seconds of the steps before the i-th
+    idle_sums: list[float]
+
+    def before(self, t: float) -> tuple[float, float]:
+        """Busy and idle CPU-seconds before ``t``: whole steps and part of the one across it."""
+        i = bisect.bisect_right(self.ends, t)  # the steps before the i-th end by t
+        b, d = self.busy_sums[i], self.idle_sums[i]
+        if i < len(self.starts) and self.starts[i] < t:
+            part = (t - self.starts[i]) / (self.ends[i] - self.starts[i])
+            b += self.busy[i] * part
+            d += self.idle[i] * part
+        return b, d
+
+
+def step_sums(steps: Sequence[UsageStep]) -> StepSums | None:
+    """The steps as :class:`StepSums`; None if there are none, or they are out of order.
+
+    In order means each step has a width and ends by the time the next starts, as
+    tiled steps do; others are shared out one by one.
+    """
+    if not steps:
+        return None
+    starts, ends, busy, idle = zip(*steps, strict=True)
+    if not (all(map(operator.lt, starts, ends)) and all(map(operator.le, ends, starts[1:]))):
+        return None
+    return StepSums(
+        starts,
+        ends,
+        busy,
+        idle,
+        list(accumulate(busy, initial=0.0)),
+        list(accumulate(idle, initial=0.0)),
+    )
+
+
+Steps = Sequence[UsageStep] | StepSums
+
+
+def prepared(steps: Mapping[K, Sequence[UsageStep]]) -> dict[K, Steps]:
+    """Each host's steps as :class:`StepSums` where they are in order (as tiled)."""
+    return {key: step_sums(s) or s for key, s in steps.items()}
+
+
+def split_fractions(timeline: Sequence[Tenure], steps: Steps | None) -> list[tuple[float, float]]:
     """Each piece's (busy, idle) fraction of the host's window usage.
 
     Fractions come from the usage steps, each step shared between the pieces it
     overlaps in proportion to the overlap; where there are none, or they sum to
     zero, from the pieces' durations (usage assumed steady).
     """
-    busy, idle = _by_slices(timeline, steps) if steps else ([0.0] * len(timeline),) * 2
+    if isinstance(steps, StepSums):
+        busy, idle = _by_sums(timeline, steps)
+    else:
+        sums = step_sums(steps or ())
+        busy, idle = _by_sums(timeline, sums) if sums else _by_overlaps(timeline, steps or ())
     durations = [p.end - p.start for p in timeline]
     return list(zip(_normalise(busy, durations), _normalise(idle, durations), strict=True))
 
 
-def _by_slices(
-    timeline: Sequence[Tenure], steps: Sequence[UsageStep]
-) -> tuple[list[float], list[float]]:
-    """Each piece's usage: the sum of the steps within it, and parts of those across its ends.
-
-    The steps' columns, searches and sums run in C, so the Python work is per piece,
-    not per step (a split host has one step a minute, and a refresh at 10,000 hosts
-    splits 1,000). Steps out of order or overlapping (never as tiled) are shared out
-    one by one instead.
-    """
-    starts, ends, busy_steps, idle_steps = zip(*steps, strict=True)
-    if not (all(map(operator.lt, starts, ends)) and all(map(operator.le, ends, starts[1:]))):
-        return _by_overlaps(timeline, steps)
+def _by_sums(timeline: Sequence[Tenure], sums: StepSums) -> tuple[list[float], list[float]]:
+    """Each piece's usage: the difference of the running sums at its ends."""
     busy, idle = [], []
-    for p_start, p_end, _ in timeline:
-        first = bisect.bisect_left(starts, p_start)  # steps[first:last] lie within the piece
-        last = bisect.bisect_right(ends, p_end)
-        b, d = sum(busy_steps[first:last]), sum(idle_steps[first:last])
-        # Only the step before ``first`` and the one at ``last`` can cross an end.
-        for k in {first - 1, last} if first - 1 != last else (last,):
-            if 0 <= k < len(starts):
-                lo = max(starts[k], p_start)
-                hi = min(ends[k], p_end)
-                if hi > lo:
-                    part = (hi - lo) / (ends[k] - starts[k])
-                    b += busy_steps[k] * part
-                    d += idle_steps[k] * part
-        busy.append(b)
-        idle.append(d)
+    for piece in timeline:
+        (b0, d0), (b1, d1) = sums.before(piece.start), sums.before(piece.end)
+        busy.append(b1 - b0)
+        idle.append(d1 - d0)
     return busy, idle
 
 
@@ -247,7 +285,7 @@ def attribute_whole(
 def attribute(
     usage: Iterable[HostUsage],
     timelines: Timelines,
-    steps: Mapping[tuple[str, str, str], Sequence[UsageStep]],
+    steps: Mapping[tuple[str, str, str], Steps],
     start: float,
     end: float,
 ) -> list[Share]:

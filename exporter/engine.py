@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeVar
 
 from exporter import digest, energy
-from exporter.attribution import Share, Timelines, attribute, attribute_whole
+from exporter.attribution import Share, Steps, Timelines, attribute, attribute_whole, prepared
 from exporter.config import SOURCES, Config
 from exporter.digest import Measured, Owned, WorkspaceInfo
 from exporter.forecast import Outlook, outlook
@@ -28,14 +28,13 @@ from exporter.model import (
     OwnershipSource,
     SourceError,
     UsageSource,
-    UsageStep,
 )
 
 T = TypeVar("T")
 # The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
 FORECAST = "carbon_intensity forecast"
 GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
-StepsByKey = dict[tuple[str, str, str], list[UsageStep]]  # (instance, project, machine)
+StepsByKey = dict[tuple[str, str, str], Steps]  # (instance, project, machine)
 
 
 class Usage(NamedTuple):
@@ -233,8 +232,10 @@ class Engine:
             self._submit(
                 status,
                 "prometheus",
-                lambda: self.usage_source.usage_steps(
-                    missing, end, window, self.config.prometheus.step_seconds
+                lambda: prepared(
+                    self.usage_source.usage_steps(
+                        missing, end, window, self.config.prometheus.step_seconds
+                    )
                 ),
             )
             if missing
@@ -271,7 +272,8 @@ class Engine:
         future = self._submit(
             early_status,
             "prometheus",
-            lambda: self.usage_source.usage_steps(sorted(asked), end, window, step),
+            # Made ready for splitting here, while MongoDB is still answering.
+            lambda: prepared(self.usage_source.usage_steps(sorted(asked), end, window, step)),
             slot="prometheus_steps",
         )
         return future, early_status, asked
