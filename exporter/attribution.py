@@ -73,12 +73,17 @@ def build_timelines(workspaces: Iterable[Workspace], start: float, end: float) -
 class TimelineBuilder:
     """Timelines built one workspace at a time, as MongoDB's answer arrives.
 
-    :meth:`add` keeps each claim; :meth:`timelines` then only orders each host's.
+    A host's first claim, if it spans the whole window, is its timeline at once (most
+    hosts: one owner all along); :meth:`timelines` then only orders the claims of the
+    hosts that changed hands or had several claims.
     """
 
     def __init__(self, start: float, end: float) -> None:
         self.start, self.end = start, end
         self._claims: dict[str, list[tuple[float, float, float, str, str]]] = {}
+        self._by_host: dict[str, tuple[Tenure, ...]] = {}
+        self._to_sweep: set[str] = set()
+        self._whole: dict[str, tuple[Tenure, ...]] = {}  # user -> whole-window timeline, shared
 
     def add(self, ws: Workspace) -> None:
         if not ws.claimed:
@@ -87,28 +92,29 @@ class TimelineBuilder:
         since, deleted = ws.owned_from, ws.deleted
         lo = since if since > start else start
         hi = end if deleted is None or deleted > end else deleted
-        if hi > lo:
-            claim = (lo, hi, since, ws.workspace_id, ws.owner or "")
-            held = self._claims.get(ws.host)
-            if held is None:
-                self._claims[ws.host] = [claim]
+        if hi <= lo:
+            return
+        user = ws.owner or ""
+        claim = (lo, hi, since, ws.workspace_id, user)
+        held = self._claims.get(ws.host)
+        if held is None:
+            self._claims[ws.host] = [claim]
+            if lo == start and hi == end:
+                timeline = self._whole.get(user)
+                if timeline is None:
+                    timeline = self._whole[user] = (Tenure(start, end, user),)
+                self._by_host[ws.host] = timeline
             else:
-                held.append(claim)
+                self._to_sweep.add(ws.host)
+        else:
+            held.append(claim)
+            self._to_sweep.add(ws.host)
 
     def timelines(self) -> Timelines:
-        start, end = self.start, self.end
-        by_host: dict[str, tuple[Tenure, ...]] = {}
-        whole: dict[str, tuple[Tenure, ...]] = {}  # user -> their whole-window timeline, shared
+        by_host = dict(self._by_host)
         conflicted: set[str] = set()
-        for host, intervals in self._claims.items():
-            lo, hi, _, _, user = intervals[0]
-            if len(intervals) == 1 and lo == start and hi == end:  # most hosts: one owner
-                timeline = whole.get(user)
-                if timeline is None:
-                    timeline = whole[user] = (Tenure(start, end, user),)
-                by_host[host] = timeline
-                continue
-            tenures, overlapped = _sweep(intervals, start, end)
+        for host in self._to_sweep:
+            tenures, overlapped = _sweep(self._claims[host], self.start, self.end)
             by_host[host] = tenures
             if overlapped:
                 conflicted.add(host)
