@@ -122,6 +122,8 @@ def test_plain_gauges_take_the_fast_path_and_others_do_not():
 
 labels = st.text(st.characters(codec="utf-8"), max_size=12)
 values = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**12), 10**12)
+# Values as the usage families hold them: CPU-seconds, joules, grams.
+numbers = st.floats(1e-4, 1e6, exclude_max=True) | st.floats(1e-9, 1e12)
 
 
 @settings(max_examples=200, deadline=None)
@@ -247,14 +249,16 @@ def test_column_gauges_are_ordinary_families_to_everything_else():
         g.samples = [g.samples[0]]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(labels, labels, values, values), max_size=8),
+    st.lists(st.tuples(labels, labels, values | numbers, values | numbers), max_size=8),
     st.sampled_from(ACCEPTS),
+    st.sampled_from([None, 12, 15, 1]),
 )
-def test_any_column_gauge_is_byte_identical(rows, accept):
+def test_any_column_gauge_is_byte_identical(rows, accept, digits):
+    """With significant digits too: the bytes prometheus_client writes for the rounded values."""
     g = exposition.ColumnGauge(  # label names unsorted, the column label in the middle
-        "ada_carbon_cols", "Columns.", ("zeta", "alpha", "mid"), (("x", 1), ("y", 0))
+        "ada_carbon_cols", "Columns.", ("zeta", "alpha", "mid"), (("x", 1), ("y", 0)), digits
     )
     g.set_rows([((a, b), (v, w)) for a, b, v, w in rows])
     families = Families([g])
@@ -277,3 +281,18 @@ def test_column_labels_are_kept_right_across_scrapes_and_checked_when_written():
     assert 'ada_carbon_cols{mode="busy",user="bob"} 4.0' in second
     with pytest.raises(ValueError, match="3 values"):
         scrape([(("carol", "x"), (1.0,))])
+
+
+def test_values_are_written_to_the_significant_digits_asked_for_and_read_back_as_written():
+    g = exposition.ColumnGauge(
+        "ada_carbon_cols", "Cols.", ("user", "mode"), (("busy", 0), ("idle", 1)), 12
+    )
+    g.set_rows([(("a",), (1 / 3, 3600.0)), (("b",), (123456.78901234567, 2 / 3 * 1e9))])
+    body = exposition.encode(Families([g]), ACCEPTS[0])[0].decode()
+    assert 'ada_carbon_cols{mode="busy",user="a"} 0.333333333333\n' in body
+    assert 'ada_carbon_cols{mode="idle",user="a"} 3600.0\n' in body
+    assert 'ada_carbon_cols{mode="busy",user="b"} 123456.789012\n' in body
+    assert 'ada_carbon_cols{mode="idle",user="b"} 6.66666666667e+08\n' in body  # as Go writes it
+    assert [s.value for s in g.samples] == [0.333333333333, 3600.0, 123456.789012, 666666666.667]
+    with pytest.raises(ValueError, match="1 to 15"):
+        exposition.ColumnGauge("ada_carbon_cols", "Cols.", ("mode",), (("busy", 0),), 16)
