@@ -259,33 +259,25 @@ def _normalise(weights: list[float], fallback: list[float]) -> list[float]:
 
 def attribute_whole(
     usage: Iterable[HostUsage], timelines: Timelines
-) -> tuple[dict[tuple[str, str, str], list[float]], list[HostUsage]]:
-    """Sum the hosts that need no split, by (project, machine, user); return the others.
+) -> tuple[list[tuple[str, str, str, float, float]], list[HostUsage]]:
+    """The hosts that need no split as (project, machine, user, busy, idle); the others.
 
     A host with one piece (one owner, or nobody, for the whole window) gives its window
-    usage to that piece as it is, so these are summed before any energy is computed:
-    the sums, as [busy, idle] CPU-seconds, all cover the whole window.
+    usage to that piece as it is: no Share, no fractions.
     """
     by_host = timelines.by_host
-    sums: dict[tuple[str, str, str], list[float]] = {}
+    whole: list[tuple[str, str, str, float, float]] = []
     parted: list[HostUsage] = []
     for u in usage:
-        timeline = by_host.get(u.host)
+        _, host, project, machine, busy, idle = u
+        timeline = by_host.get(host)
         if not timeline:
-            user = UNATTRIBUTED
+            whole.append((project, machine, UNATTRIBUTED, busy, idle))
         elif len(timeline) == 1:
-            user = timeline[0].user
+            whole.append((project, machine, timeline[0].user, busy, idle))
         else:
             parted.append(u)
-            continue
-        key = (u.cloud_project_name, u.machine_name, user)
-        row = sums.get(key)
-        if row is None:
-            sums[key] = [u.busy_seconds, u.idle_seconds]
-        else:
-            row[0] += u.busy_seconds
-            row[1] += u.idle_seconds
-    return sums, parted
+    return whole, parted
 
 
 def attribute(

@@ -368,11 +368,11 @@ class _Totals:
         )
 
     def add_whole(
-        self, sums: Mapping[tuple[str, str, str], list[float]], t0: float, t1: float
+        self, rows: Iterable[tuple[str, str, str, float, float]], t0: float, t1: float
     ) -> None:
-        """[busy, idle] CPU-seconds by (project, machine, user), all over the whole window."""
+        """(project, machine, user, busy CPU-s, idle CPU-s) of hosts whole over the window."""
         per_joule = self._grams_per_joule(t0, t1)
-        self._add_all((*key, busy, idle, per_joule) for key, (busy, idle) in sums.items())
+        self._add_all((*row, per_joule) for row in rows)
 
     def _grams_per_joule(self, start: float, end: float) -> float:
         k = self._per_joule.get((start, end))
