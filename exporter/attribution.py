@@ -22,7 +22,7 @@ import bisect
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, pairwise
+from itertools import pairwise
 from typing import NamedTuple, TypeVar
 
 from exporter.model import UNATTRIBUTED, HostUsage, UsageStep, Workspace
@@ -149,35 +149,42 @@ def needs_split(timeline: Sequence[Tenure]) -> bool:
     return len(timeline) > 1
 
 
-class StepSums(NamedTuple):
-    """A host's usage steps in time order, as columns with running sums.
+class StepColumns(NamedTuple):
+    """A host's usage steps in time order, as columns.
 
-    Any piece's usage is then two searches away (:meth:`before` at its ends), where
-    sharing the steps out one by one costs per step: a split host has one a minute,
-    and a refresh at 10,000 hosts splits 1,000. Built by :func:`prepared` in the
-    thread that fetched the steps, while MongoDB is still answering.
+    Any piece's usage is then two searches and a sum of a slice (:meth:`within`),
+    all in C, where sharing the steps out one by one costs Python work per step: a
+    split host has one step a minute, and a refresh at 10,000 hosts splits 1,000.
+    Built by :func:`prepared` in the thread that fetched the steps, while MongoDB is
+    still answering. (Differences of running sums over the window would be cheaper
+    still, but lose the precision of a short piece to that of the window's total.)
     """
 
     starts: tuple[float, ...]
     ends: tuple[float, ...]
     busy: tuple[float, ...]
     idle: tuple[float, ...]
-    busy_sums: list[float]  # busy_sums[i]: busy CPU-seconds of the steps before the i-th
-    idle_sums: list[float]
 
-    def before(self, t: float) -> tuple[float, float]:
-        """Busy and idle CPU-seconds before ``t``: whole steps and part of the one across it."""
-        i = bisect.bisect_right(self.ends, t)  # the steps before the i-th end by t
-        b, d = self.busy_sums[i], self.idle_sums[i]
-        if i < len(self.starts) and self.starts[i] < t:
-            part = (t - self.starts[i]) / (self.ends[i] - self.starts[i])
-            b += self.busy[i] * part
-            d += self.idle[i] * part
+    def within(self, start: float, end: float) -> tuple[float, float]:
+        """Busy and idle CPU-seconds of the steps in [start, end), parts of those across it."""
+        starts, ends = self.starts, self.ends
+        first = bisect.bisect_left(starts, start)  # steps[first:last] lie within
+        last = bisect.bisect_right(ends, end)
+        b, d = sum(self.busy[first:last]), sum(self.idle[first:last])
+        # Only the step before ``first`` and the one at ``last`` can cross an end.
+        for k in (first - 1, last) if first - 1 != last else (last,):
+            if 0 <= k < len(starts):
+                lo = starts[k] if starts[k] > start else start
+                hi = ends[k] if ends[k] < end else end
+                if hi > lo:
+                    part = (hi - lo) / (ends[k] - starts[k])
+                    b += self.busy[k] * part
+                    d += self.idle[k] * part
         return b, d
 
 
-def step_sums(steps: Sequence[UsageStep]) -> StepSums | None:
-    """The steps as :class:`StepSums`; None if there are none, or they are out of order.
+def step_columns(steps: Sequence[UsageStep]) -> StepColumns | None:
+    """The steps as :class:`StepColumns`; None if there are none, or they are out of order.
 
     In order means each step has a width and ends by the time the next starts, as
     tiled steps do; others are shared out one by one.
@@ -187,22 +194,15 @@ def step_sums(steps: Sequence[UsageStep]) -> StepSums | None:
     starts, ends, busy, idle = zip(*steps, strict=True)
     if not (all(map(operator.lt, starts, ends)) and all(map(operator.le, ends, starts[1:]))):
         return None
-    return StepSums(
-        starts,
-        ends,
-        busy,
-        idle,
-        list(accumulate(busy, initial=0.0)),
-        list(accumulate(idle, initial=0.0)),
-    )
+    return StepColumns(starts, ends, busy, idle)
 
 
-Steps = Sequence[UsageStep] | StepSums
+Steps = Sequence[UsageStep] | StepColumns
 
 
 def prepared(steps: Mapping[K, Sequence[UsageStep]]) -> dict[K, Steps]:
-    """Each host's steps as :class:`StepSums` where they are in order (as tiled)."""
-    return {key: step_sums(s) or s for key, s in steps.items()}
+    """Each host's steps as :class:`StepColumns` where they are in order (as tiled)."""
+    return {key: step_columns(s) or s for key, s in steps.items()}
 
 
 def split_fractions(timeline: Sequence[Tenure], steps: Steps | None) -> list[tuple[float, float]]:
@@ -212,23 +212,18 @@ def split_fractions(timeline: Sequence[Tenure], steps: Steps | None) -> list[tup
     overlaps in proportion to the overlap; where there are none, or they sum to
     zero, from the pieces' durations (usage assumed steady).
     """
-    if isinstance(steps, StepSums):
-        busy, idle = _by_sums(timeline, steps)
+    if not isinstance(steps, StepColumns):
+        steps = step_columns(steps or ()) or steps
+    if isinstance(steps, StepColumns):
+        busy, idle = [], []
+        for piece in timeline:
+            b, d = steps.within(piece.start, piece.end)
+            busy.append(b)
+            idle.append(d)
     else:
-        sums = step_sums(steps or ())
-        busy, idle = _by_sums(timeline, sums) if sums else _by_overlaps(timeline, steps or ())
+        busy, idle = _by_overlaps(timeline, steps or ())
     durations = [p.end - p.start for p in timeline]
     return list(zip(_normalise(busy, durations), _normalise(idle, durations), strict=True))
-
-
-def _by_sums(timeline: Sequence[Tenure], sums: StepSums) -> tuple[list[float], list[float]]:
-    """Each piece's usage: the difference of the running sums at its ends."""
-    busy, idle = [], []
-    for piece in timeline:
-        (b0, d0), (b1, d1) = sums.before(piece.start), sums.before(piece.end)
-        busy.append(b1 - b0)
-        idle.append(d1 - d0)
-    return busy, idle
 
 
 def _by_overlaps(

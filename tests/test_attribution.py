@@ -187,12 +187,28 @@ def test_split_fractions_share_each_step_by_its_overlap_with_each_piece(case):
     for got, want in zip(fractions, zip(busy, idle, strict=True), strict=True):
         for g, total, w in ((got[0], sum(busy), want[0]), (got[1], sum(idle), want[1])):
             if total > 1e-9:
-                assert g == pytest.approx(w / total, abs=1e-9)
+                # As precise as the definition, for a short piece too (relative to it).
+                assert g == pytest.approx(w / total, rel=1e-12, abs=1e-300)
     # Where the steps carry nothing, the split falls back to the pieces' durations.
     if sum(busy) == 0:
         assert [f[0] for f in split_fractions(timeline, steps)] == pytest.approx(
             [d / H for d in durations]
         )
+
+
+def test_a_short_piece_at_the_end_of_a_long_window_keeps_its_own_precision():
+    """Its share is summed from its own steps, not as a difference of window-long sums."""
+    end = 1_700_000_000.0
+    t0, cut = end - 86400, end - 3.7
+    steps = [
+        UsageStep(t0 + 60 * k, t0 + 60 * k + 60, 7000.0 + (k * 0.6180339887) % 977, 600.0)
+        for k in range(1440)
+    ]
+    total = sum(s.busy_seconds for s in steps)
+    exact = steps[-1].busy_seconds * (end - cut) / 60
+    got = split_fractions([Tenure(t0, cut, "alice"), Tenure(cut, end, "bob")], steps)
+    assert got[1][0] * total == pytest.approx(exact, rel=1e-14)
+    assert f"{got[1][0] * total:.12g}" == f"{exact:.12g}"  # as the usage families write it
 
 
 def test_conservation_every_host_total_is_kept_exactly():
