@@ -21,7 +21,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from prometheus_client import make_wsgi_app
@@ -33,6 +33,8 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 StartResponse = Callable[..., Any]
+K = TypeVar("K")
+V = TypeVar("V")
 _LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _EOF = b"# EOF\n"
@@ -231,18 +233,31 @@ def _gauge(metric: Metric, openmetrics: bool, labels: _Labels) -> str | None:
 _ROW_TEXT: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
 
 
-def _rows(metric: RowGauge, name: str, out: list[str], labels: _Labels) -> str | None:
-    names = metric.label_names
+def _template(names: tuple[str, ...]) -> tuple[str, Callable[[Any], Any] | None] | None:
+    """``'{a="{}",b="{}"}'`` with the names sorted (one format call per label set), and
+    what picks the values in that order; None for names prometheus_client would escape."""
     if not all(_LEGACY_LABEL.fullmatch(k) for k in names) or len(set(names)) != len(names):
         return None
     order = sorted(range(len(names)), key=names.__getitem__)
-    # '{a="{}",b="{}"}' with the names sorted: one format call per label set.
     template = "{{" + ",".join(f'{names[k]}="{{}}"' for k in order) + "}}" if names else ""
-    pick = operator.itemgetter(*order) if len(order) > 1 else None
+    return template, operator.itemgetter(*order) if len(order) > 1 else None
+
+
+def _kept(cache: dict[K, dict[Any, V]], key: K, rows: int) -> dict[Any, V]:
+    """The label texts kept for ``key`` from earlier scrapes, emptied once mostly stale."""
+    texts = cache.setdefault(key, {})
+    if len(texts) > 4 * rows + 10_000:  # mostly label sets gone since
+        texts = cache[key] = {}
+    return texts
+
+
+def _rows(metric: RowGauge, name: str, out: list[str], labels: _Labels) -> str | None:
+    names = metric.label_names
+    if (made := _template(names)) is None:
+        return None
+    template, pick = made
     escape, width = labels.escaped, len(names)
-    texts = _ROW_TEXT.setdefault(names, {})
-    if len(texts) > 4 * len(metric.rows) + 10_000:  # mostly label sets gone since
-        texts = _ROW_TEXT[names] = {}
+    texts = _kept(_ROW_TEXT, names, len(metric.rows))
     for values, value in metric.rows:
         text = texts.get(values)
         if text is None:
@@ -265,19 +280,15 @@ _COLUMN_TEXT: dict[
 
 def _columns(metric: ColumnGauge, name: str, out: list[str], labels: _Labels) -> str | None:
     names = metric.label_names
-    if not all(_LEGACY_LABEL.fullmatch(k) for k in names) or len(set(names)) != len(names):
+    if (made := _template(names)) is None:
         return None
-    order = sorted(range(len(names)), key=names.__getitem__)
-    template = "{{" + ",".join(f'{names[k]}="{{}}"' for k in order) + "}}"
-    pick = operator.itemgetter(*order) if len(order) > 1 else None
+    template, pick = made
     escape, width = labels.escaped, len(names) - 1
     columns = tuple(c for c, _ in metric.columns)
     indices = tuple(i for _, i in metric.columns)
     digits = metric.digits
     rounding = f"%.{digits}g"
-    texts = _COLUMN_TEXT.setdefault((names, columns), {})
-    if len(texts) > 4 * len(metric.rows) + 10_000:  # mostly label sets gone since
-        texts = _COLUMN_TEXT[(names, columns)] = {}
+    texts = _kept(_COLUMN_TEXT, (names, columns), len(metric.rows))
     for key, values in metric.rows:
         row = texts.get(key)
         if row is None:
