@@ -17,6 +17,7 @@ prometheus_client as before.
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 import operator
 import re
@@ -161,6 +162,11 @@ class _Labels:
         self.by_id: dict[int, tuple[object, str]] = {}
         self._order: dict[tuple[str, ...], tuple[str, ...] | None] = {}
         self.values: dict[str, str] = {}  # label value -> escaped
+        # (id(rows), label names, columns) -> (rows, each series' label text), for the
+        # families that share their rows.
+        self._columns: dict[
+            tuple[int, tuple[str, ...], tuple[str, ...]], tuple[object, list[str]]
+        ] = {}
 
     def escaped(self, value: str) -> str:
         """A label value escaped as prometheus_client does (backslash, newline, quote)."""
@@ -170,6 +176,36 @@ class _Labels:
                 value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
             )
         return out
+
+    def columns(
+        self,
+        rows: Sequence[tuple[tuple[str, ...], Sequence[float]]],
+        names: tuple[str, ...],
+        columns: tuple[str, ...],
+        made: tuple[str, Callable[[Any], Any] | None],
+        name: str,
+    ) -> list[str]:
+        """The label text of each series of a :class:`ColumnGauge`'s rows, row by row."""
+        memo = (id(rows), names, columns)
+        hit = self._columns.get(memo)
+        if hit is not None and hit[0] is rows:
+            return hit[1]
+        template, pick = made
+        escape, width = self.escaped, len(names) - 1
+        texts = _kept(_COLUMN_TEXT, (names, columns), len(rows))
+        flat: list[str] = []
+        for key, _ in rows:
+            row = texts.get(key)
+            if row is None:
+                if len(key) != width:
+                    raise ValueError(f"{name}: {len(key) + 1} values for {names}")
+                row = texts[key] = tuple(
+                    template.format(*[escape(v) for v in (pick((*key, c)) if pick else (c,))]) + " "
+                    for c in columns
+                )
+            flat += row
+        self._columns[memo] = (rows, flat)
+        return flat
 
     def text(self, labels: dict[str, str]) -> str | None:
         """``{k="v",...}`` with names sorted and values escaped; None for non-legacy names."""
@@ -257,18 +293,18 @@ def _rows(metric: RowGauge, name: str, out: list[str], labels: _Labels) -> str |
         return None
     template, pick = made
     escape, width = labels.escaped, len(names)
-    texts = _kept(_ROW_TEXT, names, len(metric.rows))
-    for values, value in metric.rows:
-        text = texts.get(values)
+    rows = metric.rows
+    kept = _kept(_ROW_TEXT, names, len(rows))
+    texts: list[str] = []
+    for values, _ in rows:
+        text = kept.get(values)
         if text is None:
             if len(values) != width:
                 raise ValueError(f"{name}: {len(values)} values for {names}")
             ordered = pick(values) if pick is not None else values
-            text = texts[values] = template.format(*[escape(v) for v in ordered])
-        if type(value) is float and 0.0 < value < 1e6:
-            out.append(f"{name}{text} {value!r}\n")
-        else:
-            out.append(f"{name}{text} {floatToGoString(value)}\n")  # type: ignore[no-untyped-call]
+            text = kept[values] = template.format(*[escape(v) for v in ordered]) + " "
+        texts.append(text)
+    out.append(_lines(name, texts, list(map(operator.itemgetter(1), rows)), None))
     return "".join(out)
 
 
@@ -282,43 +318,36 @@ def _columns(metric: ColumnGauge, name: str, out: list[str], labels: _Labels) ->
     names = metric.label_names
     if (made := _template(names)) is None:
         return None
-    template, pick = made
-    escape, width = labels.escaped, len(names) - 1
-    columns = tuple(c for c, _ in metric.columns)
-    indices = tuple(i for _, i in metric.columns)
-    digits = metric.digits
-    rounding = f"%.{digits}g"
-    texts = _kept(_COLUMN_TEXT, (names, columns), len(metric.rows))
-    for key, values in metric.rows:
-        row = texts.get(key)
-        if row is None:
-            if len(key) != width:
-                raise ValueError(f"{name}: {len(key) + 1} values for {names}")
-            row = texts[key] = tuple(
-                template.format(*[escape(v) for v in (pick((*key, c)) if pick else (c,))])
-                for c in columns
-            )
-        for j, index in enumerate(indices):
-            value = values[index]
-            if digits is None:
-                if type(value) is float and 0.0 < value < 1e6:  # as floatToGoString has it
-                    out.append(f"{name}{row[j]} {value!r}\n")
-                    continue
-            elif type(value) is float and 1e-4 <= value < 1e6:
-                # repr() of the rounded value, without making it: in this range %g writes
-                # fixed-point as repr() does, and a decimal of 15 significant digits or
-                # fewer is the shortest that reads back as its double, so it is what
-                # repr() writes, but for the ".0" it adds to whole numbers.
-                text = rounding % value
-                # Not when rounding reached 1e6 (Go's exponents start there), nor with
-                # %g's own exponents (with few digits: 10.0 to 1 digit is 1e+01).
-                if "e" not in text and text != "1000000":
-                    dot = "" if "." in text else ".0"
-                    out.append(f"{name}{row[j]} {text}{dot}\n")
-                    continue
-            go = floatToGoString(rounded(value, digits))  # type: ignore[no-untyped-call]
-            out.append(f"{name}{row[j]} {go}\n")
+    rows, columns = metric.rows, metric.columns
+    texts = labels.columns(rows, names, tuple(c for c, _ in columns), made, name)
+    row_values = map(operator.itemgetter(1), rows)
+    if len(columns) == 1:
+        values = list(map(operator.itemgetter(columns[0][1]), row_values))
+    else:  # each row's columns in turn
+        pick = operator.itemgetter(*(i for _, i in columns))
+        values = list(itertools.chain.from_iterable(map(pick, row_values)))
+    out.append(_lines(name, texts, values, metric.digits))
     return "".join(out)
+
+
+def _lines(name: str, texts: list[str], values: list[float], digits: int | None) -> str:
+    """The series' lines: the family's name, each one's label text (ending in a space),
+    its value, as prometheus_client writes them; with ``digits``, of the rounded values.
+
+    Each value is formatted in C and the lines are joined in C: a Python step per series
+    was most of the body's cost at 10,000 hosts. What the fast formatting may write
+    otherwise than prometheus_client is written again, one by one.
+    """
+    written = list(map(("%r\n" if digits is None else f"%.{digits}g\n").__mod__, values))
+    # Written again: whatever has no point among its first 7 characters (ints, whole
+    # numbers, to which repr() adds ".0", NaN, infinities, values from 1e6 up, where Go's
+    # exponents start, negatives of six digits or more) and %g's own exponents (with few
+    # digits, 10.0 to 1 digit is 1e+01). The rest is what floatToGoString() writes: repr()
+    # itself, or from %g a decimal of 15 significant digits or fewer, which is the
+    # shortest that reads back as its double, as repr() writes.
+    for i in [i for i, text in enumerate(written) if not 0 < text.find(".") < 7 or "e" in text]:
+        written[i] = floatToGoString(rounded(values[i], digits)) + "\n"  # type: ignore[no-untyped-call]
+    return "".join(itertools.chain.from_iterable(zip(itertools.repeat(name), texts, written)))
 
 
 def render(
