@@ -159,6 +159,7 @@ def test_the_app_negotiates_compresses_and_leaves_filters_to_prometheus_client()
     assert status == "200 OK"
     assert headers == {"Content-Type": content_type, "Content-Encoding": "gzip"}
     assert gzip.decompress(body) == want
+    assert body[8] == 4  # gzip's XFL: compressed at the fastest level (1), not Python's 9
     assert want.endswith(b"# EOF\n")
     # name[] filters and other methods: prometheus_client's own app.
     _, _, body = call(app, {"QUERY_STRING": "name[]=ada_test_inflight"})
