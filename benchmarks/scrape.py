@@ -56,7 +56,7 @@ from tests.harness.prometheus import PrometheusServer, backfill_rules, write_blo
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
 PATHS = ("raw", "recording_rules", "old")
-COLUMNS = ("scrape_s", "upstream_s", "exporter_s", "cpu_s", "series", "bytes")
+COLUMNS = ("scrape_s", "upstream_s", "exporter_s", "cpu_s", "series", "bytes", "gzip_bytes")
 EPILOG = """\
 examples (2-core machine; each waits a minute for Prometheus' compaction, --no-settle skips it):
   python -m benchmarks.scrape --tier S                  about 1.5 min (CI runs it as a smoke test)
@@ -67,9 +67,11 @@ examples (2-core machine; each waits a minute for Prometheus' compaction, --no-s
 
 columns (medians over --runs scrapes after --warmup):
   requests  upstream requests per scrape: prometheus/mongodb/carbon_intensity
-  scrape    wall time of a whole scrape (snapshot + collector + /metrics body, OpenMetrics)
+  scrape    wall time of a whole scrape as Prometheus asks for it (OpenMetrics, gzip):
+            snapshot + collector + /metrics body + compression
   upstream  wall time with at least one upstream request in flight
-  exporter  scrape - upstream: parsing, attribution, maths, exposition
+  exporter  scrape - upstream: parsing, attribution, maths, exposition, gzip
+  bytes     the body, and as sent (gzip)
   cpu       CPU seconds of the exporter process (all its threads) per scrape
   Prometheus CPU, MongoDB CPU   the servers' CPU seconds during each scrape: on a shared
             machine, all three processes' CPU over the cores is a floor under the scrape
@@ -277,8 +279,8 @@ def table(result: dict[str, Any]) -> str:
     """The results as a Markdown table (medians), with the agreement and speed-up below."""
     lines = [
         "| tier | path | requests p/m/ci | scrape s | upstream s | exporter s | CPU s "
-        "| Prometheus CPU s | MongoDB CPU s | peak RSS MB | series | bytes |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| Prometheus CPU s | MongoDB CPU s | peak RSS MB | series | bytes | gzip bytes |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for path, r in result["paths"].items():
         m, req = r["median"], r["requests"][-1]
@@ -288,7 +290,7 @@ def table(result: dict[str, Any]) -> str:
             f"| {m['scrape_s']:.3f} | {m['upstream_s']:.3f} | {m['exporter_s']:.3f} "
             f"| {m['cpu_s']:.3f} | {m['prometheus_cpu_s']:.2f} | {m['mongodb_cpu_s']:.2f} "
             f"| {r['peak_rss_mb']:.0f} "
-            f"| {m['series']:,.0f} | {m['bytes']:,.0f} |"
+            f"| {m['series']:,.0f} | {m['bytes']:,.0f} | {m['gzip_bytes']:,.0f} |"
         )
     a, s = result["agreement"], result["speedup"]
     lines.append(
