@@ -254,25 +254,33 @@ def _normalise(weights: list[float], fallback: list[float]) -> list[float]:
 
 def attribute_whole(
     usage: Iterable[HostUsage], timelines: Timelines
-) -> tuple[list[tuple[str, str, str, float, float]], list[HostUsage]]:
-    """The hosts that need no split as (project, machine, user, busy, idle); the others.
+) -> tuple[dict[tuple[str, str, str], list[float]], list[HostUsage]]:
+    """CPU-seconds of the hosts that need no split, summed as [busy, idle] per
+    (project, machine, user); and the hosts that do.
 
     A host with one piece (one owner, or nobody, for the whole window) gives its window
     usage to that piece as it is: no Share, no fractions.
     """
     by_host = timelines.by_host
-    whole: list[tuple[str, str, str, float, float]] = []
+    sums: dict[tuple[str, str, str], list[float]] = {}
     parted: list[HostUsage] = []
     for u in usage:
         _, host, project, machine, busy, idle = u
         timeline = by_host.get(host)
         if not timeline:
-            whole.append((project, machine, UNATTRIBUTED, busy, idle))
+            key = (project, machine, UNATTRIBUTED)
         elif len(timeline) == 1:
-            whole.append((project, machine, timeline[0].user, busy, idle))
+            key = (project, machine, timeline[0][2])  # its user
         else:
             parted.append(u)
-    return whole, parted
+            continue
+        cpu = sums.get(key)
+        if cpu is None:
+            sums[key] = [busy, idle]
+        else:
+            cpu[0] += busy
+            cpu[1] += idle
+    return sums, parted
 
 
 def attribute(
