@@ -188,13 +188,24 @@ class Scenario:
         where: Callable[[GroupKey], bool] = lambda key: True,
     ) -> float:
         """The sum of ``value`` over the whole-hour windows ending in (after, until]."""
-        return sum(
-            value(u)
-            for end, snap in self.snapshots.items()
-            if end % 3600 == 0 and after < end <= until
-            for key, u in (snap.usage or {}).items()
-            if where(key)
-        )
+        return sum(self.totals(after, until, value, lambda key: (), where).values())
+
+    def totals(
+        self,
+        after: float,
+        until: float,
+        value: Callable[[Usage], float],
+        by: Callable[[GroupKey], tuple[str, ...]],
+        where: Callable[[GroupKey], bool] = lambda key: True,
+    ) -> dict[tuple[str, ...], float]:
+        """:meth:`total` for each value of ``by`` (a ``sum by``) among the keys seen there."""
+        out: dict[tuple[str, ...], float] = {}
+        for end, snap in self.snapshots.items():
+            if end % 3600 == 0 and after < end <= until:
+                for key, u in (snap.usage or {}).items():
+                    if where(key):
+                        out[by(key)] = out.get(by(key), 0.0) + value(u)
+        return out
 
 
 def grams(u: Usage) -> float:
@@ -486,30 +497,118 @@ def test_calendar_rows_are_the_days_of_the_week(scenario, selections):
 
 # ---------------------------------------------------------------- the README's PromQL
 
+DAY = 86400.0
+JANUARY_END = datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp()  # the README's @ 1769904000
+Expected = Callable[[Scenario], dict[tuple[str, ...], float]]
 
-def readme_queries() -> list[str]:
-    """Each query of each ```promql block: comment lines dropped, blank lines separate."""
+
+def readme_queries() -> list[tuple[str, str]]:
+    """(comment, query) for each query of each ```promql block; blank lines separate queries."""
     queries = []
     for block in re.findall(r"```promql\n(.*?)```", README, re.S):
-        text = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("#"))
-        queries += [q.strip() for q in re.split(r"\n\s*\n", text) if q.strip()]
+        for chunk in re.split(r"\n\s*\n", block):
+            lines = [line for line in chunk.splitlines() if line.strip()]
+            comment = [
+                line.lstrip().removeprefix("#").strip() for line in lines if _is_comment(line)
+            ]
+            query = "\n".join(line for line in lines if not _is_comment(line)).strip()
+            if query:
+                queries.append((" ".join(comment), query))
     return queries
 
 
-def test_the_readme_has_promql_examples():
-    assert len(readme_queries()) >= 4
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
 
 
-@pytest.mark.prometheus
-@pytest.mark.parametrize("query", readme_queries())
-def test_readme_promql_returns_data(scenario, query):
-    expr = query.replace('user="aa123456"', f'user="{_a_user(scenario)}"')
-    data = _get(scenario.url, "/api/v1/query", {"query": expr, "time": NOW})
-    values = [float(r["value"][1]) for r in data["result"]]
-    assert values and all(math.isfinite(v) for v in values), expr
+README_QUERIES = readme_queries()
 
 
 def _a_user(scenario: Scenario) -> str:
     return sorted(
         {k[3] for s in scenario.snapshots.values() for k in s.usage or {}} - {"unattributed"}
     )[0]
+
+
+def _facility(key: GroupKey) -> tuple[str, ...]:
+    return (key[2],)
+
+
+def _group(key: GroupKey) -> tuple[str, ...]:
+    return key[:2]  # (cloud_project_name, machine_name), the labels' sorted order
+
+
+def _top(n: int, totals: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
+    return dict(sorted(totals.items(), key=lambda item: item[1], reverse=True)[:n])
+
+
+def _idle_share_per_group(scenario: Scenario) -> dict[tuple[str, ...], float]:
+    idle = scenario.totals(NOW - DAY, NOW, lambda u: u.idle_joules, _group)
+    energy = scenario.totals(NOW - DAY, NOW, lambda u: u.busy_joules + u.idle_joules, _group)
+    return {group: idle[group] / energy[group] for group in energy}
+
+
+def _my_carbon_this_year(scenario: Scenario) -> dict[tuple[str, ...], float]:
+    user = _a_user(scenario)  # the README's aa123456
+    return {(): scenario.total(NOW - 365 * DAY, NOW, grams, lambda k: k[3] == user)}
+
+
+# What each README example must answer, by its comment, from the scenario alone: result
+# labels (their values in label-name order) to value.
+README_EXPECTED: dict[str, Expected] = {
+    "carbon per facility, last 30 days (grams)": (
+        lambda s: s.totals(NOW - 30 * DAY, NOW, grams, _facility)
+    ),
+    "top 5 groups (project, machine type) this week": (
+        lambda s: _top(5, s.totals(NOW - 7 * DAY, NOW, grams, _group))
+    ),
+    "my carbon this year": _my_carbon_this_year,
+    "idle share of energy per group, last 24 h": _idle_share_per_group,
+    "ISIS Muon, January 2026: the 31 days ending 2026-02-01T00:00:00Z (unix 1769904000)": (
+        lambda s: {
+            (): s.total(
+                JANUARY_END - 31 * DAY, JANUARY_END, grams, lambda k: k[1:3] == ("Muon", "ISIS")
+            )
+        }
+    ),
+    "carbon per facility, January 2026": (
+        lambda s: s.totals(JANUARY_END - 31 * DAY, JANUARY_END, grams, _facility)
+    ),
+}
+
+
+def test_every_readme_promql_example_has_an_expected_answer():
+    comments = [comment for comment, _ in README_QUERIES]
+    assert len(comments) >= 4
+    assert sorted(comments) == sorted(README_EXPECTED), "a README query without its check"
+
+
+def _readme_query(scenario: Scenario, query: str) -> Result:
+    expr = query.replace('user="aa123456"', f'user="{_a_user(scenario)}"')
+    data = _get(scenario.url, "/api/v1/query", {"query": expr, "time": NOW})
+    assert data["resultType"] == "vector", expr
+    return Result(
+        expr, [(r["metric"], [(r["value"][0], float(r["value"][1]))]) for r in data["result"]]
+    )
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize(("comment", "query"), README_QUERIES, ids=[c for c, _ in README_QUERIES])
+def test_readme_promql_returns_data(scenario, comment, query):
+    result = _readme_query(scenario, query)
+    values = [v for _, points in result.series for _, v in points]
+    assert values and all(math.isfinite(v) for v in values), result.expr
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize(("comment", "query"), README_QUERIES, ids=[c for c, _ in README_QUERIES])
+def test_readme_promql_equals_the_scenarios_answer(scenario, comment, query):
+    """Each README example, at the dashboards' "now", answers what the snapshots say it should."""
+    result = _readme_query(scenario, query)
+    got = {
+        tuple(v for _, v in sorted(labels.items())): points[0][1]
+        for labels, points in result.series
+    }
+    expected = README_EXPECTED[comment](scenario)
+    assert expected and all(v > 0 for v in expected.values()), comment
+    assert got == pytest.approx(expected, rel=1e-9), result.expr
