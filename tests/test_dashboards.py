@@ -4,15 +4,17 @@ The Prometheus holds the exporter's own output for a known scenario: the demo
 fleet over the day D1-D2 (D2 a Thursday, 00:00 UTC), one window every 30
 minutes, so consecutive 1 h windows overlap and a total that took every sample
 would be twice too high; one window every 3 hours over the six days before
-completes the calendar's week. Up to two hours before D2 the samples come from
-``exporter.backfill`` (the ``backfill`` command's code path); the last two hours
-are stored as a scrape stores them: every family, with ``job`` and ``instance``
-labels, plus ``up`` and ``scrape_duration_seconds``.
+completes the calendar's week; four single windows before that lie just outside
+the README examples' ranges (the last year, 30 days and week, and January). Up to
+two hours before D2 the samples come from ``exporter.backfill`` (the ``backfill``
+command's code path); the last two hours are stored as a scrape stores them:
+every family, with ``job`` and ``instance`` labels, plus ``up`` and
+``scrape_duration_seconds``.
 
 Every panel query runs twice, with every variable on All and with one facility,
 project, machine type (one with parentheses, to check regex escaping) and user
-chosen; each must parse and return finite data. The key panels must equal sums
-of ``Snapshot.usage`` over the same whole hours.
+chosen; each must parse and return finite data. The key panels, and every
+README example, must equal sums of ``Snapshot.usage`` over the same whole hours.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ LIVE = D2 - timedelta(hours=2)  # scraped from here on; backfilled before
 STEP = timedelta(minutes=30)  # from D1: two overlapping windows per hour
 WEEK = D2 - timedelta(days=7)  # from here to D1, a window every 3 hours
 SPARSE = timedelta(hours=3)
+# Single earlier windows, each just outside a README example's range at NOW: a year
+# before D2 (outside "this year"), 30 days before (outside "the last 30 days"), the hour
+# that ends at 1 January 00:00 (December's: in the last 30 days, not in January) and
+# WEEK (in January, not "this week").
+EDGES = (
+    D2 - timedelta(days=365),
+    D2 - timedelta(days=30),
+    datetime(2026, 1, 1, tzinfo=timezone.utc),
+    WEEK,
+)
 NOW = D2.timestamp() + 90  # the dashboards' "now": 90 s after the last scrape
 RANGE = 86400.0  # the dashboards' time range: the last day
 SCRAPE_INTERVAL = 15.0  # the data source's default, Grafana's smallest step
@@ -257,6 +269,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         snapshots[snap.end] = snap
         return snap
 
+    # Their own file: promtool reads a file once per week of its span.
+    edges = backfill(snapshot(end) for end in EDGES).decode()
     sparse = window_ends(WEEK + SPARSE, D1 - SPARSE, SPARSE)
     ends = sparse + window_ends(D1, LIVE - STEP, STEP)
     history = backfill(snapshot(end) for end in ends).decode()
@@ -265,7 +279,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     # prometheus_client's OpenMetrics encoder is untyped; it returns bytes.
     scraped = generate_latest(_Scraped(live)).decode()  # type: ignore[no-untyped-call]
     workdir = tmp_path_factory.mktemp("dashboards")
-    for name, text in (("history", history), ("scraped", scraped)):
+    for name, text in (("edges", edges), ("history", history), ("scraped", scraped)):
         (workdir / f"{name}.om").write_text(text)
         write_week_blocks(workdir / f"{name}.om", workdir / "data")
     server = PrometheusServer(workdir / "data", workdir=workdir)
