@@ -36,6 +36,7 @@ from prometheus_client.openmetrics.exposition import generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from exporter import equivalencies
 from exporter.backfill import backfill, window_ends
 from exporter.collector import families
 from exporter.config import Config, parse_duration, with_demo
@@ -222,6 +223,10 @@ class Scenario:
 
 def grams(u: Usage) -> float:
     return u.busy_grams + u.idle_grams
+
+
+# The equivalencies table, which ada_carbon_equivalency_grams serves: gCO2eq per unit.
+EQUIVALENCY_GRAMS = {e.key: e.grams for e in equivalencies.TABLE}
 
 
 class _Scraped(Collector):
@@ -567,6 +572,14 @@ def _my_carbon_this_year(scenario: Scenario) -> dict[tuple[str, ...], float]:
     return {(): scenario.total(NOW - 365 * DAY, NOW, grams, lambda k: k[3] == user)}
 
 
+def _smartphone_charges_per_facility_this_week(
+    scenario: Scenario,
+) -> dict[tuple[str, ...], float]:
+    charge = EQUIVALENCY_GRAMS["smartphone_charge"]
+    week = scenario.totals(NOW - 7 * DAY, NOW, grams, _facility)
+    return {facility: total / charge for facility, total in week.items()}
+
+
 # What each README example must answer, by its comment, from the scenario alone: result
 # labels (their values in label-name order) to value.
 README_EXPECTED: dict[str, Expected] = {
@@ -588,6 +601,7 @@ README_EXPECTED: dict[str, Expected] = {
     "carbon per facility, January 2026": (
         lambda s: s.totals(JANUARY_END - 31 * DAY, JANUARY_END, grams, _facility)
     ),
+    "smartphone charges per facility this week": _smartphone_charges_per_facility_this_week,
 }
 
 
