@@ -469,6 +469,44 @@ def test_a_users_carbon_is_the_sum_of_their_hours(scenario, selections):
     assert got == pytest.approx(expected, rel=1e-9)
 
 
+# The User dashboard's "The same carbon as": each count's legend and the equivalent it
+# must divide by, read from the exported constant.
+EQUIVALENT_OF_LEGEND = {
+    "smartphone charges": "smartphone_charge",
+    "hours of HD streaming": "streaming_hour",
+    "miles driven": "miles_driven_car",
+    "tree-days of absorption": "tree_day",
+}
+DIVIDED_BY_THE_GAUGE = re.compile(
+    r'/ scalar\(max\(ada_carbon_equivalency_grams\{equivalent="(\w+)"\}\)\)$'
+)
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("selection", SELECTIONS)
+def test_equivalents_are_the_carbon_over_the_exported_grams(scenario, selections, selection):
+    """Each equivalent is the range's carbon over its unit's grams in the equivalencies table."""
+    chosen = selections["ada-carbon-user", selection]
+    carbon = scenario.total(NOW - RANGE, NOW, grams, chosen.matches)
+    shown: dict[str, float] = {}
+    for target in TARGETS:
+        if (target.dashboard, target.panel["title"]) != ("ada-carbon-user", "The same carbon as"):
+            continue
+        (legend,) = [
+            q["legendFormat"] for q in target.panel["targets"] if q["refId"] == target.ref_id
+        ]
+        m = DIVIDED_BY_THE_GAUGE.search(target.expr)
+        assert m, f"not divided by ada_carbon_equivalency_grams: {target.expr}"
+        assert m.group(1) == EQUIVALENT_OF_LEGEND[legend], target.expr
+        ((_, [(_, value)]),) = run(scenario.url, target, chosen.values).series
+        shown[legend] = value
+    assert carbon > 0
+    expected = {
+        legend: carbon / EQUIVALENCY_GRAMS[key] for legend, key in EQUIVALENT_OF_LEGEND.items()
+    }
+    assert shown == pytest.approx(expected, rel=1e-9)
+
+
 @pytest.mark.prometheus
 def test_carbon_per_day_is_the_sum_of_each_days_hours(scenario, selections):
     target = panel_target("ada-carbon-heatmap", "Carbon per day")
