@@ -4,15 +4,17 @@ The Prometheus holds the exporter's own output for a known scenario: the demo
 fleet over the day D1-D2 (D2 a Thursday, 00:00 UTC), one window every 30
 minutes, so consecutive 1 h windows overlap and a total that took every sample
 would be twice too high; one window every 3 hours over the six days before
-completes the calendar's week. Up to two hours before D2 the samples come from
-``exporter.backfill`` (the ``backfill`` command's code path); the last two hours
-are stored as a scrape stores them: every family, with ``job`` and ``instance``
-labels, plus ``up`` and ``scrape_duration_seconds``.
+completes the calendar's week; four single windows before that lie just outside
+the README examples' ranges (the last year, 30 days and week, and January). Up to
+two hours before D2 the samples come from ``exporter.backfill`` (the ``backfill``
+command's code path); the last two hours are stored as a scrape stores them:
+every family, with ``job`` and ``instance`` labels, plus ``up`` and
+``scrape_duration_seconds``.
 
 Every panel query runs twice, with every variable on All and with one facility,
 project, machine type (one with parentheses, to check regex escaping) and user
-chosen; each must parse and return finite data. The key panels must equal sums
-of ``Snapshot.usage`` over the same whole hours.
+chosen; each must parse and return finite data. The key panels, and every
+README example, must equal sums of ``Snapshot.usage`` over the same whole hours.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from prometheus_client.openmetrics.exposition import generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from exporter import equivalencies
 from exporter.backfill import backfill, window_ends
 from exporter.collector import families
 from exporter.config import Config, parse_duration, with_demo
@@ -56,6 +59,16 @@ LIVE = D2 - timedelta(hours=2)  # scraped from here on; backfilled before
 STEP = timedelta(minutes=30)  # from D1: two overlapping windows per hour
 WEEK = D2 - timedelta(days=7)  # from here to D1, a window every 3 hours
 SPARSE = timedelta(hours=3)
+# Single earlier windows, each just outside a README example's range at NOW: a year
+# before D2 (outside "this year"), 30 days before (outside "the last 30 days"), the hour
+# that ends at 1 January 00:00 (December's: in the last 30 days, not in January) and
+# WEEK (in January, not "this week").
+EDGES = (
+    D2 - timedelta(days=365),
+    D2 - timedelta(days=30),
+    datetime(2026, 1, 1, tzinfo=timezone.utc),
+    WEEK,
+)
 NOW = D2.timestamp() + 90  # the dashboards' "now": 90 s after the last scrape
 RANGE = 86400.0  # the dashboards' time range: the last day
 SCRAPE_INTERVAL = 15.0  # the data source's default, Grafana's smallest step
@@ -188,17 +201,32 @@ class Scenario:
         where: Callable[[GroupKey], bool] = lambda key: True,
     ) -> float:
         """The sum of ``value`` over the whole-hour windows ending in (after, until]."""
-        return sum(
-            value(u)
-            for end, snap in self.snapshots.items()
-            if end % 3600 == 0 and after < end <= until
-            for key, u in (snap.usage or {}).items()
-            if where(key)
-        )
+        return sum(self.totals(after, until, value, lambda key: (), where).values())
+
+    def totals(
+        self,
+        after: float,
+        until: float,
+        value: Callable[[Usage], float],
+        by: Callable[[GroupKey], tuple[str, ...]],
+        where: Callable[[GroupKey], bool] = lambda key: True,
+    ) -> dict[tuple[str, ...], float]:
+        """:meth:`total` for each value of ``by`` (a ``sum by``) among the keys seen there."""
+        out: dict[tuple[str, ...], float] = {}
+        for end, snap in self.snapshots.items():
+            if end % 3600 == 0 and after < end <= until:
+                for key, u in (snap.usage or {}).items():
+                    if where(key):
+                        out[by(key)] = out.get(by(key), 0.0) + value(u)
+        return out
 
 
 def grams(u: Usage) -> float:
     return u.busy_grams + u.idle_grams
+
+
+# The equivalencies table, which ada_carbon_equivalency_grams serves: gCO2eq per unit.
+EQUIVALENCY_GRAMS = {e.key: e.grams for e in equivalencies.TABLE}
 
 
 class _Scraped(Collector):
@@ -246,6 +274,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         snapshots[snap.end] = snap
         return snap
 
+    # Their own file: promtool reads a file once per week of its span.
+    edges = backfill(snapshot(end) for end in EDGES).decode()
     sparse = window_ends(WEEK + SPARSE, D1 - SPARSE, SPARSE)
     ends = sparse + window_ends(D1, LIVE - STEP, STEP)
     history = backfill(snapshot(end) for end in ends).decode()
@@ -254,7 +284,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     # prometheus_client's OpenMetrics encoder is untyped; it returns bytes.
     scraped = generate_latest(_Scraped(live)).decode()  # type: ignore[no-untyped-call]
     workdir = tmp_path_factory.mktemp("dashboards")
-    for name, text in (("history", history), ("scraped", scraped)):
+    for name, text in (("edges", edges), ("history", history), ("scraped", scraped)):
         (workdir / f"{name}.om").write_text(text)
         write_week_blocks(workdir / f"{name}.om", workdir / "data")
     server = PrometheusServer(workdir / "data", workdir=workdir)
@@ -439,6 +469,44 @@ def test_a_users_carbon_is_the_sum_of_their_hours(scenario, selections):
     assert got == pytest.approx(expected, rel=1e-9)
 
 
+# The User dashboard's "The same carbon as": each count's legend and the equivalent it
+# must divide by, read from the exported constant.
+EQUIVALENT_OF_LEGEND = {
+    "smartphone charges": "smartphone_charge",
+    "hours of HD streaming": "streaming_hour",
+    "miles driven": "miles_driven_car",
+    "tree-days of absorption": "tree_day",
+}
+DIVIDED_BY_THE_GAUGE = re.compile(
+    r'/ scalar\(max\(ada_carbon_equivalency_grams\{equivalent="(\w+)"\}\)\)$'
+)
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("selection", SELECTIONS)
+def test_equivalents_are_the_carbon_over_the_exported_grams(scenario, selections, selection):
+    """Each equivalent is the range's carbon over its unit's grams in the equivalencies table."""
+    chosen = selections["ada-carbon-user", selection]
+    carbon = scenario.total(NOW - RANGE, NOW, grams, chosen.matches)
+    shown: dict[str, float] = {}
+    for target in TARGETS:
+        if (target.dashboard, target.panel["title"]) != ("ada-carbon-user", "The same carbon as"):
+            continue
+        (legend,) = [
+            q["legendFormat"] for q in target.panel["targets"] if q["refId"] == target.ref_id
+        ]
+        m = DIVIDED_BY_THE_GAUGE.search(target.expr)
+        assert m, f"not divided by ada_carbon_equivalency_grams: {target.expr}"
+        assert m.group(1) == EQUIVALENT_OF_LEGEND[legend], target.expr
+        ((_, [(_, value)]),) = run(scenario.url, target, chosen.values).series
+        shown[legend] = value
+    assert carbon > 0
+    expected = {
+        legend: carbon / EQUIVALENCY_GRAMS[key] for legend, key in EQUIVALENT_OF_LEGEND.items()
+    }
+    assert shown == pytest.approx(expected, rel=1e-9)
+
+
 @pytest.mark.prometheus
 def test_carbon_per_day_is_the_sum_of_each_days_hours(scenario, selections):
     target = panel_target("ada-carbon-heatmap", "Carbon per day")
@@ -486,30 +554,132 @@ def test_calendar_rows_are_the_days_of_the_week(scenario, selections):
 
 # ---------------------------------------------------------------- the README's PromQL
 
+DAY = 86400.0
+JANUARY_END = datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp()  # the README's @ 1769904000
+# An example's answer at an evaluation time: result labels (their values in label-name
+# order) to value.
+Expected = Callable[[Scenario, float], dict[tuple[str, ...], float]]
+# Where the README examples are evaluated: as the dashboards' "now", and on the hour,
+# where [RANGE:1h] without offset -1s would take one window too many on Prometheus 2.x.
+README_AT = {"now": NOW, "on the hour": D2.timestamp()}
 
-def readme_queries() -> list[str]:
-    """Each query of each ```promql block: comment lines dropped, blank lines separate."""
+
+def readme_queries() -> list[tuple[str, str]]:
+    """(comment, query) for each query of each ```promql block; blank lines separate queries."""
     queries = []
     for block in re.findall(r"```promql\n(.*?)```", README, re.S):
-        text = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("#"))
-        queries += [q.strip() for q in re.split(r"\n\s*\n", text) if q.strip()]
+        for chunk in re.split(r"\n\s*\n", block):
+            lines = [line for line in chunk.splitlines() if line.strip()]
+            comment = [
+                line.lstrip().removeprefix("#").strip() for line in lines if _is_comment(line)
+            ]
+            query = "\n".join(line for line in lines if not _is_comment(line)).strip()
+            if query:
+                queries.append((" ".join(comment), query))
     return queries
 
 
-def test_the_readme_has_promql_examples():
-    assert len(readme_queries()) >= 4
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
 
 
-@pytest.mark.prometheus
-@pytest.mark.parametrize("query", readme_queries())
-def test_readme_promql_returns_data(scenario, query):
-    expr = query.replace('user="aa123456"', f'user="{_a_user(scenario)}"')
-    data = _get(scenario.url, "/api/v1/query", {"query": expr, "time": NOW})
-    values = [float(r["value"][1]) for r in data["result"]]
-    assert values and all(math.isfinite(v) for v in values), expr
+README_QUERIES = readme_queries()
 
 
 def _a_user(scenario: Scenario) -> str:
     return sorted(
         {k[3] for s in scenario.snapshots.values() for k in s.usage or {}} - {"unattributed"}
     )[0]
+
+
+def _facility(key: GroupKey) -> tuple[str, ...]:
+    return (key[2],)
+
+
+def _group(key: GroupKey) -> tuple[str, ...]:
+    return key[:2]  # (cloud_project_name, machine_name), the labels' sorted order
+
+
+def _top(n: int, totals: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
+    return dict(sorted(totals.items(), key=lambda item: item[1], reverse=True)[:n])
+
+
+def _idle_share_per_group(scenario: Scenario, at: float) -> dict[tuple[str, ...], float]:
+    idle = scenario.totals(at - DAY, at, lambda u: u.idle_joules, _group)
+    energy = scenario.totals(at - DAY, at, lambda u: u.busy_joules + u.idle_joules, _group)
+    return {group: idle[group] / energy[group] for group in energy}
+
+
+def _my_carbon_this_year(scenario: Scenario, at: float) -> dict[tuple[str, ...], float]:
+    user = _a_user(scenario)  # the README's aa123456
+    return {(): scenario.total(at - 365 * DAY, at, grams, lambda k: k[3] == user)}
+
+
+def _smartphone_charges_per_facility_this_week(
+    scenario: Scenario, at: float
+) -> dict[tuple[str, ...], float]:
+    charge = EQUIVALENCY_GRAMS["smartphone_charge"]
+    week = scenario.totals(at - 7 * DAY, at, grams, _facility)
+    return {facility: total / charge for facility, total in week.items()}
+
+
+# What each README example must answer, by its comment, from the scenario alone.
+README_EXPECTED: dict[str, Expected] = {
+    "carbon per facility, last 30 days (grams)": (
+        lambda s, at: s.totals(at - 30 * DAY, at, grams, _facility)
+    ),
+    "top 5 groups (project, machine type) this week": (
+        lambda s, at: _top(5, s.totals(at - 7 * DAY, at, grams, _group))
+    ),
+    "my carbon this year": _my_carbon_this_year,
+    "idle share of energy per group, last 24 h": _idle_share_per_group,
+    "ISIS Muon, January 2026: the 31 days ending 2026-02-01T00:00:00Z (unix 1769904000)": (
+        lambda s, _: {
+            (): s.total(
+                JANUARY_END - 31 * DAY, JANUARY_END, grams, lambda k: k[1:3] == ("Muon", "ISIS")
+            )
+        }
+    ),
+    "carbon per facility, January 2026": (
+        lambda s, _: s.totals(JANUARY_END - 31 * DAY, JANUARY_END, grams, _facility)
+    ),
+    "smartphone charges per facility this week": _smartphone_charges_per_facility_this_week,
+}
+
+
+def test_every_readme_promql_example_has_an_expected_answer():
+    comments = [comment for comment, _ in README_QUERIES]
+    assert len(comments) >= 4
+    assert sorted(comments) == sorted(README_EXPECTED), "a README query without its check"
+
+
+def _readme_query(scenario: Scenario, query: str, at: float = NOW) -> Result:
+    expr = query.replace('user="aa123456"', f'user="{_a_user(scenario)}"')
+    data = _get(scenario.url, "/api/v1/query", {"query": expr, "time": at})
+    assert data["resultType"] == "vector", expr
+    return Result(
+        expr, [(r["metric"], [(r["value"][0], float(r["value"][1]))]) for r in data["result"]]
+    )
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize(("comment", "query"), README_QUERIES, ids=[c for c, _ in README_QUERIES])
+def test_readme_promql_returns_data(scenario, comment, query):
+    result = _readme_query(scenario, query)
+    values = [v for _, points in result.series for _, v in points]
+    assert values and all(math.isfinite(v) for v in values), result.expr
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("at", README_AT)
+@pytest.mark.parametrize(("comment", "query"), README_QUERIES, ids=[c for c, _ in README_QUERIES])
+def test_readme_promql_equals_the_scenarios_answer(scenario, comment, query, at):
+    """Each README example answers what the snapshots say it should, also on the hour."""
+    result = _readme_query(scenario, query, README_AT[at])
+    got = {
+        tuple(v for _, v in sorted(labels.items())): points[0][1]
+        for labels, points in result.series
+    }
+    expected = README_EXPECTED[comment](scenario, README_AT[at])
+    assert expected and all(v > 0 for v in expected.values()), comment
+    assert got == pytest.approx(expected, rel=1e-9), result.expr
