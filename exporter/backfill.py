@@ -3,8 +3,9 @@
 Each window is computed by :meth:`Engine.snapshot`, the code path of a scrape
 and of ``snapshot --at``; its samples are stamped with the window's end. Only
 the families that describe the platform are written (usage, energy, emissions,
-grid intensity, workspaces); the exporter's own health families describe a
-refresh, not history, and are left out.
+grid intensity, workspaces), and the equivalency constants that dashboards divide
+emissions by; the exporter's own health families describe a refresh, not history,
+and are left out.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ HISTORY_FAMILIES = frozenset(
         "ada_carbon_grid_intensity_source",
         "ada_carbon_grid_intensity_actual_ratio",
         "ada_carbon_workspaces",
+        "ada_carbon_equivalency_grams",  # read at a panel's times, backfilled ones too
     }
 )
 

@@ -103,6 +103,14 @@ def test_backfill_steps_by_the_configured_window_unless_told(tmp_path, capsys):
     }
     assert len(stamps) == 5  # 10:00, 10:30, ... 12:00: every half hour, no gaps
     assert "backfill" not in capsys.readouterr().err
+    # The equivalents dashboards divide by are there at every backfilled time too.
+    charges = [
+        line.rsplit(" ", 2)[1:]
+        for line in (tmp_path / "a.om").read_text().splitlines()
+        if line.startswith('ada_carbon_equivalency_grams{equivalent="smartphone_charge"')
+    ]
+    assert {stamp for _, stamp in charges} == stamps
+    assert {value for value, _ in charges} == {"8.22"}
 
     assert main([*common, "--step=1h", f"--output={tmp_path / 'b.om'}"]) == 0
     assert "the windows leave gaps" in capsys.readouterr().err
