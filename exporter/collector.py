@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -45,11 +45,15 @@ class SharedRefresh:
         self.refreshes = 0
 
     def get(self) -> Snapshot:
+        return self.serve()[0]
+
+    def serve(self) -> tuple[Snapshot, bool]:
+        """The snapshot to serve, and whether it is served again (within the min interval)."""
         with self._lock:
             if self._inflight is not None:
                 future, leader = self._inflight, False
             elif self._last and time.monotonic() - self._last[0] < self._min_interval:
-                return self._last[1]
+                return self._last[1], True
             else:
                 future, leader = Future(), True
                 self._inflight = future
@@ -65,7 +69,7 @@ class SharedRefresh:
             finally:
                 with self._lock:
                     self._inflight = None
-        return future.result()
+        return future.result(), False
 
 
 class AdaCarbonCollector(Collector):
@@ -79,7 +83,7 @@ class AdaCarbonCollector(Collector):
         yield from families(None)
 
     def collect(self) -> Iterator[Metric]:
-        yield from families(self.shared.get())
+        yield from families(*self.shared.serve())
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,11 @@ class FamilySpec:
 
 
 USAGE_LABELS = ("cloud_project_name", "machine_name", "facility", "user", "mode")
-_WINDOW = (
-    "over the trailing window (see ada_carbon_window_seconds; within min_refresh_interval of "
-    "a refresh, that refresh's result is served again)"
+_WINDOW = "over the trailing window (see ada_carbon_window_seconds)"
+# Said instead when a scrape within min_refresh_interval of a refresh is served its result.
+_SERVED_AGAIN = (
+    "over the trailing window (see ada_carbon_window_seconds), served again: this result is "
+    "from a refresh within min_refresh_interval, at ada_carbon_window_end_timestamp_seconds"
 )
 SPECS = {
     "cpu": FamilySpec(
@@ -243,22 +249,31 @@ SPECS = {
 }
 
 
-def families(snap: Snapshot | None) -> list[Metric]:
-    """Build every family from a snapshot; with None, the empty families (for describe)."""
+def families(snap: Snapshot | None, served_again: bool = False) -> list[Metric]:
+    """Build every family from a snapshot; with None, the empty families (for describe).
+
+    ``served_again``: the snapshot is an earlier refresh's, and the HELP texts say so.
+    """
+    specs = SERVED_AGAIN_SPECS if served_again else SPECS
     columns = {
-        k: ColumnGauge(SPECS[k].name, SPECS[k].help, SPECS[k].labels, cols, USAGE_DIGITS)
+        k: ColumnGauge(specs[k].name, specs[k].help, specs[k].labels, cols, USAGE_DIGITS)
         for k, cols in USAGE_FAMILIES.items()
     }
-    info = SPECS["workspace_info"]
+    info = specs["workspace_info"]
     rows = {"workspace_info": RowGauge(info.name, info.help, info.labels)}
     f = {
         k: columns.get(k) or rows.get(k) or GaugeMetricFamily(s.name, s.help, labels=list(s.labels))
-        for k, s in SPECS.items()
+        for k, s in specs.items()
     }
     f["build"].add_metric([__version__], 1)
     if snap is not None:
         _fill(f, columns, rows, snap)
     return list(f.values())
+
+
+SERVED_AGAIN_SPECS = {
+    k: replace(s, help=s.help.replace(_WINDOW, _SERVED_AGAIN)) for k, s in SPECS.items()
+}
 
 
 # The usage families' values are estimates (a power model of watts per core), written to

@@ -318,7 +318,14 @@ def test_min_refresh_interval_bounds_upstream_load_from_several_replicas(faulty)
     ends = {s.value("ada_carbon_window_end_timestamp_seconds") for s in scrapes}
     assert len(ends) == refreshes  # a served-again result says when
     assert "min_refresh_interval" in scrapes[0].help("ada_carbon_window_end_timestamp_seconds")
-    assert "min_refresh_interval" in scrapes[0].help("ada_carbon_energy_joules")
+    # The HELP says so when a result is served again, and only then.
+    again = [s for s in scrapes if "served again" in s.help("ada_carbon_energy_joules")]
+    fresh = [s for s in scrapes if "served again" not in s.help("ada_carbon_energy_joules")]
+    assert again and fresh
+    assert all("min_refresh_interval" in s.help("ada_carbon_cpu_seconds") for s in again)
+    first_served = {s.value("ada_carbon_window_end_timestamp_seconds") for s in fresh}
+    assert {s.value("ada_carbon_window_end_timestamp_seconds") for s in again} <= first_served
+    assert len(fresh) < len(again)  # three replicas, one refresh a second
 
 
 def test_a_client_that_connects_and_says_nothing_does_not_hold_up_scrapes():
