@@ -27,6 +27,7 @@ from exporter.engine import Snapshot, Usage
 from exporter.exposition import ColumnGauge, RowGauge
 from exporter.forecast import INDEX_LEVELS
 from exporter.intensity_fallback import INTENSITY_SOURCES
+from exporter.model import SKIP_REASONS
 
 
 class SharedRefresh:
@@ -330,7 +331,8 @@ def _fill(
     if snap.workspaces is not None:
         for (tag, state), n in sorted(snap.workspaces.items()):
             f["workspaces"].add_metric([tag, state], n)
-        for (collection, reason), n in sorted(snap.skipped.items()):
+        none = dict.fromkeys((("workspaces", reason) for reason in SKIP_REASONS), 0)
+        for (collection, reason), n in sorted({**none, **snap.skipped}.items()):
             f["skipped"].add_metric([collection, reason], n)
     rows["workspace_info"].add_rows((w, 1.0) for w in snap.workspace_info)
     for side, n in sorted(snap.unmatched_hosts.items()):

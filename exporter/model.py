@@ -88,6 +88,24 @@ class Workspace(NamedTuple):
         return self.created
 
 
+# Why a workspace document was skipped (ada_carbon_skipped_documents' ``reason``): each
+# is exported, 0 when none was, so that "none skipped" differs from "MongoDB not read".
+SKIP_REASONS = (
+    "not_a_document",
+    "bad_hostname",
+    "bad_created_time",
+    "bad_deleted_time",
+    "deleted_before_created",
+    "bad_state",
+    "bad_owner",
+    "reserved_owner",
+    "bad_id",
+    "deleted_without_time",
+    "bad_acquired_time",
+    "duplicate",
+)
+
+
 @dataclass(frozen=True)
 class WorkspaceBatch:
     """The workspaces alive at any moment of a window, and what was skipped and why."""

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
+from exporter.model import SKIP_REASONS
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import build_engine, prometheus_client
 from tests import scenario
@@ -147,7 +148,7 @@ def test_health_and_counters_describe_the_scenario(fleet):
     skipped = {
         dict(k)["reason"]: v for k, v in samples(text, "ada_carbon_skipped_documents").items()
     }
-    assert skipped == {"bad_hostname": 1, "bad_created_time": 1}
+    assert skipped == {**dict.fromkeys(SKIP_REASONS, 0), "bad_hostname": 1, "bad_created_time": 1}
     unmatched = {dict(k)["side"]: v for k, v in samples(text, "ada_carbon_unmatched_hosts").items()}
     assert unmatched == {"mongodb": 1, "prometheus": 3, "unparseable_instance": 1}
     assert samples(text, "ada_carbon_split_hosts") == {(): 1}

@@ -229,7 +229,8 @@ def test_no_document_shape_makes_a_scrape_raise_and_usage_is_conserved(docs):
         for d, v in samples(text, "ada_carbon_skipped_documents")
         if d["collection"] == "workspaces"
     }
-    assert skipped == batch.skipped
+    assert {reason: n for reason, n in skipped.items() if n} == batch.skipped
+    assert set(skipped) == REASONS  # every reason, 0 when none was skipped for it
     # Conservation: per group and mode, the users' CPU-seconds add up to what was measured.
     exported: Counter[tuple[str, str, str]] = Counter()
     for labels, v in samples(text, "ada_carbon_cpu_seconds"):
@@ -445,6 +446,7 @@ def test_hostile_documents_over_the_wire_are_skipped_by_reason_and_the_scrape_se
         dict(k)["reason"]: v for k, v in scrape.samples("ada_carbon_skipped_documents").items()
     }
     assert skipped == {
+        **dict.fromkeys(REASONS, 0),  # every reason is exported, 0 when none was skipped
         "bad_hostname": 4,
         "bad_created_time": 2,
         "deleted_before_created": 1,
