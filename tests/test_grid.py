@@ -59,9 +59,10 @@ class Clock:
 class FakeGrid:
     """Answers the range and fw48h endpoints, national or regional, like the API.
 
-    National slots that have ended carry an actual; regional ones never do. Set
-    ``failure`` (making a response or an exception) to fail every request,
-    ``fail_forecast`` to fail only the forecast, or ``gate`` to hold every answer.
+    National slots that have ended carry an actual; regional ones never do. A request
+    is a "forecast" (fw48h) or a "window" (a range: a scrape's also reaches 48 h ahead).
+    Set ``failure`` (making a response or an exception) to fail every request,
+    ``fail_forecast`` to fail only the fw48h ones, or ``gate`` to hold every answer.
     """
 
     def __init__(self, clock: Clock, value: Callable[[float], float] = lambda t: 200.0) -> None:
@@ -162,10 +163,12 @@ def grams_per_kwh(snap: Snapshot, user: str) -> float:
 
 
 def noon_snapshot(client: httpx.Client, httpx_mock: HTTPXMock, body: object) -> Snapshot:
-    """The scrape at 12:00 when the API answers the window 11:00-12:00 with ``body``."""
+    """The scrape at 12:00 when the API answers the window 11:00-12:00 with ``body``.
+
+    The one request also asks for the 48 h forecast from 12:00: ``body`` is all there is.
+    """
     clock = Clock("2026-01-31T12:00Z")
-    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z", json=body)
-    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T12:00Z/fw48h", json={"data": []})
+    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T11:00Z/2026-02-02T12:00Z", json=body)
     engine = engine_for(client, clock)
     snap = engine.snapshot(clock.at())
     finish(engine)
@@ -311,15 +314,16 @@ def test_api_down_keeps_serving_attributed_energy_priced_by_the_fallback(
 def test_forecast_failure_marks_the_source_down_but_the_window_stays_live(
     client: httpx.Client, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Past windows (``snapshot --at``), whose forecast is asked for apart (fw48h): a
+    scrape's comes in its window's request, so it cannot fail while the window answers."""
     caplog.set_level(logging.INFO)
-    clock = Clock("2026-01-31T12:45Z")
+    clock = Clock("2026-02-10T09:00Z")
     grid = FakeGrid(clock)
     httpx_mock.add_callback(grid, is_reusable=True)
     engine = engine_for(client, clock)
-    engine.snapshot(clock.at())
+    engine.snapshot(at("2026-01-31T12:45Z"))
     grid.fail_forecast = True
-    clock.now = ts("2026-01-31T13:05Z")
-    snaps = [engine.snapshot(clock.at()) for _ in range(3)]
+    snaps = [engine.snapshot(at("2026-01-31T13:05Z")) for _ in range(3)]
     finish(engine)
     snap = snaps[-1]
     assert value(snap, "ada_carbon_source_up", source="carbon_intensity") == 0
@@ -365,7 +369,9 @@ def test_a_200_without_data_is_the_api_down_and_is_asked_again_at_the_next_scrap
         assert grams_per_kwh(snap, "alice") == pytest.approx(120)
     assert value(back, "ada_carbon_source_up", source="carbon_intensity") == 1
     assert value(back, "ada_carbon_grid_intensity_source", region="GB", source="api") == 1
-    assert grid.kinds.count("window") == 4  # every scrape asked: nothing was taken as checked
+    # Every scrape asked (while down, both its window's call and its forecast's, each
+    # for the window and the forecast together): nothing was taken as checked.
+    assert grid.kinds == ["window"] * 6
     health = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
     assert health.count(f"source carbon_intensity is down: Carbon Intensity API: {reason}") == 1
     assert "source carbon_intensity recovered" in health
@@ -472,11 +478,11 @@ def test_a_region_labels_every_intensity_family_and_is_forecast_only(
     engine = engine_for(client, clock, region)
     snap = engine.snapshot(clock.at())
     finish(engine)
-    paths = {r.url.path for r in httpx_mock.get_requests()}
-    assert paths == {
-        f"/regional/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z/{region.kind}/{region.code}",
-        f"/regional/intensity/2026-01-31T12:00Z/fw48h/{region.kind}/{region.code}",
-    }
+    paths = [r.url.path for r in httpx_mock.get_requests()]
+    # The window and the 48 h forecast from 12:00, in one request to the regional range
+    assert paths == [
+        f"/regional/intensity/2026-01-31T11:00Z/2026-02-02T12:00Z/{region.kind}/{region.code}"
+    ]
     r = {"region": "South England"}
     assert value(snap, "ada_carbon_grid_intensity_gco2_per_kwh", **r) == 90
     assert value(snap, "ada_carbon_grid_intensity_actual_ratio", **r) == 0  # the metric says so
