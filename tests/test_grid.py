@@ -315,6 +315,45 @@ def test_api_down_keeps_serving_attributed_energy_priced_by_the_fallback(
     ]
 
 
+def test_repeated_scrapes_log_each_change_of_intensity_source_once(
+    client: httpx.Client, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ten scrapes with the API up, ten with it down, ten with it back: one line a change."""
+    caplog.set_level(logging.INFO)
+    clock = Clock("2026-01-31T12:00Z")
+    grid = FakeGrid(clock, lambda t: 120.0)
+    httpx_mock.add_callback(grid, is_reusable=True)
+    engine = engine_for(client, clock)
+    seen = []
+    for first, failure in (
+        ("2026-01-31T12:00Z", None),
+        ("2026-01-31T12:31Z", FAILURES["http 500 json error"]),  # a new half hour: asked
+        ("2026-01-31T13:01Z", None),
+    ):
+        grid.failure = failure
+        for step in range(10):
+            clock.now = ts(first) + 36 * step
+            snap = engine.snapshot(clock.at())
+            seen.append((snap.intensity.source, snap.sources["carbon_intensity"].up))
+    finish(engine)
+
+    assert seen == [("api", True)] * 10 + [("last_good", False)] * 10 + [("api", True)] * 10
+    changes = [r.getMessage() for r in caplog.records if r.name == "exporter.intensity"]
+    assert [m.split(" (")[0] for m in changes] == [
+        "grid intensity now from api",
+        "grid intensity now from last_good",
+        "grid intensity now from api",
+    ]
+    health = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
+    for source in ("carbon_intensity", "carbon_intensity forecast"):
+        assert [m for m in health if m.startswith(f"source {source} is down: ")] == [
+            f"source {source} is down: Carbon Intensity API HTTP 500: "
+            "500 Internal Server Error: Requested resource not found."
+        ]
+        assert health.count(f"source {source} recovered") == 1
+    assert len(health) == 4
+
+
 def test_forecast_failure_marks_the_source_down_but_the_window_stays_live(
     client: httpx.Client, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
 ) -> None:
