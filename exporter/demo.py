@@ -186,7 +186,7 @@ class DemoIntensity:
             out.append(IntensitySlot(slot, slot + _SLOT, value, slot + _SLOT <= now, index))
         return out
 
-    def forecast(self, at: datetime) -> list[IntensitySlot]:
+    def forecast(self, at: datetime, window_start: datetime | None = None) -> list[IntensitySlot]:
         """The 48 h from the half hour containing ``at``; counted as one request per half hour."""
         first = math.floor(_seconds(at) / _SLOT) * _SLOT
         if first != self._forecast_from:  # like the real adapter's per-half-hour cache

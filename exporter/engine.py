@@ -142,7 +142,8 @@ class Engine:
         f_forecast = self._submit(
             forecast_status,
             FORECAST,
-            lambda: self.intensity_source.forecast(end) if with_forecast else [],
+            # Given the window, the API adapter fetches both in one request per half hour.
+            lambda: self.intensity_source.forecast(end, start) if with_forecast else [],
         )
         measured = self._wait(f_usage, status, "prometheus", deadline)
         slots = self._wait(f_slots, status, "carbon_intensity", deadline)

@@ -180,8 +180,12 @@ class IntensitySource(Protocol):
         """The slots already known for [start, end], without any I/O (used when it is down)."""
         ...
 
-    def forecast(self, at: datetime) -> list[IntensitySlot]:
-        """Forecast slots for 48 h from the half hour containing ``at``; may be empty."""
+    def forecast(self, at: datetime, window_start: datetime | None = None) -> list[IntensitySlot]:
+        """Forecast slots for 48 h from the half hour containing ``at``; may be empty.
+
+        ``window_start``: the start of the window ending at ``at`` that :meth:`slots` is
+        asked for beside this call, so that a source may fetch both in one request.
+        """
         ...
 
     def cached_forecast(self, at: datetime) -> list[IntensitySlot]:

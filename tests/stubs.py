@@ -96,7 +96,7 @@ class StubIntensity:
     def cached(self, start, end):
         return [s for s in self.seen if s.end > start.timestamp() and s.start < end.timestamp()]
 
-    def forecast(self, at):
+    def forecast(self, at, window_start=None):
         """The slots in ``forecast_slots`` (none by default), as if cached: no request counted."""
         if self.fail:
             raise SourceError("intensity API is down")

@@ -238,10 +238,10 @@ def test_the_window_fetch_and_the_forecast_end_their_episodes_separately(caplog)
                 raise SourceError("window: HTTP 500")
             return super().slots(start, end)
 
-        def forecast(self, at):
+        def forecast(self, at, window_start=None):
             if self.forecast_fails:
                 raise SourceError("forecast: HTTP 500")
-            return super().forecast(at)
+            return super().forecast(at, window_start)
 
     intensity = Intensity()
     cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0))

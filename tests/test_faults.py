@@ -268,7 +268,8 @@ def test_intensity_api_failing_keeps_energy_priced_by_the_fallback_and_recovers(
         assert scrape.value("ada_carbon_grid_intensity_source", region="GB", source="default")
     assert_healthy(healed)
     assert healed.value("ada_carbon_grid_intensity_source", region="GB", source="api") == 1
-    # The window and the forecast are fetched apart, and each logs its own episode.
+    # The window's call and the forecast's (one request when the API answers) each log
+    # their own episode.
     assert_one_episode(health_log(), "carbon_intensity", "carbon_intensity forecast")
 
 

@@ -59,9 +59,10 @@ class Clock:
 class FakeGrid:
     """Answers the range and fw48h endpoints, national or regional, like the API.
 
-    National slots that have ended carry an actual; regional ones never do. Set
-    ``failure`` (making a response or an exception) to fail every request,
-    ``fail_forecast`` to fail only the forecast, or ``gate`` to hold every answer.
+    National slots that have ended carry an actual; regional ones never do. A request
+    is a "forecast" (fw48h) or a "window" (a range: a scrape's also reaches 48 h ahead).
+    Set ``failure`` (making a response or an exception) to fail every request,
+    ``fail_forecast`` to fail only the fw48h ones, or ``gate`` to hold every answer.
     """
 
     def __init__(self, clock: Clock, value: Callable[[float], float] = lambda t: 200.0) -> None:
@@ -162,10 +163,12 @@ def grams_per_kwh(snap: Snapshot, user: str) -> float:
 
 
 def noon_snapshot(client: httpx.Client, httpx_mock: HTTPXMock, body: object) -> Snapshot:
-    """The scrape at 12:00 when the API answers the window 11:00-12:00 with ``body``."""
+    """The scrape at 12:00 when the API answers the window 11:00-12:00 with ``body``.
+
+    The one request also asks for the 48 h forecast from 12:00: ``body`` is all there is.
+    """
     clock = Clock("2026-01-31T12:00Z")
-    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z", json=body)
-    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T12:00Z/fw48h", json={"data": []})
+    httpx_mock.add_response(url=f"{BASE}/intensity/2026-01-31T11:00Z/2026-02-02T12:00Z", json=body)
     engine = engine_for(client, clock)
     snap = engine.snapshot(clock.at())
     finish(engine)
@@ -187,10 +190,12 @@ def steady_grid_at_12_45(
 
 
 @pytest.mark.parametrize("region", [NATIONAL, Region("regionid", "12")], ids=["national", "region"])
-@pytest.mark.parametrize("first_call", ["2026-01-31T12:00Z", "2026-01-31T12:10Z"])
-def test_a_hundred_scrapes_in_an_hour_stay_within_three_window_and_three_forecast_requests(
-    first_call: str, region: Region, client: httpx.Client, httpx_mock: HTTPXMock
+@pytest.mark.parametrize("minute", ["00", "10", "29", "31", "59"])
+def test_a_hundred_scrapes_in_any_hour_make_at_most_three_requests_in_all(
+    minute: str, region: Region, client: httpx.Client, httpx_mock: HTTPXMock
 ) -> None:
+    """The window and the forecast together: one request per half hour the hour touches."""
+    first_call = f"2026-01-31T12:{minute}Z"
     clock = Clock(first_call)
     grid = FakeGrid(clock)
     httpx_mock.add_callback(grid, is_reusable=True)
@@ -201,12 +206,14 @@ def test_a_hundred_scrapes_in_an_hour_stay_within_three_window_and_three_forecas
         snap = engine.snapshot(clock.at())
         counted += snap.sources["carbon_intensity"].requests
         assert snap.sources["carbon_intensity"].up
+        assert snap.intensity.source == "api"
         assert len(named(snap, "ada_carbon_grid_intensity_forecast_gco2_per_kwh")) == 96
     finish(engine)
+    total = len(httpx_mock.get_requests())
+    assert counted == total == len(grid.kinds)
+    assert total <= 3
     window, forecast = grid.kinds.count("window"), grid.kinds.count("forecast")
-    assert counted == len(httpx_mock.get_requests()) == window + forecast
-    assert window <= 3 and forecast <= 3
-    print(f"{first_call} {region.label}: {window} window + {forecast} forecast requests")
+    print(f"{first_call} {region.label}: {total} requests ({window} range, {forecast} fw48h)")
 
 
 # --- the scrape budget and a slow API ---
@@ -308,18 +315,58 @@ def test_api_down_keeps_serving_attributed_energy_priced_by_the_fallback(
     ]
 
 
+def test_repeated_scrapes_log_each_change_of_intensity_source_once(
+    client: httpx.Client, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ten scrapes with the API up, ten with it down, ten with it back: one line a change."""
+    caplog.set_level(logging.INFO)
+    clock = Clock("2026-01-31T12:00Z")
+    grid = FakeGrid(clock, lambda t: 120.0)
+    httpx_mock.add_callback(grid, is_reusable=True)
+    engine = engine_for(client, clock)
+    seen = []
+    for first, failure in (
+        ("2026-01-31T12:00Z", None),
+        ("2026-01-31T12:31Z", FAILURES["http 500 json error"]),  # a new half hour: asked
+        ("2026-01-31T13:01Z", None),
+    ):
+        grid.failure = failure
+        for step in range(10):
+            clock.now = ts(first) + 36 * step
+            snap = engine.snapshot(clock.at())
+            seen.append((snap.intensity.source, snap.sources["carbon_intensity"].up))
+    finish(engine)
+
+    assert seen == [("api", True)] * 10 + [("last_good", False)] * 10 + [("api", True)] * 10
+    changes = [r.getMessage() for r in caplog.records if r.name == "exporter.intensity"]
+    assert [m.split(" (")[0] for m in changes] == [
+        "grid intensity now from api",
+        "grid intensity now from last_good",
+        "grid intensity now from api",
+    ]
+    health = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
+    for source in ("carbon_intensity", "carbon_intensity forecast"):
+        assert [m for m in health if m.startswith(f"source {source} is down: ")] == [
+            f"source {source} is down: Carbon Intensity API HTTP 500: "
+            "500 Internal Server Error: Requested resource not found."
+        ]
+        assert health.count(f"source {source} recovered") == 1
+    assert len(health) == 4
+
+
 def test_forecast_failure_marks_the_source_down_but_the_window_stays_live(
     client: httpx.Client, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Past windows (``snapshot --at``), whose forecast is asked for apart (fw48h): a
+    scrape's comes in its window's request, so it cannot fail while the window answers."""
     caplog.set_level(logging.INFO)
-    clock = Clock("2026-01-31T12:45Z")
+    clock = Clock("2026-02-10T09:00Z")
     grid = FakeGrid(clock)
     httpx_mock.add_callback(grid, is_reusable=True)
     engine = engine_for(client, clock)
-    engine.snapshot(clock.at())
+    engine.snapshot(at("2026-01-31T12:45Z"))
     grid.fail_forecast = True
-    clock.now = ts("2026-01-31T13:05Z")
-    snaps = [engine.snapshot(clock.at()) for _ in range(3)]
+    snaps = [engine.snapshot(at("2026-01-31T13:05Z")) for _ in range(3)]
     finish(engine)
     snap = snaps[-1]
     assert value(snap, "ada_carbon_source_up", source="carbon_intensity") == 0
@@ -365,7 +412,9 @@ def test_a_200_without_data_is_the_api_down_and_is_asked_again_at_the_next_scrap
         assert grams_per_kwh(snap, "alice") == pytest.approx(120)
     assert value(back, "ada_carbon_source_up", source="carbon_intensity") == 1
     assert value(back, "ada_carbon_grid_intensity_source", region="GB", source="api") == 1
-    assert grid.kinds.count("window") == 4  # every scrape asked: nothing was taken as checked
+    # Every scrape asked (while down, both its window's call and its forecast's, each
+    # for the window and the forecast together): nothing was taken as checked.
+    assert grid.kinds == ["window"] * 6
     health = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
     assert health.count(f"source carbon_intensity is down: Carbon Intensity API: {reason}") == 1
     assert "source carbon_intensity recovered" in health
@@ -472,11 +521,11 @@ def test_a_region_labels_every_intensity_family_and_is_forecast_only(
     engine = engine_for(client, clock, region)
     snap = engine.snapshot(clock.at())
     finish(engine)
-    paths = {r.url.path for r in httpx_mock.get_requests()}
-    assert paths == {
-        f"/regional/intensity/2026-01-31T11:00Z/2026-01-31T12:30Z/{region.kind}/{region.code}",
-        f"/regional/intensity/2026-01-31T12:00Z/fw48h/{region.kind}/{region.code}",
-    }
+    paths = [r.url.path for r in httpx_mock.get_requests()]
+    # The window and the 48 h forecast from 12:00, in one request to the regional range
+    assert paths == [
+        f"/regional/intensity/2026-01-31T11:00Z/2026-02-02T12:00Z/{region.kind}/{region.code}"
+    ]
     r = {"region": "South England"}
     assert value(snap, "ada_carbon_grid_intensity_gco2_per_kwh", **r) == 90
     assert value(snap, "ada_carbon_grid_intensity_actual_ratio", **r) == 0  # the metric says so

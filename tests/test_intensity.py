@@ -398,7 +398,8 @@ def test_half_hour_in_progress_missing_from_the_answer_is_asked_again_five_minut
 ) -> None:
     clock = Clock("2018-01-20T12:05Z")
     partial = {"data": [entry("2018-01-20T11:00Z", 210, 200), entry("2018-01-20T11:30Z", 210, 200)]}
-    httpx_mock.add_response(url=url("2018-01-20T11:00Z", "2018-01-20T12:30Z"), json=partial)
+    # A window ending now: its request reaches 48 h ahead for the forecast (held, empty).
+    httpx_mock.add_response(url=url("2018-01-20T11:00Z", "2018-01-22T12:00Z"), json=partial)
     httpx_mock.add_response(
         url=url("2018-01-20T12:00Z", "2018-01-20T12:30Z"),
         json={"data": [entry("2018-01-20T12:00Z", 220)]},
@@ -673,6 +674,83 @@ def test_empty_forecast_is_held_for_the_half_hour(
     assert api.forecast(at("2018-01-20T12:00Z")) == []
     assert api.forecast(at("2018-01-20T12:20Z")) == []
     assert api.requests == 1
+
+
+# --- a scrape: its window and its forecast in one request ---
+
+
+def window_ending(text: str) -> tuple[datetime, datetime]:
+    """The one-hour window ending at ``text``: (start, end)."""
+    return at(text) - timedelta(hours=1), at(text)
+
+
+@pytest.mark.parametrize("forecast_first", [False, True], ids=["window first", "forecast first"])
+def test_a_window_ending_now_and_its_forecast_cost_one_request(
+    forecast_first: bool, client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock("2018-01-20T12:10Z")
+    httpx_mock.add_callback(fake_api(clock), is_reusable=True)
+    api = CarbonIntensityAPI(client, now=clock)
+    start, end = window_ending("2018-01-20T12:10Z")
+    if forecast_first:
+        forecast = api.forecast(end, window_start=start)
+        window = api.slots(start, end)
+    else:
+        window = api.slots(start, end)
+        forecast = api.forecast(end, window_start=start)
+    [request] = httpx_mock.get_requests()
+    assert str(request.url) == url("2018-01-20T11:00Z", "2018-01-22T12:00Z")
+    assert [s.actual for s in window] == [True, True, False]
+    assert len(forecast) == 96 and forecast[0].start == ts("2018-01-20T12:00Z")
+    for minute in range(11, 30):  # the rest of the half hour: from the cache
+        clock.now = ts(f"2018-01-20T12:{minute}Z")
+        start, end = window_ending(f"2018-01-20T12:{minute}Z")
+        assert (api.slots(start, end), api.forecast(end, start)) == (window, forecast)
+    assert api.requests == 1
+
+
+def test_a_scrapes_window_and_forecast_asked_side_by_side_share_one_request(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    clock = Clock("2018-01-20T12:10Z")
+    answer = fake_api(clock)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.2)  # long enough for the other call to arrive mid-fetch
+        return answer(request)
+
+    httpx_mock.add_callback(slow, is_reusable=True)
+    api = CarbonIntensityAPI(client, now=clock)
+    start, end = window_ending("2018-01-20T12:10Z")
+    got: dict[str, list[IntensitySlot]] = {}
+    threads = [
+        threading.Thread(target=lambda: got.update(window=api.slots(start, end))),
+        threading.Thread(target=lambda: got.update(forecast=api.forecast(end, start))),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(got["window"]), len(got["forecast"])) == (3, 96)
+    assert api.requests == len(httpx_mock.get_requests()) == 1
+
+
+def test_the_forecast_fetched_with_a_window_never_stands_in_for_a_later_windows_slot(
+    client: httpx.Client, httpx_mock: HTTPXMock
+) -> None:
+    """At 13:05, with the API down, 13:00 is not in the window cache: it was only forecast."""
+    clock = Clock("2018-01-20T12:10Z")
+    httpx_mock.add_callback(fake_api(clock))
+    httpx_mock.add_response(status_code=500, json=golden("error_500.json"))
+    api = CarbonIntensityAPI(client, now=clock)
+    start, end = window_ending("2018-01-20T12:10Z")
+    api.slots(start, end)
+    clock.now = ts("2018-01-20T13:05Z")
+    start, end = window_ending("2018-01-20T13:05Z")
+    with pytest.raises(SourceError, match="HTTP 500"):
+        api.slots(start, end)
+    assert [s.start for s in api.cached(start, end)] == [ts("2018-01-20T12:00Z")]
+    assert api.cached_forecast(end)[0].start == ts("2018-01-20T13:00Z")  # the forecast still is
 
 
 def test_fixed_intensity_has_no_forecast() -> None:

@@ -1,7 +1,8 @@
 """Grid carbon intensity from the UK Carbon Intensity API, cached per half-hour slot.
 
 National or regional (a region id or an outward postcode); the 48 h forecast is
-cached too and refreshed at most once per half hour.
+cached too and refreshed at most once per half hour. A scrape's window and its
+forecast come in one request per half hour.
 
 Carbon intensity data: Carbon Intensity API, NESO, CC BY 4.0.
 """
@@ -167,6 +168,14 @@ class CarbonIntensityAPI:
     ``_GAP_RETRY_SECONDS`` (5 min) later, not up to half an hour later.
     A body of the wrong shape (``null``, ``{}``) is a SourceError and records nothing.
 
+    A window ending in the half hour in progress is a scrape's, and a scrape shows the 48 h
+    forecast from that half hour: its stale half hours and that forecast are asked for in
+    one range request (a range answers with what was measured, where it was, and with
+    forecasts beyond: national and regional alike), by whichever of :meth:`slots` and
+    :meth:`forecast` (given ``window_start``) comes first; the other is then served from
+    the cache, or, if that request failed, asks again. Only the window's half hours enter
+    the slot cache: a forecast never stands in for a half hour the window's answer left out.
+
     ``region`` is the label to use: known before any request (see :class:`Region`), and
     replaced by the shortname a regional response gives (so a postcode becomes e.g.
     "South England" after the first answer).
@@ -194,54 +203,48 @@ class CarbonIntensityAPI:
         self._lock = threading.Lock()  # guards the cache; never held during I/O
         self._fetch_lock = threading.Lock()  # concurrent scrapes share one fetch, not make two
         self._forecast: tuple[int, list[IntensitySlot]] | None = None  # (from slot, slots)
-        self._forecast_lock = threading.Lock()  # separate, so it runs beside a window fetch
+        # A forecast asked for apart from its window (a past window's) has its own lock,
+        # so that its fw48h request runs beside the window's fetch.
+        self._forecast_lock = threading.Lock()
 
     def slots(self, start: datetime, end: datetime) -> list[IntensitySlot]:
         """The half-hour slots overlapping [start, end], oldest first; raises SourceError.
 
         Makes no request when every slot is cached and fresh; otherwise one request per
-        14 days of the stale span. Slots the API did not return are simply absent.
+        14 days of the stale span (which, for a window ending in the half hour in
+        progress, also brings the 48 h forecast from it). Slots the API did not return
+        are simply absent.
         """
         starts = _slot_starts(start, end)
         with self._fetch_lock:
-            now = self._now()
-            with self._lock:
-                # Forget what was fetched long ago (by when, not by the slot's own time,
-                # so that a backfill of last year keeps what it just fetched).
-                for old in [s for s, at in self._checked.items() if at < now - _RETAIN_SECONDS]:
-                    del self._checked[old]
-                    self._slots.pop(old, None)
-                    self._final.discard(old)
-                for old in [s for s, at in self._missing.items() if at < now - _RETAIN_SECONDS]:
-                    del self._missing[old]
-                stale = [s for s in starts if not self._fresh(s, now)]
-            if stale:
-                lo, hi = stale[0], stale[-1] + SLOT_SECONDS
-                for chunk in range(lo, hi, _MAX_RANGE_SECONDS):
-                    chunk_end = min(chunk + _MAX_RANGE_SECONDS, hi)
-                    fetched = self._fetch(chunk, chunk_end)
-                    self._store(fetched, range(chunk, chunk_end, SLOT_SECONDS), now)
+            self._refresh(starts, starts[-1] if starts else None)
         return self._lookup(starts)
 
     def cached(self, start: datetime, end: datetime) -> list[IntensitySlot]:
         """The cached slots overlapping [start, end], without I/O: what to serve after a failure."""
         return self._lookup(_slot_starts(start, end))
 
-    def forecast(self, at: datetime) -> list[IntensitySlot]:
+    def forecast(self, at: datetime, window_start: datetime | None = None) -> list[IntensitySlot]:
         """The next 48 h from the half hour containing ``at``; raises SourceError.
 
         One request per half hour of ``at`` at most: while the forecast fetched for that
         half hour is held, it is served without I/O. A failed fetch is retried next call.
+        ``window_start`` is the start of the window ending at ``at`` asked of :meth:`slots`
+        beside this call: when ``at`` is in the half hour in progress, the window's stale
+        half hours come in the same request as the forecast, whichever call asks first.
         """
         key = _slot_starts(at, at)[0]
-        with self._forecast_lock:
-            with self._lock:
-                held = self._forecast is not None and self._forecast[0] == key
-            if not held:
-                path = self._where.forecast_path(_api_time(key))
-                fetched = parse_slots(self._get(f"{self._base_url}{path}"))
-                with self._lock:
-                    self._forecast = (key, fetched)
+        live = key == self._now() // SLOT_SECONDS * SLOT_SECONDS
+        if window_start is not None and live and not self._holds_forecast(key):
+            with self._fetch_lock:  # after the window's fetch in progress, which may bring it
+                self._refresh(_slot_starts(window_start, at), key)
+        if not self._holds_forecast(key):
+            with self._forecast_lock:
+                if not self._holds_forecast(key):
+                    path = self._where.forecast_path(_api_time(key))
+                    fetched = parse_slots(self._get(f"{self._base_url}{path}"))
+                    with self._lock:
+                        self._forecast = (key, fetched)
         return self.cached_forecast(at)
 
     def cached_forecast(self, at: datetime) -> list[IntensitySlot]:
@@ -250,6 +253,52 @@ class CarbonIntensityAPI:
         with self._lock:
             held = self._forecast[1] if self._forecast else []
         return [s for s in held if key <= s.start < key + _FORECAST_SECONDS]
+
+    def _refresh(self, starts: list[int], shown: int | None) -> None:
+        """Fetch the stale slots of ``starts`` and, for a scrape, the forecast it shows.
+
+        ``shown`` is the half hour the caller's 48 h forecast starts from. When it is the
+        half hour in progress and its forecast is not held, the forecast comes in the same
+        requests as the stale slots: one per 14 days of the span from the first stale slot
+        to the forecast's end. Called with ``_fetch_lock`` held.
+        """
+        now = self._now()
+        with self._lock:
+            # Forget what was fetched long ago (by when, not by the slot's own time,
+            # so that a backfill of last year keeps what it just fetched).
+            for old in [s for s, at in self._checked.items() if at < now - _RETAIN_SECONDS]:
+                del self._checked[old]
+                self._slots.pop(old, None)
+                self._final.discard(old)
+            for old in [s for s, at in self._missing.items() if at < now - _RETAIN_SECONDS]:
+                del self._missing[old]
+            stale = [s for s in starts if not self._fresh(s, now)]
+            held = self._forecast is not None and self._forecast[0] == shown
+        live = shown == now // SLOT_SECONDS * SLOT_SECONDS
+        ahead = shown if live and not held else None
+        if ahead is not None:  # ``starts`` end with ``shown``: the forecast reaches further
+            lo, top = (stale[0] if stale else ahead), ahead + _FORECAST_SECONDS
+        elif stale:
+            lo, top = stale[0], stale[-1] + SLOT_SECONDS
+        else:
+            return
+        hi = stale[-1] + SLOT_SECONDS if stale else lo  # where the window's part ends
+        coming: dict[float, IntensitySlot] = {}
+        for chunk in range(lo, top, _MAX_RANGE_SECONDS):
+            chunk_end = min(chunk + _MAX_RANGE_SECONDS, top)
+            fetched = self._fetch(chunk, chunk_end)
+            if stale:  # the window's slots only: see the class docstring
+                asked = range(chunk, min(chunk_end, hi), SLOT_SECONDS)
+                self._store([s for s in fetched if s.start < hi], asked, now)
+            if ahead is not None:
+                coming.update((s.start, s) for s in fetched if s.start >= ahead)
+        if ahead is not None:
+            with self._lock:
+                self._forecast = (ahead, [coming[start] for start in sorted(coming)])
+
+    def _holds_forecast(self, key: int) -> bool:
+        with self._lock:
+            return self._forecast is not None and self._forecast[0] == key
 
     def _lookup(self, starts: list[int]) -> list[IntensitySlot]:
         with self._lock:
@@ -334,7 +383,7 @@ class FixedIntensity:
         """The same as slots(): nothing is ever fetched."""
         return self.slots(start, end)
 
-    def forecast(self, at: datetime) -> list[IntensitySlot]:
+    def forecast(self, at: datetime, window_start: datetime | None = None) -> list[IntensitySlot]:
         """No forecast: a fixed value says nothing about what the grid will do."""
         return []
 
