@@ -104,6 +104,16 @@ def test_write_blocks_reports_promtool_stderr(tmp_path: Path) -> None:
 
 
 @pytest.mark.prometheus
+def test_write_blocks_writes_longer_blocks_when_allowed(tmp_path: Path) -> None:
+    fixtures.require_binaries("prometheus")
+    text = openmetrics_counter("x", [({}, float(k), T0 + k * 3600) for k in range(12)])
+    prometheus.write_blocks(text, tmp_path / "default")
+    prometheus.write_blocks(text, tmp_path / "week", max_block_duration="168h")
+    assert len(list((tmp_path / "default").iterdir())) == 6  # 2 h each
+    assert len(list((tmp_path / "week").iterdir())) == 1
+
+
+@pytest.mark.prometheus
 def test_backfilled_blocks_are_queryable_as_soon_as_ready(
     prometheus_factory: PrometheusFactory,
 ) -> None:

@@ -9,6 +9,7 @@ from pymongo import MongoClient
 from exporter.model import SourceError
 from exporter.sources.mongo import MongoOwnership
 from tests import scenario
+from tests.harness.prometheus import free_port
 from tests.scenario import END
 
 START = END - timedelta(hours=1)
@@ -43,6 +44,17 @@ def test_a_server_that_never_answers_fails_within_the_timeout(blackhole):
     with pytest.raises(SourceError):
         source.workspaces(START, END)
     assert time.monotonic() - started < 5  # generous: a bound, not a benchmark
+
+
+def test_an_unreachable_server_is_one_short_line_naming_it_and_the_timeout():
+    port = free_port()  # nothing listens: connection refused
+    with pytest.raises(SourceError) as raised:
+        ownership(f"mongodb://127.0.0.1:{port}", timeout=0.5).workspaces(START, END)
+    message = str(raised.value)
+    assert message.startswith("ServerSelectionTimeoutError reading workspaces: ")
+    assert f"no server answered within 0.5s: 127.0.0.1:{port} (" in message
+    assert "Connection refused" in message and "Topology" not in message
+    assert "\n" not in message and len(message) < 160
 
 
 @pytest.mark.mongowire

@@ -72,6 +72,31 @@ def test_unreachable_prometheus_exits_1_with_one_line():
     assert f"cannot reach Prometheus at {url}" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "reading"),
+    [
+        (["--by", "experiment"], {}, "cannot read experiments from MongoDB: "),
+        (["--source", "raw"], {"USE_FAKE_PROMETHEUS": "true"}, "cannot compute the window ending"),
+    ],
+    ids=["experiments", "raw"],
+)
+def test_unreachable_mongodb_exits_1_with_one_short_line(tmp_path, monkeypatch, args, env, reading):
+    port = free_port()
+    config = tmp_path / "exporter.yaml"
+    config.write_text(
+        f"mongodb:\n  uri: mongodb://127.0.0.1:{port}\n  timeout: 1s\n"
+        "carbon_intensity:\n  source: fixed\n"
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    period = ["--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T01:00:00Z"]
+    result = run(f"--config.file={config}", *period, *args)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and len(result.stderr) < 250, result.stderr
+    assert reading in result.stderr
+    assert f"no server answered within 1s: 127.0.0.1:{port} (" in result.stderr
+
+
 def test_a_bad_prometheus_url_is_an_argument_error():
     result = run("--from", "2026-01-01", "--to", "2026-01-02", "--prometheus-url", "prom:9090")
     assert (result.returncode, result.stderr.count("\n")) == (2, 1)

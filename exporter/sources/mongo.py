@@ -13,6 +13,7 @@ read. Only the fields the exporter needs are projected.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -44,6 +45,7 @@ class MongoOwnership:
     """An OwnershipSource over the ``ada`` database's ``workspaces``."""
 
     def __init__(self, client: MongoClient[Any], database: str, timeout: float) -> None:
+        self._client = client
         self._db = client[database]
         self._timeout = timeout
         self.requests = 0
@@ -116,14 +118,41 @@ class MongoOwnership:
             chunks.put(None)
         except (pymongo.errors.PyMongoError, bson.errors.BSONError) as exc:
             # BSONError: an answer the driver could not decode at all (not a PyMongoError).
-            error = SourceError(f"{type(exc).__name__} reading {collection}: {exc}")
+            if isinstance(exc, pymongo.errors.ServerSelectionTimeoutError):
+                why = self._unreachable()  # pymongo's own text dumps its whole topology
+            else:
+                why = str(exc)
+            error = SourceError(f"{type(exc).__name__} reading {collection}: {why}")
             error.__cause__ = exc
             chunks.put(error)
         except BaseException as exc:  # anything else reaches the caller as it is
             chunks.put(exc)
 
+    def _unreachable(self) -> str:
+        """The servers that did not answer within the timeout, and why, on one short line.
+
+        ``no server answered within 3s: 127.0.0.1:27017 ([Errno 111] Connection refused)``
+        """
+        # Only a MongoClient describes its servers (tests' stand-ins do not).
+        topology = getattr(self._client, "topology_description", None)
+        servers = topology.server_descriptions() if topology is not None else {}
+        why = ", ".join(
+            f"{host}:{port} ({_reason(servers[host, port].error)})"
+            for host, port in sorted(servers)
+        )
+        return f"no server answered within {self._timeout:g}s" + (f": {why}" if why else "")
+
 
 _CHUNK = 100  # documents: about one nx-27017 batch
+_ADDRESS = re.compile(r"^\S+:\d+: ")  # pymongo starts a server's error with its address
+_TIMEOUTS = re.compile(r" \(configured timeouts: [^)]*\)$")  # and ends it with its timeouts
+
+
+def _reason(error: Exception | None) -> str:
+    """Why one server did not answer: its error without the address and timeouts around it."""
+    if error is None:
+        return "no reply"
+    return _TIMEOUTS.sub("", _ADDRESS.sub("", str(error))) or type(error).__name__
 
 
 def _received(chunks: queue.SimpleQueue[list[Any] | BaseException | None]) -> Iterator[Any]:

@@ -114,7 +114,7 @@ def openmetrics_counter(
     return "\n".join(lines) + "\n"
 
 
-def write_blocks(openmetrics_text: str, data_dir: Path) -> None:
+def write_blocks(openmetrics_text: str, data_dir: Path, max_block_duration: str = "") -> None:
     """Backfill OpenMetrics text (timestamps in seconds) into TSDB blocks under `data_dir`.
 
     Appends the mandatory `# EOF` if missing. Raises RuntimeError with promtool's output.
@@ -124,16 +124,22 @@ def write_blocks(openmetrics_text: str, data_dir: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="openmetrics-") as tmp:
         source = Path(tmp) / "input.om"
         source.write_text(openmetrics_text)
-        write_blocks_from_file(source, data_dir)
+        write_blocks_from_file(source, data_dir, max_block_duration)
 
 
-def write_blocks_from_file(openmetrics_file: Path, data_dir: Path) -> None:
+def write_blocks_from_file(
+    openmetrics_file: Path, data_dir: Path, max_block_duration: str = ""
+) -> None:
     """Backfill an OpenMetrics file (ending in `# EOF`) into TSDB blocks under `data_dir`.
 
     For data too large to hold as one string. Raises RuntimeError with promtool's output.
+    promtool writes 2-hour blocks unless `max_block_duration` (e.g. "168h") allows longer
+    ones, and each block costs it a pass over the file: weeks of data want longer blocks.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     command = ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(openmetrics_file)]
+    if max_block_duration:
+        command.insert(4, f"--max-block-duration={max_block_duration}")
     _promtool([*command, str(data_dir)])
 
 
