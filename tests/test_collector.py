@@ -192,3 +192,16 @@ def test_conservation_per_group_includes_unattributed():
     )
     assert muon_busy == pytest.approx(3610)
     assert value(registry, "ada_carbon_unmatched_hosts", side="prometheus") == 1
+
+
+def test_a_project_missing_from_the_facility_map_is_exported_as_facility_unknown():
+    u = StubUsage([usage(), usage(host="172.16.100.51", project="NewAaaS", machine="Muon")])
+    o = StubOwnership(
+        [ws("w1", "alice", T - 86400), ws("w2", "bob", T - 86400, host="172.16.100.51")]
+    )
+    registry, _ = make(u, o)
+    cpu = samples(registry, "ada_carbon_cpu_seconds")
+    facility = {dict(k)["cloud_project_name"]: dict(k)["facility"] for k in cpu}
+    assert facility == {"IDAaaS": "ISIS", "NewAaaS": "unknown"}
+    labels = {"cloud_project_name": "NewAaaS", "machine_name": "Muon", "facility": "unknown"}
+    assert value(registry, "ada_carbon_cpu_seconds", **labels, user="bob", mode="busy") == 3600
