@@ -162,10 +162,10 @@ class _Labels:
         self.by_id: dict[int, tuple[object, str]] = {}
         self._order: dict[tuple[str, ...], tuple[str, ...] | None] = {}
         self.values: dict[str, str] = {}  # label value -> escaped
-        # (id(rows), label names, columns) -> (rows, each series' label text), for the
+        # (id(rows), label names, extra) -> (rows, each series' label text), for the
         # families that share their rows.
-        self._columns: dict[
-            tuple[int, tuple[str, ...], tuple[str, ...]], tuple[object, list[str]]
+        self._series: dict[
+            tuple[int, tuple[str, ...], tuple[tuple[str, ...], ...]], tuple[object, list[str]]
         ] = {}
 
     def escaped(self, value: str) -> str:
@@ -177,34 +177,39 @@ class _Labels:
             )
         return out
 
-    def columns(
+    def series(
         self,
-        rows: Sequence[tuple[tuple[str, ...], Sequence[float]]],
+        rows: Sequence[tuple[tuple[str, ...], object]],
         names: tuple[str, ...],
-        columns: tuple[str, ...],
+        extra: tuple[tuple[str, ...], ...],
         made: tuple[str, Callable[[Any], Any] | None],
         name: str,
     ) -> list[str]:
-        """The label text of each series of a :class:`ColumnGauge`'s rows, row by row."""
-        memo = (id(rows), names, columns)
-        hit = self._columns.get(memo)
+        """The label text of each series of rows of (label values, value or values), row by
+        row: a series per entry of ``extra``, the label values it adds to the row's (a
+        column's, for a :class:`ColumnGauge`; none for a :class:`RowGauge`)."""
+        memo = (id(rows), names, extra)
+        hit = self._series.get(memo)
         if hit is not None and hit[0] is rows:
             return hit[1]
         template, pick = made
-        escape, width = self.escaped, len(names) - 1
-        texts = _kept(_COLUMN_TEXT, (names, columns), len(rows))
+        escape, width = self.escaped, len(names) - len(extra[0])
+        kept = _kept(_TEXTS, (names, extra), len(rows))
         flat: list[str] = []
         for key, _ in rows:
-            row = texts.get(key)
+            row = kept.get(key)
             if row is None:
                 if len(key) != width:
-                    raise ValueError(f"{name}: {len(key) + 1} values for {names}")
-                row = texts[key] = tuple(
-                    template.format(*[escape(v) for v in (pick((*key, c)) if pick else (c,))]) + " "
-                    for c in columns
+                    raise ValueError(f"{name}: {len(key) + len(extra[0])} values for {names}")
+                row = kept[key] = tuple(
+                    template.format(
+                        *[escape(v) for v in (pick(key + more) if pick else key + more)]
+                    )
+                    + " "
+                    for more in extra
                 )
             flat += row
-        self._columns[memo] = (rows, flat)
+        self._series[memo] = (rows, flat)
         return flat
 
     def text(self, labels: dict[str, str]) -> str | None:
@@ -264,9 +269,12 @@ def _gauge(metric: Metric, openmetrics: bool, labels: _Labels) -> str | None:
     return "".join(out)
 
 
-# Label names (in family order) -> label values -> their text, kept from one scrape to
-# the next: users, groups and workspaces change slowly, so most are written once.
-_ROW_TEXT: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
+# (label names in family order, extra) -> row's label values -> the text of each of its
+# series, kept from one scrape to the next: users, groups and workspaces change slowly,
+# so most are written once.
+_TEXTS: dict[
+    tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], dict[tuple[str, ...], tuple[str, ...]]
+] = {}
 
 
 def _template(names: tuple[str, ...]) -> tuple[str, Callable[[Any], Any] | None] | None:
@@ -288,38 +296,19 @@ def _kept(cache: dict[K, dict[Any, V]], key: K, rows: int) -> dict[Any, V]:
 
 
 def _rows(metric: RowGauge, name: str, out: list[str], labels: _Labels) -> str | None:
-    names = metric.label_names
+    names, rows = metric.label_names, metric.rows
     if (made := _template(names)) is None:
         return None
-    template, pick = made
-    escape, width = labels.escaped, len(names)
-    rows = metric.rows
-    kept = _kept(_ROW_TEXT, names, len(rows))
-    texts: list[str] = []
-    for values, _ in rows:
-        text = kept.get(values)
-        if text is None:
-            if len(values) != width:
-                raise ValueError(f"{name}: {len(values)} values for {names}")
-            ordered = pick(values) if pick is not None else values
-            text = kept[values] = template.format(*[escape(v) for v in ordered]) + " "
-        texts.append(text)
+    texts = labels.series(rows, names, ((),), made, name)
     out.append(_lines(name, texts, list(map(operator.itemgetter(1), rows)), None))
     return "".join(out)
 
 
-# (label names, column values) -> row's label values -> the text of each column's series.
-_COLUMN_TEXT: dict[
-    tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[str, ...], tuple[str, ...]]
-] = {}
-
-
 def _columns(metric: ColumnGauge, name: str, out: list[str], labels: _Labels) -> str | None:
-    names = metric.label_names
+    names, rows, columns = metric.label_names, metric.rows, metric.columns
     if (made := _template(names)) is None:
         return None
-    rows, columns = metric.rows, metric.columns
-    texts = labels.columns(rows, names, tuple(c for c, _ in columns), made, name)
+    texts = labels.series(rows, names, tuple((c,) for c, _ in columns), made, name)
     row_values = map(operator.itemgetter(1), rows)
     if len(columns) == 1:
         values = list(map(operator.itemgetter(columns[0][1]), row_values))

@@ -34,7 +34,7 @@ from exporter.config import (
     RecordingRulesConfig,
 )
 from exporter.engine import Engine
-from exporter.model import SourceError, Workspace, WorkspaceBatch
+from exporter.model import SKIP_REASONS, SourceError, Workspace, WorkspaceBatch
 from exporter.sources.intensity import FixedIntensity, parse_slots
 from exporter.sources.mongo import parse_workspaces
 from exporter.sources.prometheus import PrometheusUsage
@@ -56,20 +56,7 @@ SETTINGS = settings(
 )
 # Each example of these is a whole scrape.
 SCRAPE_SETTINGS = settings(SETTINGS, max_examples=max(60, SETTINGS.max_examples // 3))
-REASONS = {
-    "not_a_document",
-    "bad_hostname",
-    "bad_created_time",
-    "bad_deleted_time",
-    "deleted_before_created",
-    "bad_state",
-    "bad_owner",
-    "reserved_owner",
-    "bad_id",
-    "deleted_without_time",
-    "bad_acquired_time",
-    "duplicate",
-}
+REASONS = set(SKIP_REASONS)
 # Hosts Prometheus measures: (host, project, machine). The hostnames below mostly name them.
 MEASURED = [
     ("172.16.100.50", "IDAaaS", "Muon"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,24 +24,14 @@ from pymongo import MongoClient
 from exporter.cli import main
 from exporter.report import gather
 from tests import month_scenario
+from tests.harness.command import exporter
 from tests.harness.fixtures import require_binaries
 from tests.harness.mongowire import MongoWireServer
 from tests.harness.prometheus import PrometheusServer, write_blocks, write_blocks_from_file
 from tests.month_scenario import CUT, FIELDS, FIRST, HOUR, JANUARY, LAST
 
-ROOT = Path(__file__).resolve().parent.parent
 DAY = timedelta(days=1)
 BLOCKS = "168h"  # promtool's 2 h default makes 420 blocks of five weeks, one pass each
-
-
-def exporter(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", "--log.level=warn", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
 
 
 @dataclass(frozen=True)

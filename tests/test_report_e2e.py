@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,10 +20,10 @@ import pytest
 from pymongo import MongoClient
 
 from tests import scenario
+from tests.harness.command import exporter
 from tests.scenario import END, HOSTS, Host
 from tests.test_e2e import load_mongo
 
-ROOT = Path(__file__).resolve().parent.parent
 HOURS = 4
 START = END - timedelta(hours=HOURS)
 MODES = {"busy": scenario.BUSY_MODES, "idle": scenario.IDLE_MODES}
@@ -99,16 +97,6 @@ def write_config(path: Path, prometheus_url: str, mongo_uri: str) -> Path:
         "experiments:\n  instruments:\n    MuSR: [Muon]\n    EMU: [Muon]\n    IMAT: [Tomography]\n"
     )
     return path
-
-
-def exporter(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", "--log.level=warn", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture
