@@ -72,6 +72,16 @@ def client() -> Iterator[httpx.Client]:
         yield client
 
 
+def slowly(answer: Callable[[httpx.Request], httpx.Response]) -> Callable[..., httpx.Response]:
+    """``answer``, 0.2 s late: long enough for a second call to arrive mid-fetch."""
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.2)
+        return answer(request)
+
+    return slow
+
+
 def fake_api(clock: Clock) -> Callable[[httpx.Request], httpx.Response]:
     """Answer any /intensity/{from}/{to} like the API: actuals for ended slots only."""
 
@@ -475,13 +485,7 @@ def test_fifteen_day_range_is_split_into_two_requests(
 
 def test_concurrent_scrapes_share_one_fetch(client: httpx.Client, httpx_mock: HTTPXMock) -> None:
     clock = Clock("2018-01-21T00:00Z")
-    answer = fake_api(clock)
-
-    def slow(request: httpx.Request) -> httpx.Response:
-        time.sleep(0.2)  # long enough for the other thread to arrive mid-fetch
-        return answer(request)
-
-    httpx_mock.add_callback(slow, is_reusable=True)
+    httpx_mock.add_callback(slowly(fake_api(clock)), is_reusable=True)
     api = CarbonIntensityAPI(client, now=clock)
     window = (at("2018-01-20T12:00Z"), at("2018-01-20T13:00Z"))
     results: list[list[IntensitySlot]] = []
@@ -713,13 +717,7 @@ def test_a_scrapes_window_and_forecast_asked_side_by_side_share_one_request(
     client: httpx.Client, httpx_mock: HTTPXMock
 ) -> None:
     clock = Clock("2018-01-20T12:10Z")
-    answer = fake_api(clock)
-
-    def slow(request: httpx.Request) -> httpx.Response:
-        time.sleep(0.2)  # long enough for the other call to arrive mid-fetch
-        return answer(request)
-
-    httpx_mock.add_callback(slow, is_reusable=True)
+    httpx_mock.add_callback(slowly(fake_api(clock)), is_reusable=True)
     api = CarbonIntensityAPI(client, now=clock)
     start, end = window_ending("2018-01-20T12:10Z")
     got: dict[str, list[IntensitySlot]] = {}
