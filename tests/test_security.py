@@ -468,3 +468,17 @@ def test_the_dockerfile_runs_unprivileged_with_a_healthcheck_that_works_behind_t
         word in line.upper() for line in lines if line.startswith("ENV ")
         for word in ("PASSWORD", "TOKEN", "SECRET")
     )  # fmt: skip
+
+
+def test_the_dockerfile_healthcheck_asks_where_the_exporter_listens():
+    """One address, in WEB_LISTEN_ADDRESS, read by both; none hard-coded beside it."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if not line.strip().startswith("#")]
+    envs = [line for line in lines if line.startswith("ENV WEB_LISTEN_ADDRESS=")]
+    assert len(envs) == 1
+    port = envs[0].rsplit(":", 1)[1]
+    assert f"EXPOSE {port}" in lines
+    checks = [line for line in lines if line.startswith("HEALTHCHECK ")]
+    assert len(checks) == 1
+    assert checks[0].endswith('CMD ["python", "-m", "exporter.healthcheck"]')  # no address
+    assert not any("--web.listen-address" in line for line in lines)  # which it cannot see
