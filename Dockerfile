@@ -13,10 +13,16 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY exporter.yaml /etc/ada-carbon-exporter/exporter.yaml
 USER 10001
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Where the exporter listens, and so where the HEALTHCHECK asks: both read this
+# variable (it is --web.listen-address's default). Change it with
+# `docker run -e WEB_LISTEN_ADDRESS=:9100`, not with the flag, which the check cannot see.
+ENV WEB_LISTEN_ADDRESS=:9877
 EXPOSE 9877
 # Any answer on /-/healthy over HTTP or HTTPS, 401 included (with --web.config.file
 # every path needs a password): see exporter/healthcheck.py.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["python", "-m", "exporter.healthcheck", "127.0.0.1:9877"]
+  CMD ["python", "-m", "exporter.healthcheck"]
 ENTRYPOINT ["ada-carbon-exporter", "--config.file=/etc/ada-carbon-exporter/exporter.yaml"]
-CMD ["--web.listen-address=:9877"]
+# No arguments by default (not the base image's `python3`); those given to `docker run`
+# follow the config file.
+CMD []

@@ -20,6 +20,7 @@ from exporter import __version__, calculate
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, ConfigError, load, parse_duration, with_demo
 from exporter.exposition import encode
+from exporter.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address
 from exporter.report import ReportError
 from exporter.report import command as report_command
 from exporter.webconfig import WebConfig, load_web_config
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from exporter.engine import Snapshot
 
 DEFAULT_CONFIG = "exporter.yaml"
-DEFAULT_LISTEN = ":9877"
 log = logging.getLogger("exporter")
 
 DESCRIPTION = """\
@@ -51,7 +51,8 @@ examples:
 environment: PROMETHEUS_URL, MONGO_URI, MONGO_DATABASE override the config;
 USE_FAKE_PROMETHEUS, USE_FAKE_MONGODB, USE_FAKE_CARBON_INTENSITY=true replace one
 source by the demo; PROMETHEUS_BEARER_TOKEN, PROMETHEUS_PASSWORD, MONGO_PASSWORD
-carry secrets.
+carry secrets; WEB_LISTEN_ADDRESS is the default of --web.listen-address, and where
+the container's health check asks.
 """
 
 
@@ -92,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--web.listen-address",
         dest="listen",
-        default=DEFAULT_LISTEN,
+        default=listen_address(),
         metavar="ADDR",
-        help=f"address to serve /metrics on (default: {DEFAULT_LISTEN})",
+        help=f"address to serve /metrics on (default: ${LISTEN_ENV} if set, else {DEFAULT_LISTEN})",
     )
     parser.add_argument(
         "--web.config.file",

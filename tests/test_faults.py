@@ -28,6 +28,7 @@ from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import build_engine, prometheus_client
 from tests import scenario
 from tests.harness.faulty_http import FAULTS, FaultyPrometheus
+from tests.harness.faulty_tcp import FaultyProxy
 from tests.harness.fixtures import require_binaries
 from tests.harness.mongowire import MongoWireServer
 from tests.harness.served import Scrape, ServedExporter
@@ -185,7 +186,7 @@ def test_an_upstream_that_never_finishes_holds_one_worker_not_one_per_scrape(fau
     assert len(busy) <= 5
 
 
-# --- MongoDB: nx-27017 stopped and started again; a port that never answers ------------
+# --- MongoDB: nx-27017 stopped and started again, slow or hung; a port that never answers
 
 
 @pytest.mark.mongowire
@@ -227,6 +228,44 @@ def test_mongodb_that_accepts_and_never_answers_is_down_within_the_budget(
     # The thread reading the documents ends with its cursor, at pymongo's timeout: one
     # hung refresh holds one, not one per scrape.
     assert len(readers) <= 1
+
+
+@pytest.fixture
+def mongo_proxy(mongo_wire) -> Iterator[FaultyProxy]:
+    """nx-27017 holding the scenario's workspaces, behind a proxy that can hold its replies."""
+    load_mongo(mongo_wire.uri, scenario.workspaces())
+    with FaultyProxy(mongo_wire.port, slow_seconds=BUDGET + 1.0) as proxy:
+        yield proxy
+
+
+@pytest.mark.mongowire
+@pytest.mark.parametrize("fault", ["slow", "hang"])
+def test_mongodb_answering_after_the_budget_or_never_is_down_in_time_and_recovers(
+    fault, mongo_proxy, faulty, health_log
+):
+    """slow: every reply comes after the budget; hang: none comes until the proxy lets go."""
+    cfg = config(prometheus=prometheus_at(faulty.url), mongodb=mongodb_at(mongo_proxy.uri))
+    with ServedExporter(build_engine(cfg), END) as exporter:
+        before = exporter.scrape()
+        assert_healthy(before)
+        mongo_proxy.fault = fault
+        failing = [exporter.scrape() for _ in range(3)]
+        readers = [t for t in threading.enumerate() if t.name.startswith("mongodb-")]
+        mongo_proxy.fault = "ok"
+        healed = exporter.scrape()
+    for scrape in failing:
+        assert_failing(scrape, "mongodb")
+        # pymongo gives up at its timeout, below the budget (its server selection may
+        # overrun it by up to 0.5 s: it waits for its monitor in 0.5 s steps). A call left
+        # waiting on the upstream would make each later scrape wait out the whole budget.
+        assert scrape.seconds < BUDGET, f"scrape took {scrape.seconds:.2f}s"
+        assert scrape.value("ada_carbon_source_duration_seconds", source="mongodb") < BUDGET
+    assert len(readers) <= 1  # one hung read at most, not one per scrape
+    assert_healthy(healed)
+    assert healed.seconds < BUDGET
+    assert healed.samples("ada_carbon_cpu_seconds") == before.samples("ada_carbon_cpu_seconds")
+    assert healed.samples("ada_carbon_workspaces") == before.samples("ada_carbon_workspaces")
+    assert_one_episode(health_log(), "mongodb")
 
 
 # --- The Carbon Intensity API (pytest-httpx) -------------------------------------------

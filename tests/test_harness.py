@@ -16,6 +16,7 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
 from tests.harness import fixtures, mongowire, prometheus
+from tests.harness.faulty_tcp import FaultyProxy
 from tests.harness.fixtures import PrometheusFactory
 from tests.harness.mongowire import BlackholeServer, MongoWireServer
 from tests.harness.prometheus import PrometheusServer, openmetrics_counter
@@ -336,3 +337,20 @@ def test_blackhole_makes_pymongo_time_out_quickly(blackhole: BlackholeServer) ->
         mongo.admin.command("ping")
     assert time.monotonic() - started < 2.0
     assert isinstance(raised.value, ServerSelectionTimeoutError)
+
+
+@pytest.mark.mongowire
+def test_faulty_proxy_delays_or_withholds_replies_then_passes_them_again(
+    mongo_wire: MongoWireServer,
+) -> None:
+    with FaultyProxy(mongo_wire.port, slow_seconds=0.4) as proxy, connect(proxy.uri) as mongo:
+        mongo.ada.x.insert_one({"k": 1})
+        proxy.fault = "slow"
+        started = time.monotonic()
+        assert mongo.ada.x.count_documents({}) == 1
+        assert time.monotonic() - started >= 0.4
+        proxy.fault = "hang"
+        with pytest.raises(PyMongoError), pymongo.timeout(0.3):
+            mongo.ada.x.count_documents({})
+        proxy.fault = "ok"
+        assert mongo.ada.x.count_documents({}) == 1

@@ -22,11 +22,12 @@ import bcrypt
 import httpx
 import pytest
 
-from exporter import basic_auth
+from exporter import basic_auth, healthcheck
 from exporter.basic_auth import BasicAuth
+from exporter.cli import build_parser
 from exporter.config import Config, ConfigError, IntensityConfig, PrometheusConfig, load
 from exporter.engine import Engine
-from exporter.healthcheck import healthy
+from exporter.healthcheck import healthy, local_target
 from exporter.model import SourceError
 from exporter.sources.intensity import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage
@@ -313,6 +314,65 @@ def test_the_healthcheck_answers_for_plain_http_and_fails_when_nothing_listens()
     assert not healthy(f"127.0.0.1:{free_port()}", timeout=1)
 
 
+@pytest.mark.parametrize(
+    ("address", "target"),
+    [
+        (":9877", ("127.0.0.1", 9877)),
+        ("0.0.0.0:9100", ("127.0.0.1", 9100)),
+        ("[::]:9877", ("::1", 9877)),
+        ("[::1]:9877", ("::1", 9877)),
+        ("10.0.0.5:9877", ("10.0.0.5", 9877)),
+        ("localhost:9877", ("localhost", 9877)),
+    ],
+)
+def test_the_healthcheck_asks_a_wildcard_listen_address_on_loopback(address, target):
+    assert local_target(address) == target
+
+
+def test_the_healthcheck_asks_where_web_listen_address_says_as_the_exporter_listens(
+    monkeypatch, capsys
+):
+    with ServedExporter(engine(), END) as served:
+        address = f"0.0.0.0:{served.url.rsplit(':', 1)[1]}"
+        monkeypatch.setenv("WEB_LISTEN_ADDRESS", address)
+        assert build_parser().parse_args([]).listen == address
+        assert healthcheck.main([]) == 0
+        monkeypatch.setenv("WEB_LISTEN_ADDRESS", f":{free_port()}")
+        assert healthcheck.main([]) == 1  # asked there, not at the default port
+    assert build_parser().parse_args(["--web.listen-address=:9100"]).listen == ":9100"
+    monkeypatch.delenv("WEB_LISTEN_ADDRESS")
+    assert build_parser().parse_args([]).listen == ":9877"
+    monkeypatch.setenv("WEB_LISTEN_ADDRESS", "nonsense")
+    assert healthcheck.main([]) == 1
+    assert "healthcheck: expected HOST:PORT, got 'nonsense'" in capsys.readouterr().err
+
+
+def test_the_exporter_and_its_healthcheck_follow_web_listen_address_as_in_the_container(
+    tmp_path,
+):
+    """The Dockerfile's ENTRYPOINT and HEALTHCHECK, run with only the variable set."""
+    port = free_port()
+    env = {**os.environ, "WEB_LISTEN_ADDRESS": f"127.0.0.1:{port}"}
+    log = tmp_path / "exporter.log"
+    check = [sys.executable, "-m", "exporter.healthcheck"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", "--demo"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        assert listening_port(log, proc) == port
+        alive = subprocess.run(check, cwd=ROOT, env=env, timeout=30)
+    finally:
+        stop_exporter(proc)
+    gone = subprocess.run(check, cwd=ROOT, env=env, timeout=30)
+    assert alive.returncode == 0
+    assert gone.returncode == 1
+
+
 # --- upstream credentials ---------------------------------------------------------------
 
 SECRETS = {
@@ -408,3 +468,17 @@ def test_the_dockerfile_runs_unprivileged_with_a_healthcheck_that_works_behind_t
         word in line.upper() for line in lines if line.startswith("ENV ")
         for word in ("PASSWORD", "TOKEN", "SECRET")
     )  # fmt: skip
+
+
+def test_the_dockerfile_healthcheck_asks_where_the_exporter_listens():
+    """One address, in WEB_LISTEN_ADDRESS, read by both; none hard-coded beside it."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if not line.strip().startswith("#")]
+    envs = [line for line in lines if line.startswith("ENV WEB_LISTEN_ADDRESS=")]
+    assert len(envs) == 1
+    port = envs[0].rsplit(":", 1)[1]
+    assert f"EXPOSE {port}" in lines
+    checks = [line for line in lines if line.startswith("HEALTHCHECK ")]
+    assert len(checks) == 1
+    assert checks[0].endswith('CMD ["python", "-m", "exporter.healthcheck"]')  # no address
+    assert not any("--web.listen-address" in line for line in lines)  # which it cannot see

@@ -6,11 +6,13 @@ pins down exactly how, so read it before relying on operator semantics.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pymongo
@@ -93,9 +95,17 @@ class MongoWireServer:
             client.close()
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 5 s); safe to call repeatedly."""
-        stop_process(self._proc)
-        self._proc = None
+        """Stop the server (SIGTERM, repeated, then SIGKILL after 5 s); safe to call repeatedly."""
+        proc, self._proc = self._proc, None
+        # nx-27017 exits by raising SystemExit in its SIGTERM handler; raised inside a
+        # finaliser (an asyncio StreamWriter's __del__, as connections close) it is
+        # printed and ignored. So the signal is sent again until it takes.
+        deadline = time.monotonic() + 5.0
+        while proc is not None and proc.poll() is None and time.monotonic() < deadline:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.5)
+        stop_process(proc, grace_s=0.0)  # reaps it, or kills it after all
 
     def restart(self) -> None:
         """Stop and start again on the same port (in-memory data is lost, see class doc)."""
