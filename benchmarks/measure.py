@@ -221,7 +221,11 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
     app = make_metrics_app(registry)
 
     def scrape() -> bytes:
-        return b"".join(app(dict(PROMETHEUS_SCRAPE), lambda status, headers: None))
+        response = app(dict(PROMETHEUS_SCRAPE), lambda status, headers: None)
+        try:
+            return b"".join(response)
+        finally:  # as a WSGI server does once the body is sent
+            getattr(response, "close", lambda: None)()
 
     runs = []
     rss_before = peak_rss_mb()

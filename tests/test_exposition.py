@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 from collections.abc import Iterator
 from typing import Any
@@ -297,3 +298,49 @@ def test_values_are_written_to_the_significant_digits_asked_for_and_read_back_as
     assert [s.value for s in g.samples] == [0.333333333333, 3600.0, 123456.789012, 666666666.667]
     with pytest.raises(ValueError, match="1 to 15"):
         exposition.ColumnGauge("ada_carbon_cols", "Cols.", ("mode",), (("busy", 0),), 16)
+
+
+class GcWatcher:
+    """A collector that notes whether the cyclic GC was on while it was collected."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.seen: list[bool] = []
+        self.fail = fail
+
+    def collect(self) -> Iterator[Metric]:
+        self.seen.append(gc.isenabled())
+        if self.fail:
+            raise RuntimeError("refresh failed")
+        g = GaugeMetricFamily("ada_test_gc", "GC.")
+        g.add_metric([], 1)
+        yield g
+
+
+def test_the_gc_is_held_off_from_a_scrape_until_its_body_is_sent():
+    watcher = GcWatcher()
+    registry = CollectorRegistry()
+    registry.register(watcher)  # type: ignore[arg-type]
+    app = exposition.make_metrics_app(registry)
+    assert gc.isenabled()
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics"}
+    first = app(env, lambda status, headers: None)
+    second = app(env, lambda status, headers: None)  # two scrapes at once
+    assert watcher.seen == [False, False]
+    assert not gc.isenabled()  # the body is made, but not sent yet
+    first.close()
+    assert not gc.isenabled()  # the other scrape is still sending
+    second.close()
+    second.close()  # a second close() changes nothing
+    assert gc.isenabled()
+    # A failed scrape resumes it too, and a GC turned off by someone else stays off.
+    failing = CollectorRegistry()
+    failing.register(GcWatcher(fail=True))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        exposition.make_metrics_app(failing)(env, lambda status, headers: None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        app(env, lambda status, headers: None).close()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
