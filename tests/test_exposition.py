@@ -145,9 +145,11 @@ def call(app, environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         seen["status"], seen["headers"] = status, dict(headers)
 
-    body = b"".join(
-        app({"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", **environ}, start_response)
-    )
+    response = app({"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", **environ}, start_response)
+    try:
+        body = b"".join(response)
+    finally:
+        getattr(response, "close", lambda: None)()  # as a WSGI server does once it is sent
     return seen["status"], seen["headers"], body
 
 
