@@ -321,9 +321,10 @@ def _fill(
         f["greenest_mean"].add_metric([r.region, green.scope], green.gco2_per_kwh)
     if snap.usage is not None:
         # One row per (group, user) for the three families, two series each: 60,000
-        # samples on 10,000 hosts.
-        usage = snap.usage
-        shared = [(k, usage[k]) for k in sorted(usage, key="\0".join)]  # tuple order, faster
+        # samples on 10,000 hosts. In the refresh's order (as deterministic as its
+        # answers), not sorted: Prometheus does not mind, and sorting 10,000 rows cost
+        # 8-10 ms of the scrape after the last upstream answer.
+        shared = list(snap.usage.items())
         for k in USAGE_FAMILIES:
             columns[k].set_rows(shared)
         f["conflicts"].add_metric([], snap.conflicted_hosts)
