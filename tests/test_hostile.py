@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,10 +41,11 @@ from exporter.sources.mongo import parse_workspaces
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import build_engine
 from tests.harness.faulty_http import FaultyPrometheus
-from tests.harness.prometheus import openmetrics_counter
+from tests.harness.prometheus import backfill_rules, openmetrics_counter
 from tests.harness.served import ServedExporter
 from tests.stubs import StubOwnership, StubUsage, steady_steps, usage, ws
 
+RULES = Path(__file__).resolve().parent.parent / "prometheus" / "ada-carbon-rules.yml"
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
 T = END.timestamp()
 # CI replays the same examples every run (no flaky builds); a developer's run explores
@@ -497,11 +499,13 @@ def awkward_fleet() -> str:
 
 
 @pytest.mark.prometheus
-@pytest.mark.parametrize("source", ["raw"])
+@pytest.mark.parametrize("source", ["raw", "recording_rules"])
 def test_counter_resets_duplicate_jobs_and_missing_labels_in_a_real_prometheus(
     prometheus_factory, source
 ):
     prom = prometheus_factory(awkward_fleet())
+    if source == "recording_rules":  # the shipped rules, evaluated over the counters
+        backfill_rules(prom, RULES, T - 7200 + 180, T)
     owners = StubOwnership(
         [
             ws("a", "alice", T - 86400, T - 1200, host="172.16.100.60"),
