@@ -8,11 +8,16 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from exporter.config import PrometheusConfig, RecordingRulesConfig
+from exporter.config import PrometheusConfig, RecordingRulesConfig, load
+from exporter.engine import Engine
 from exporter.model import SourceError
 from exporter.sources import prometheus as prometheus_module
+from exporter.sources.intensity import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage, parse_vector
 from exporter.sources.recording_rules import HEARTBEAT_LABEL, parse_steps
+from exporter.wiring import prometheus_client
+from tests.harness.faulty_http import INSTANCE, FaultyPrometheus
+from tests.stubs import StubOwnership, ws
 
 URL = "http://prom.test:9090/prefix"
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -154,6 +159,40 @@ def test_extra_headers_and_matchers_reach_prometheus(httpx_mock):
     request = httpx_mock.get_requests()[0]
     assert request.headers["X-Scope-OrgID"] == "ada"
     assert 'job="node"' in form(request)["query"]
+
+
+def test_headers_from_the_config_file_reach_prometheus_on_every_request(tmp_path):
+    """prometheus.headers (a Mimir tenant, say) go over the wire with the window totals and
+    the handover steps, asked late and early, from the client built from the config."""
+    t = END.timestamp()
+    host = INSTANCE.rsplit(":", 1)[0]
+    owners = StubOwnership(
+        [ws("a", "alice", t - 86400, t - 1200, host), ws("b", "bob", t - 1200, None, host)]
+    )
+    with FaultyPrometheus() as prom:
+        path = tmp_path / "exporter.yaml"
+        path.write_text(
+            f"prometheus:\n  url: {prom.url}\n"
+            "  headers:\n    X-Scope-OrgID: team-a\n    X-Request-Source: ada-carbon\n"
+        )
+        config = load(path, env={})
+        modes = config.modes
+        usage = PrometheusUsage(
+            prometheus_client(config), config.prometheus, modes.busy, modes.idle
+        )
+        engine = Engine(config, usage, owners, FixedIntensity(200))
+        try:
+            # The first refresh asks for the split host's steps once MongoDB has answered,
+            # the second beside the totals.
+            for _ in range(2):
+                snap = engine.snapshot(END)
+                assert snap.sources["prometheus"].up and snap.split_hosts == 1
+        finally:
+            engine.close()
+    assert prom.requests == {"/api/v1/query": 4, "/api/v1/query_range": 2}
+    for _, headers in prom.received:
+        assert headers["x-scope-orgid"] == "team-a"
+        assert headers["x-request-source"] == "ada-carbon"
 
 
 def answer_range_query(httpx_mock, series):
