@@ -210,11 +210,11 @@ def test_usage_steps_query_matches_exactly_the_given_instances(httpx_mock):
     sent = form(httpx_mock.get_requests()[0])
     assert 'instance=~"172\\\\.16\\\\.0\\\\.1:9100|\\\\.\\\\*"' in sent["query"]
     # each series' rate over two steps, before the sum, so a reset stays in its series;
-    # the same CPU seen by several jobs counts once at every step
+    # a host seen by several jobs counts once at every step: the largest job
     assert (
-        "sum by (instance, cloud_project_name, machine_name) (max without (job) (rate("
-        in sent["query"]
-    )
+        "max by (instance, cloud_project_name, machine_name) ("
+        "sum by (instance, cloud_project_name, machine_name, job) (rate("
+    ) in sent["query"]
     assert "[120000ms]" in sent["query"]
     assert sent["step"] == "60"
     # the last rate at the window's end; the first one's tile [t - 90, t - 30] reaches its start

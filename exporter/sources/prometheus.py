@@ -12,9 +12,9 @@ PromQL queries, all POSTed so long selectors never hit URL limits:
    (:mod:`exporter.sources.duplicates`);
 2. only when some hosts changed hands: a range query, for just those hosts
    (matched by an exactly escaped regex of their ``instance`` values), of their
-   busy and idle CPU rates over two steps, every step (1 minute), the largest of
-   the series that differ only in ``job`` (the same CPU scraped twice), summed by
-   host and group; each becomes a *tile* of usage (:mod:`exporter.sources.tiles`).
+   busy and idle CPU rates over two steps, every step (1 minute), summed by host,
+   group and ``job``, and of a host's jobs the largest (a host scraped twice counts
+   once); each becomes a *tile* of usage (:mod:`exporter.sources.tiles`).
    ``rate()`` takes each series on its own, so a reset (a reboot) or a series
    that ends or changes its labels (a CPU taken offline, a renamed ``job``) stays
    in its own minute or two. The tiles only share out the window total.
@@ -187,12 +187,15 @@ class PrometheusUsage:
         # Over two steps, so that each range holds two scrapes at intervals up to a step.
         span = f"{round(2 * step_seconds * 1000)}ms"
         by = _label_list(self._config.host_label, PROJECT, MACHINE)
+        by_job = _label_list(self._config.host_label, PROJECT, MACHINE, JOB)
         parts = []
         for cls, modes in (("busy", self._busy), ("idle", self._idle)):
-            # rate() takes each series on its own; the same CPU seen by several jobs counts
-            # once at every step, so a job that starts, stops or is renamed needs no flags.
-            rates = f"max without ({JOB}) (rate({self._series(modes, hosts)}[{span}]))"
-            parts.append(with_label(f"sum by ({by}) ({rates})", "class", cls))
+            # rate() takes each series on its own. The largest of a host's jobs at every
+            # step counts a host scraped by several jobs once, and a job that starts,
+            # stops or is renamed needs no flags. Taken after the sum, it costs Prometheus
+            # next to nothing; per series, it doubled the query's time.
+            rates = f"sum by ({by_job}) (rate({self._series(modes, hosts)}[{span}]))"
+            parts.append(with_label(f"max by ({by}) ({rates})", "class", cls))
         query = " or ".join(parts)
         # Rates every step, ending at the window's end, back to the first whose tile
         # reaches the window's start (tiles lag their rates by half a range).
