@@ -60,10 +60,12 @@ def test_parse_vector_counts_two_jobs_once_and_keeps_one_job_unchanged():
             row("c:9100", "scraped", 2, "node-exporter"),
             row("d:9100", "busy", 5),  # no job label: one job, as before
             row("d:9100", "busy", 1),  # the same host, group and job twice: they add up
+            {"metric": {"instance": "", "class": "busy"}, "value": [0, "7"]},  # all empty
         ]
     }
     usage, _ = parse_vector(data)
     assert [(u.instance, u.busy_seconds, u.idle_seconds) for u in usage] == [
+        ("", 7.0, 0.0),
         ("a:9100", 900.5, 2700.25),
         ("b:9100", 901.0, 2700.0),
         ("c:9100", 900.0, 0.0),

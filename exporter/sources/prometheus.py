@@ -51,7 +51,10 @@ log = logging.getLogger(__name__)
 PROJECT = "cloud_project_name"
 MACHINE = "machine_name"
 _Key = tuple[str, str, str]  # (instance, project, machine)
-_Totals = dict[_Key, dict[str, list[float]]]  # host and group -> job -> [busy, idle]
+_JobKey = tuple[str, str, str, str]  # (instance, project, machine, job)
+# Flat: most hosts have one job, and a dict of jobs per host cost more to build and
+# fold than the rest of the parse; the rare hosts with several are gathered at the end.
+_Totals = dict[_JobKey, list[float]]  # -> [busy, idle]
 _Flags = dict[_Key, dict[str, int]]  # host and group -> job -> where scraped (duplicates.py)
 
 
@@ -124,20 +127,15 @@ class PrometheusUsage:
             idle_totals, idle_flags = idle.result()  # its SourceError, if any, is raised here
         finally:
             idle.cancel()
-        for key, jobs in idle_totals.items():
-            mine = totals.get(key)
-            if mine is None:
-                totals[key] = jobs
-                continue
-            for job, (b, i) in jobs.items():
-                row = mine.get(job)
-                if row is None:
-                    mine[job] = [b, i]
-                else:
-                    row[0] += b
-                    row[1] += i
-        for key, by_job in idle_flags.items():
-            flags.setdefault(key, {}).update(by_job)
+        for key, (b, i) in idle_totals.items():
+            row = totals.get(key)
+            if row is None:
+                totals[key] = [b, i]
+            else:
+                row[0] += b
+                row[1] += i
+        for host, by_job in idle_flags.items():
+            flags.setdefault(host, {}).update(by_job)
         return _usage_rows(totals, flags)[0]
 
     def _vector_totals(self, query: str, at: str) -> tuple[_Totals, _Flags]:
@@ -268,14 +266,16 @@ def _label_list(*names: str) -> str:
     return ", ".join(dict.fromkeys(names))
 
 
-def _labels_and_class(metric: Any, host_label: str) -> tuple[_Key, str] | None:
+def _labels_and_class(metric: Any, host_label: str) -> tuple[_JobKey, str] | None:
     if not isinstance(metric, dict):
         return None
     cls = metric.get("class")
     instance = metric.get(host_label)
     if cls not in ("busy", "idle", SCRAPED) or not isinstance(instance, str):
         return None
-    return (instance, str(metric.get(PROJECT, "")), str(metric.get(MACHINE, ""))), cls
+    job = metric.get(JOB, "")
+    project, machine = str(metric.get(PROJECT, "")), str(metric.get(MACHINE, ""))
+    return (instance, project, machine, job if isinstance(job, str) else str(job)), cls
 
 
 def _finite(value: Any) -> float | None:
@@ -302,41 +302,44 @@ def _add_vector(totals: _Totals, data: Any, host_label: str, flags: _Flags) -> N
     """Add an instant-query answer's busy and idle values to ``totals``, per host, group
     and job, and its scrape flags to ``flags``."""
     for item in (data or {}).get("result") or ():
-        metric = item.get("metric")
-        parsed = _labels_and_class(metric, host_label)
+        parsed = _labels_and_class(item.get("metric"), host_label)
         value = item.get("value")
         number = _finite(value[1]) if isinstance(value, list) and len(value) == 2 else None
         if parsed is None or number is None:
             continue
         key, cls = parsed
-        job = str(metric.get(JOB, ""))
         if cls == SCRAPED:
             if number in FLAGS:
-                flags.setdefault(key, {})[job] = FLAGS[number]
+                flags.setdefault(key[:3], {})[key[3]] = FLAGS[number]
             continue
-        jobs = totals.get(key)
-        if jobs is None:
-            jobs = totals[key] = {}
-        row = jobs.get(job)
+        row = totals.get(key)
         if row is None:
-            row = jobs[job] = [0.0, 0.0]
+            row = totals[key] = [0.0, 0.0]
         row[0 if cls == "busy" else 1] += number
 
 
 def _usage_rows(totals: _Totals, flags: _Flags) -> tuple[list[HostUsage], int]:
     usage: list[HostUsage] = []
     unparsed = 0
-    for key, jobs in sorted(totals.items()):
-        instance, project, machine = key
-        if len(jobs) == 1:
-            ((busy, idle),) = jobs.values()
-        else:
-            busy, idle = counted_once(jobs, flags.get(key, {}))
+    several: dict[int, dict[str, list[float]]] = {}  # usage row -> its host's rows per job
+    last: _JobKey | None = None
+    for key, row in sorted(totals.items()):  # a host's rows per job side by side
+        instance, project, machine, job = key
+        if last and instance == last[0] and project == last[1] and machine == last[2]:
+            several.setdefault(len(usage) - 1, {last[3]: totals[last]})[job] = row
+            continue
+        last = key
         host = host_key(instance)
         if host is None:
             unparsed += 1
             host = instance  # still measured: it lands in "unattributed", never dropped
-        usage.append(HostUsage(instance, host, project, machine, busy, idle))
+        usage.append(HostUsage(instance, host, project, machine, row[0], row[1]))
+    for n, jobs in several.items():
+        u = usage[n]
+        busy, idle = counted_once(
+            jobs, flags.get((u.instance, u.cloud_project_name, u.machine_name), {})
+        )
+        usage[n] = u._replace(busy_seconds=busy, idle_seconds=idle)
     return usage, unparsed
 
 
