@@ -324,6 +324,13 @@ def build(data: object, env: Mapping[str, str]) -> c.Config:
         if seconds >= config.scrape_budget_seconds:
             budget = config.scrape_budget_seconds
             problems.append(f"{key}: {seconds:g}s must be below scrape_budget ({budget:g}s)")
+    if prometheus.source == "recording_rules" and "job" in prometheus.matchers:
+        # It would match no recorded series: every host would vanish without an error.
+        problems.append(
+            "prometheus.matchers.job: the recording rules count a node scraped by several "
+            "jobs once and record no job label, so this matches none of their series: "
+            "select the job in prometheus/ada-carbon-rules.yml instead"
+        )
     if problems:
         raise c.ConfigError(problems)
     return config

@@ -172,6 +172,21 @@ def test_recording_rules_problems_are_reported_by_key(tmp_path):
         assert f"prometheus.{'recording_rules.' if key != 'source' else ''}{key}:" in problems
 
 
+def test_a_job_matcher_is_refused_with_the_recording_rules_which_have_no_job(tmp_path):
+    """The shipped rules count a node scraped by several jobs once, taking ``job`` away."""
+    rules = "prometheus:\n  source: recording_rules\n  matchers: {job: node, env: prod}\n"
+    assert problems_of(tmp_path, rules) == [
+        "prometheus.matchers.job: the recording rules count a node scraped by several jobs "
+        "once and record no job label, so this matches none of their series: select the job "
+        "in prometheus/ada-carbon-rules.yml instead"
+    ]
+    # Other labels are kept on the rule series; the raw counters have job.
+    ok = "prometheus:\n  source: recording_rules\n  matchers: {env: prod}\n"
+    assert load(write(tmp_path, ok), env={}).prometheus.matchers == {"env": "prod"}
+    raw = load(write(tmp_path, "prometheus:\n  matchers: {job: node}\n"), env={})
+    assert raw.prometheus.matchers == {"job": "node"}
+
+
 def test_recording_rules_names_must_differ(tmp_path):
     text = (
         "prometheus:\n"

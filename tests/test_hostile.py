@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,10 +41,11 @@ from exporter.sources.mongo import parse_workspaces
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import build_engine
 from tests.harness.faulty_http import FaultyPrometheus
-from tests.harness.prometheus import openmetrics_counter
+from tests.harness.prometheus import backfill_rules, openmetrics_counter
 from tests.harness.served import ServedExporter
 from tests.stubs import StubOwnership, StubUsage, steady_steps, usage, ws
 
+RULES = Path(__file__).resolve().parent.parent / "prometheus" / "ada-carbon-rules.yml"
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
 T = END.timestamp()
 # CI replays the same examples every run (no flaky builds); a developer's run explores
@@ -450,24 +452,35 @@ def test_hostile_documents_over_the_wire_are_skipped_by_reason_and_the_scrape_se
 
 
 def awkward_fleet() -> str:
-    """node_cpu_seconds_total, 2 h every 15 s, of three awkward hosts (one CPU each).
+    """node_cpu_seconds_total, 2 h every 15 s, of awkward hosts (one CPU each, user 0.25).
 
-    .60 reboots 30 min before END (its counters restart from 0); .61 is scraped by two
-    jobs (every series twice, differing only in ``job``); .62 has no group labels.
+    .60 reboots 30 min before END (its counters restart from 0); .62 has no group
+    labels. The others are scraped by a second job, ``node-again`` (every series twice,
+    differing only in ``job``): .61 all along; .63 from 30 min before END, when it
+    changes hands (the split steps must not give the new owner twice the load); .64
+    until 30 min before END, when that job is removed.
     """
     times = [T - 7200 + 7 + 15 * k for k in range(480)]
-    reboot = T - 1800
+    reboot = half = T - 1800
     rows: list[tuple[dict[str, str], float, float]] = []
     group = {"cloud_project_name": "IDAaaS", "machine_name": "Muon"}
+    both = ("node", "node-again")
     for instance, labels, jobs in (
         ("172.16.100.60:9100", group, ("node",)),
-        ("172.16.100.61:9100", group, ("node", "node-again")),
+        ("172.16.100.61:9100", group, both),
         ("172.16.100.62:9100", {}, ("node",)),
+        ("172.16.100.63:9100", group, both),
+        ("172.16.100.64:9100", group, both),
     ):
         for job in jobs:
             for mode, rate in (("user", 0.25), ("idle", 0.75)):
                 series = {"instance": instance, **labels, "cpu": "0", "mode": mode, "job": job}
                 for t in times:
+                    if job == "node-again" and (
+                        (instance.endswith(".63:9100") and t < half)
+                        or (instance.endswith(".64:9100") and t >= half)
+                    ):
+                        continue
                     rebooted = instance.endswith(".60:9100") and t >= reboot
                     value = rate * (t - reboot) if rebooted else 1e5 + rate * (t - times[0])
                     rows.append((series, value, t))
@@ -475,39 +488,52 @@ def awkward_fleet() -> str:
 
 
 @pytest.mark.prometheus
+@pytest.mark.parametrize("source", ["raw", "recording_rules"])
 def test_counter_resets_duplicate_jobs_and_missing_labels_in_a_real_prometheus(
-    prometheus_factory,
+    prometheus_factory, source
 ):
     prom = prometheus_factory(awkward_fleet())
+    if source == "recording_rules":  # the shipped rules, evaluated over the counters
+        backfill_rules(prom, RULES, T - 7200 + 180, T)
     owners = StubOwnership(
         [
             ws("a", "alice", T - 86400, T - 1200, host="172.16.100.60"),
             ws("b", "bob", T - 1200, host="172.16.100.60"),
             ws("c", "carol", T - 86400, host="172.16.100.61"),
             ws("d", "dave", T - 86400, host="172.16.100.62"),
+            ws("e", "erin", T - 86400, T - 1800, host="172.16.100.63"),
+            ws("f", "frank", T - 1800, host="172.16.100.63"),
+            ws("g", "grace", T - 86400, host="172.16.100.64"),
         ]
     )
 
-    def cpu(**matchers: str) -> dict[tuple[str, str, str], float]:
-        cfg = PrometheusConfig(url=prom.url, matchers=matchers)
-        source = PrometheusUsage(httpx.Client(), cfg, ("user",), ("idle",))
-        engine = Engine(Config(prometheus=cfg), source, owners, FixedIntensity(200))
+    def cpu(**matchers: str) -> dict[tuple[str, str], float]:
+        cfg = PrometheusConfig(url=prom.url, matchers=matchers, source=source)
+        usage = PrometheusUsage(httpx.Client(), cfg, ("user",), ("idle",))
+        engine = Engine(Config(prometheus=cfg), usage, owners, FixedIntensity(200))
         snap = engine.snapshot(END)
         engine.close()
         assert snap.usage is not None and snap.sources["prometheus"].up
-        return {(k[0], k[3], "busy"): u.busy_seconds for k, u in snap.usage.items()}
+        return {(k[0], k[3]): u.busy_seconds for k, u in snap.usage.items()}
 
-    every_job = cpu()
-    one_job = cpu(job="node")
+    hour = 0.25 * 3600
+    busy = cpu()
     # The reboot: Prometheus' increase() and the split's differences both count the reset,
     # so the host's hour is all there and the handover still splits it 2:1.
-    alice, bob = one_job["IDAaaS", "alice", "busy"], one_job["IDAaaS", "bob", "busy"]
-    assert alice + bob == pytest.approx(0.25 * 3600, rel=0.02)
+    alice, bob = busy["IDAaaS", "alice"], busy["IDAaaS", "bob"]
+    assert alice + bob == pytest.approx(hour, rel=0.02)
     assert alice / (alice + bob) == pytest.approx(2 / 3, rel=0.03)
     # Missing group labels: exported with empty labels, never dropped.
-    assert one_job["", "dave", "busy"] == pytest.approx(0.25 * 3600, rel=0.02)
-    # Two jobs scraping one node add up; prometheus.matchers picks one (see the README).
-    assert every_job["IDAaaS", "carol", "busy"] == pytest.approx(
-        2 * one_job["IDAaaS", "carol", "busy"]
-    )
-    assert one_job["IDAaaS", "carol", "busy"] == pytest.approx(0.25 * 3600, rel=0.02)
+    assert busy["", "dave"] == pytest.approx(hour, rel=0.02)
+    # Two jobs scraping one node count once: all window long, from a handover (each
+    # owner had the same load) and until the second job was removed.
+    assert busy["IDAaaS", "carol"] == pytest.approx(hour, rel=0.02)
+    assert busy["IDAaaS", "erin"] == pytest.approx(hour / 2, rel=0.05)
+    assert busy["IDAaaS", "frank"] == pytest.approx(hour / 2, rel=0.05)
+    assert busy["IDAaaS", "grace"] == pytest.approx(hour, rel=0.02)
+    if source == "raw":
+        # prometheus.matchers still picks one job, with the same result.
+        one_job = cpu(job="node")
+        assert one_job.keys() == busy.keys()
+        for key, seconds in one_job.items():
+            assert busy[key] == pytest.approx(seconds, rel=0.01), key

@@ -8,11 +8,16 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from exporter.config import PrometheusConfig, RecordingRulesConfig
+from exporter.config import PrometheusConfig, RecordingRulesConfig, load
+from exporter.engine import Engine
 from exporter.model import SourceError
 from exporter.sources import prometheus as prometheus_module
+from exporter.sources.intensity import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage, parse_vector
 from exporter.sources.recording_rules import HEARTBEAT_LABEL, parse_steps
+from exporter.wiring import prometheus_client
+from tests.harness.faulty_http import INSTANCE, FaultyPrometheus
+from tests.stubs import StubOwnership, ws
 
 URL = "http://prom.test:9090/prefix"
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -78,15 +83,22 @@ def test_window_usage_is_two_posts_of_an_increase_over_the_window_one_per_class(
     sent = [form(r) for r in httpx_mock.get_requests()]
     (busy,) = [f["query"] for f in sent if '"class", "busy"' in f["query"]]
     (idle,) = [f["query"] for f in sent if '"class", "idle"' in f["query"]]
-    # Summed per host and class first, labelled after: cheap for Prometheus.
+    # Summed per host, group, job and class first, labelled after: cheap for Prometheus.
+    by = "instance, cloud_project_name, machine_name, job"
     assert busy == (
-        "label_replace(sum by (instance, cloud_project_name, machine_name) (increase("
+        f"label_replace(sum by ({by}) (increase("
         'node_cpu_seconds_total{mode=~"irq|nice|softirq|system|user"}[3600s])), '
         '"class", "busy", "", "")'
     )
+    # The idle query also gives the jobs that scraped a host at one end of the window
+    # only: 1 at its start, 2 at its end (see exporter.sources.duplicates).
+    idle_series = 'node_cpu_seconds_total{mode=~"idle|iowait"}'
     assert idle == (
-        "label_replace(sum by (instance, cloud_project_name, machine_name) (increase("
-        'node_cpu_seconds_total{mode=~"idle|iowait"}[3600s])), "class", "idle", "", "")'
+        f"label_replace(sum by ({by}) (increase({idle_series}[3600s])), "
+        '"class", "idle", "", "") or '
+        f"label_replace(sum by ({by}) (2 * group by ({by}) ({idle_series}) or "
+        f"label_replace(group by ({by}) ({idle_series} offset 3600s), "
+        '"at", "start", "", "")) != 3, "class", "scraped", "", "")'
     )
     assert all(float(f["time"]) == END.timestamp() for f in sent)
     assert src.requests == 2
@@ -109,8 +121,8 @@ def test_the_idle_answer_is_parsed_while_the_busy_one_is_still_awaited(httpx_moc
     parsed = threading.Event()
     real = prometheus_module._add_vector
 
-    def spy(totals, data, host_label):
-        real(totals, data, host_label)
+    def spy(totals, data, host_label, flags):
+        real(totals, data, host_label, flags)
         parsed.set()
 
     monkeypatch.setattr(prometheus_module, "_add_vector", spy)
@@ -149,6 +161,40 @@ def test_extra_headers_and_matchers_reach_prometheus(httpx_mock):
     assert 'job="node"' in form(request)["query"]
 
 
+def test_headers_from_the_config_file_reach_prometheus_on_every_request(tmp_path):
+    """prometheus.headers (a Mimir tenant, say) go over the wire with the window totals and
+    the handover steps, asked late and early, from the client built from the config."""
+    t = END.timestamp()
+    host = INSTANCE.rsplit(":", 1)[0]
+    owners = StubOwnership(
+        [ws("a", "alice", t - 86400, t - 1200, host), ws("b", "bob", t - 1200, None, host)]
+    )
+    with FaultyPrometheus() as prom:
+        path = tmp_path / "exporter.yaml"
+        path.write_text(
+            f"prometheus:\n  url: {prom.url}\n"
+            "  headers:\n    X-Scope-OrgID: team-a\n    X-Request-Source: ada-carbon\n"
+        )
+        config = load(path, env={})
+        modes = config.modes
+        usage = PrometheusUsage(
+            prometheus_client(config), config.prometheus, modes.busy, modes.idle
+        )
+        engine = Engine(config, usage, owners, FixedIntensity(200))
+        try:
+            # The first refresh asks for the split host's steps once MongoDB has answered,
+            # the second beside the totals.
+            for _ in range(2):
+                snap = engine.snapshot(END)
+                assert snap.sources["prometheus"].up and snap.split_hosts == 1
+        finally:
+            engine.close()
+    assert prom.requests == {"/api/v1/query": 4, "/api/v1/query_range": 2}
+    for _, headers in prom.received:
+        assert headers["x-scope-orgid"] == "team-a"
+        assert headers["x-request-source"] == "ada-carbon"
+
+
 def answer_range_query(httpx_mock, series):
     """Answer the steps' range query with these (labels, values) series."""
     result = [{"metric": m, "values": v} for m, v in series]
@@ -163,8 +209,12 @@ def test_usage_steps_query_matches_exactly_the_given_instances(httpx_mock):
     source().usage_steps([".*", "172.16.0.1:9100"], END, 3600, 60)
     sent = form(httpx_mock.get_requests()[0])
     assert 'instance=~"172\\\\.16\\\\.0\\\\.1:9100|\\\\.\\\\*"' in sent["query"]
-    # each series' rate over two steps, before the sum, so a reset stays in its series
-    assert "sum by (instance, cloud_project_name, machine_name) (rate(" in sent["query"]
+    # each series' rate over two steps, before the sum, so a reset stays in its series;
+    # a host seen by several jobs counts once at every step: the largest job
+    assert (
+        "max by (instance, cloud_project_name, machine_name) ("
+        "sum by (instance, cloud_project_name, machine_name, job) (rate("
+    ) in sent["query"]
     assert "[120000ms]" in sent["query"]
     assert sent["step"] == "60"
     # the last rate at the window's end; the first one's tile [t - 90, t - 30] reaches its start

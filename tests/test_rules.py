@@ -51,3 +51,5 @@ def test_the_rules_match_the_exporter_defaults():
         (rate_range,) = re.findall(r"\[(\w+)\]", expr)
         assert parse_duration(rate_range) == defaults.range_seconds, name
         assert "sum without (cpu, mode)" in expr, name
+        # A node scraped by several jobs counts once (see the comment in the file).
+        assert "max without (job)" in expr, name

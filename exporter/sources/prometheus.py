@@ -4,13 +4,17 @@ PromQL queries, all POSTed so long selectors never hit URL limits:
 
 1. two instant queries at the window's end, sent together (Prometheus evaluates
    a query on one core): ``increase()`` of every host's ``node_cpu_seconds_total``
-   over the window, summed by host and group, one over the busy modes and one over
-   the idle ones, each sum then labelled with its ``class`` (labelling after
-   summing keeps Prometheus' work per host, not per series);
+   over the window, summed by host, group and ``job``, one over the busy modes and
+   one over the idle ones, each sum then labelled with its ``class`` (labelling
+   after summing keeps Prometheus' work per host, not per series). The idle query
+   also gives the jobs that scraped a host at only one end of the window, so that
+   a host scraped by two jobs counts once and a renamed job's two series add up
+   (:mod:`exporter.sources.duplicates`);
 2. only when some hosts changed hands: a range query, for just those hosts
    (matched by an exactly escaped regex of their ``instance`` values), of their
-   busy and idle CPU rates over two steps, every step (1 minute), summed by host
-   and group; each becomes a *tile* of usage (:mod:`exporter.sources.tiles`).
+   busy and idle CPU rates over two steps, every step (1 minute), summed by host,
+   group and ``job``, and of a host's jobs the largest (a host scraped twice counts
+   once); each becomes a *tile* of usage (:mod:`exporter.sources.tiles`).
    ``rate()`` takes each series on its own, so a reset (a reboot) or a series
    that ends or changes its labels (a CPU taken offline, a renamed ``job``) stays
    in its own minute or two. The tiles only share out the window total.
@@ -41,11 +45,17 @@ from exporter.hosts import host_key
 from exporter.model import HostUsage, SourceError, UsageStep
 from exporter.promql import exact_regex, selector, with_label
 from exporter.sources import recording_rules, tiles
+from exporter.sources.duplicates import FLAGS, JOB, SCRAPED, counted_once, scrape_flags
 
 log = logging.getLogger(__name__)
 PROJECT = "cloud_project_name"
 MACHINE = "machine_name"
 _Key = tuple[str, str, str]  # (instance, project, machine)
+_JobKey = tuple[str, str, str, str]  # (instance, project, machine, job)
+# Flat: most hosts have one job, and a dict of jobs per host cost more to build and
+# fold than the rest of the parse; the rare hosts with several are gathered at the end.
+_Totals = dict[_JobKey, list[float]]  # -> [busy, idle]
+_Flags = dict[_Key, dict[str, int]]  # host and group -> job -> where scraped (duplicates.py)
 
 
 class PrometheusUsage:
@@ -81,26 +91,21 @@ class PrometheusUsage:
             return recording_rules.total_queries(
                 self._rules, c.matchers, c.host_label, window_seconds
             )
-        return [
-            self._per_host(cls, modes, "increase", f"{round(window_seconds)}s")
-            for cls, modes in (("busy", self._busy), ("idle", self._idle))
-        ]
+        span = f"{round(window_seconds)}s"
+        by = _label_list(c.host_label, PROJECT, MACHINE, JOB)
+        busy_series, idle_series = self._series(self._busy), self._series(self._idle)
+        busy = with_label(f"sum by ({by}) (increase({busy_series}[{span}]))", "class", "busy")
+        idle = with_label(f"sum by ({by}) (increase({idle_series}[{span}]))", "class", "idle")
+        # Where each job scraped each host, read from the idle series: they are fewer than
+        # the busy ones, so the idle query, with the lookups, still ends before the busy one.
+        return [busy, f"{idle} or {scrape_flags(idle_series, by, span)}"]
 
-    def _per_host(
-        self, cls: str, modes: Sequence[str], function: str, span: str, hosts_regex: str = ""
-    ) -> str:
-        """``function`` (increase, rate) of each counter of these modes over ``span``, summed
-        per host and group and labelled with ``cls``; of just these hosts if a regex is given.
-
-        The function takes each series on its own, so a reset or a series that ends stays
-        in its own series (see :mod:`exporter.sources.tiles`).
-        """
+    def _series(self, modes: Sequence[str], hosts_regex: str = "") -> str:
+        """The selector of the counters of these modes; of just these hosts if a regex is given."""
         regex = {"mode": exact_regex(modes)}
         if hosts_regex:
             regex[self._config.host_label] = hosts_regex
-        series = selector(self._config.metric, self._config.matchers, regex)
-        by = f"{self._config.host_label}, {PROJECT}, {MACHINE}"
-        return with_label(f"sum by ({by}) ({function}({series}[{span}]))", "class", cls)
+        return selector(self._config.metric, self._config.matchers, regex)
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host and group over (end - window, end]: two requests, side by side.
@@ -113,12 +118,13 @@ class PrometheusUsage:
         idle = self._beside.submit(self._vector_totals, idle_query, at)
         try:
             busy = self._post("/api/v1/query", {"query": busy_query, "time": at}, "vector")
-            totals: dict[_Key, list[float]] = {}
+            totals: _Totals = {}
+            flags: _Flags = {}
             with _shape_errors("/api/v1/query"):
-                _add_vector(totals, busy, self._config.host_label)
+                _add_vector(totals, busy, self._config.host_label, flags)
                 if self._rules is not None:
                     self._check_heartbeat(recording_rules.newest_evaluation(busy))
-            idle_totals = idle.result()  # its SourceError, if any, is raised here
+            idle_totals, idle_flags = idle.result()  # its SourceError, if any, is raised here
         finally:
             idle.cancel()
         for key, (b, i) in idle_totals.items():
@@ -128,15 +134,18 @@ class PrometheusUsage:
             else:
                 row[0] += b
                 row[1] += i
-        return _usage_rows(totals)[0]
+        for host, by_job in idle_flags.items():
+            flags.setdefault(host, {}).update(by_job)
+        return _usage_rows(totals, flags)[0]
 
-    def _vector_totals(self, query: str, at: str) -> dict[_Key, list[float]]:
+    def _vector_totals(self, query: str, at: str) -> tuple[_Totals, _Flags]:
         """One window query's answer, parsed where it arrived (beside the other's request)."""
         data = self._post("/api/v1/query", {"query": query, "time": at}, "vector")
-        totals: dict[_Key, list[float]] = {}
+        totals: _Totals = {}
+        flags: _Flags = {}
         with _shape_errors("/api/v1/query"):
-            _add_vector(totals, data, self._config.host_label)
-        return totals
+            _add_vector(totals, data, self._config.host_label, flags)
+        return totals, flags
 
     def _check_heartbeat(self, newest: float | None) -> None:
         """Log when the rules' heartbeat goes missing or comes back (not at every scrape)."""
@@ -173,11 +182,19 @@ class PrometheusUsage:
             with _shape_errors("/api/v1/query"):
                 return recording_rules.parse_steps(data, self._rules, at, c.host_label)
         hosts = exact_regex(instances)
-        query = " or ".join(
-            # over two steps, so that each range holds two scrapes at intervals up to a step
-            self._per_host(cls, modes, "rate", f"{round(2 * step_seconds * 1000)}ms", hosts)
-            for cls, modes in (("busy", self._busy), ("idle", self._idle))
-        )
+        # Over two steps, so that each range holds two scrapes at intervals up to a step.
+        span = f"{round(2 * step_seconds * 1000)}ms"
+        by = _label_list(self._config.host_label, PROJECT, MACHINE)
+        by_job = _label_list(self._config.host_label, PROJECT, MACHINE, JOB)
+        parts = []
+        for cls, modes in (("busy", self._busy), ("idle", self._idle)):
+            # rate() takes each series on its own. The largest of a host's jobs at every
+            # step counts a host scraped by several jobs once, and a job that starts,
+            # stops or is renamed needs no flags. Taken after the sum, it costs Prometheus
+            # next to nothing; per series, it doubled the query's time.
+            rates = f"sum by ({by_job}) (rate({self._series(modes, hosts)}[{span}]))"
+            parts.append(with_label(f"max by ({by}) ({rates})", "class", cls))
+        query = " or ".join(parts)
         # Rates every step, ending at the window's end, back to the first whose tile
         # reaches the window's start (tiles lag their rates by half a range).
         # Prometheus evaluates at whole milliseconds: parse against the end it was sent.
@@ -244,14 +261,21 @@ def _shape_errors(path: str) -> Iterator[None]:
         raise SourceError(f"malformed answer from {path}: {detail}") from exc
 
 
-def _labels_and_class(metric: Any, host_label: str) -> tuple[_Key, str] | None:
+def _label_list(*names: str) -> str:
+    """``a, b, c`` for a ``by`` clause, each name once (host_label may be one of the others)."""
+    return ", ".join(dict.fromkeys(names))
+
+
+def _labels_and_class(metric: Any, host_label: str) -> tuple[_JobKey, str] | None:
     if not isinstance(metric, dict):
         return None
     cls = metric.get("class")
     instance = metric.get(host_label)
-    if cls not in ("busy", "idle") or not isinstance(instance, str):
+    if cls not in ("busy", "idle", SCRAPED) or not isinstance(instance, str):
         return None
-    return (instance, str(metric.get(PROJECT, "")), str(metric.get(MACHINE, ""))), cls
+    job = metric.get(JOB, "")
+    project, machine = str(metric.get(PROJECT, "")), str(metric.get(MACHINE, ""))
+    return (instance, project, machine, job if isinstance(job, str) else str(job)), cls
 
 
 def _finite(value: Any) -> float | None:
@@ -266,14 +290,17 @@ def parse_vector(data: Any, host_label: str = "instance") -> tuple[list[HostUsag
     """Turn an instant-query answer into HostUsage rows; also count unmatchable instances.
 
     Series with NaN, Inf or negative values, or without the host label, are ignored.
+    A host's rows from several jobs count once (:mod:`exporter.sources.duplicates`).
     """
-    totals: dict[_Key, list[float]] = {}
-    _add_vector(totals, data, host_label)
-    return _usage_rows(totals)
+    totals: _Totals = {}
+    flags: _Flags = {}
+    _add_vector(totals, data, host_label, flags)
+    return _usage_rows(totals, flags)
 
 
-def _add_vector(totals: dict[_Key, list[float]], data: Any, host_label: str) -> None:
-    """Add an instant-query answer's busy and idle values to ``totals``, per host and group."""
+def _add_vector(totals: _Totals, data: Any, host_label: str, flags: _Flags) -> None:
+    """Add an instant-query answer's busy and idle values to ``totals``, per host, group
+    and job, and its scrape flags to ``flags``."""
     for item in (data or {}).get("result") or ():
         parsed = _labels_and_class(item.get("metric"), host_label)
         value = item.get("value")
@@ -281,21 +308,38 @@ def _add_vector(totals: dict[_Key, list[float]], data: Any, host_label: str) -> 
         if parsed is None or number is None:
             continue
         key, cls = parsed
+        if cls == SCRAPED:
+            if number in FLAGS:
+                flags.setdefault(key[:3], {})[key[3]] = FLAGS[number]
+            continue
         row = totals.get(key)
         if row is None:
             row = totals[key] = [0.0, 0.0]
         row[0 if cls == "busy" else 1] += number
 
 
-def _usage_rows(totals: dict[_Key, list[float]]) -> tuple[list[HostUsage], int]:
+def _usage_rows(totals: _Totals, flags: _Flags) -> tuple[list[HostUsage], int]:
     usage: list[HostUsage] = []
     unparsed = 0
-    for (instance, project, machine), (busy, idle) in sorted(totals.items()):
+    several: dict[int, dict[str, list[float]]] = {}  # usage row -> its host's rows per job
+    last: _JobKey | None = None
+    for key, row in sorted(totals.items()):  # a host's rows per job side by side
+        instance, project, machine, job = key
+        if last and instance == last[0] and project == last[1] and machine == last[2]:
+            several.setdefault(len(usage) - 1, {last[3]: totals[last]})[job] = row
+            continue
+        last = key
         host = host_key(instance)
         if host is None:
             unparsed += 1
             host = instance  # still measured: it lands in "unattributed", never dropped
-        usage.append(HostUsage(instance, host, project, machine, busy, idle))
+        usage.append(HostUsage(instance, host, project, machine, row[0], row[1]))
+    for n, jobs in several.items():
+        u = usage[n]
+        busy, idle = counted_once(
+            jobs, flags.get((u.instance, u.cloud_project_name, u.machine_name), {})
+        )
+        usage[n] = u._replace(busy_seconds=busy, idle_seconds=idle)
     return usage, unparsed
 
 

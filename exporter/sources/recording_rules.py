@@ -2,7 +2,15 @@
 
 ``prometheus/ada-carbon-rules.yml`` records, every ``interval`` I (1m), each
 host's busy and idle CPU rate: ``rate()`` over ``range`` R (2m), summed over
-cpu and mode. A rule sample r at time e is the mean rate over [e - R, e].
+cpu and mode, and of the sums that differ only in ``job`` the largest (a node
+scraped by several jobs counts once at every evaluation). A rule sample r at
+time e is the mean rate over [e - R, e]. The rule series keep every other
+label, so they are read with ``matchers`` and ``host_label`` as the raw counters
+are (but for a ``job`` matcher, which the configuration refuses), and series of
+one host and group that differ in another label add up, here and in
+:func:`exporter.sources.tiles.parse`. So do the series per job that a rules file
+from before ``max without (job)`` records: with it, a node scraped by two jobs
+still counts twice.
 
 **Window total.** Each rule evaluation in (end - W, end] stands for I seconds
 at its rate: ``I * sum_over_time(r[W - 1ms])``. This reads every sample once

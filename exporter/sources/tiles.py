@@ -41,8 +41,10 @@ def parse(
     """Turn a matrix of per-host rates, sampled every ``interval``, into usage steps.
 
     ``column_of`` tells a series' class from its labels: 0 busy, 1 idle, None
-    neither. Series of one host, group and class that differ in other labels (e.g.
-    ``job``) add up; NaN, infinite and negative samples are ignored.
+    neither. Series of one host, group and class that differ in other labels add
+    up, as they do in the window total (a host seen by several scrape jobs already
+    counts once in the rates given: the raw steps query and the recording rules
+    take the largest job); NaN, infinite and negative samples are ignored.
     """
     # (instance, project, machine) -> (busy series, idle series)
     acc: dict[_Key, tuple[list[_Series], list[_Series]]] = {}

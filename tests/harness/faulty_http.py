@@ -4,7 +4,8 @@
 valid fleet until told to fail in one of the ways upstreams fail (see `FAULTS`):
 it can hang, answer slowly or byte by byte, answer 5xx, malformed JSON, an
 error body, or a success carrying Thanos-style `warnings`. It counts requests per
-path, so tests can say how many upstream computations a burst of scrapes caused.
+path, so tests can say how many upstream computations a burst of scrapes caused,
+and keeps each request's headers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -79,6 +81,8 @@ class FaultyPrometheus:
         self.slow_seconds = 3.0
         self.requests: Counter[str] = Counter()
         self.authorizations: list[str] = []  # the Authorization headers received
+        # (path, headers with lower-case names) of every request received
+        self.received: list[tuple[str, dict[str, str]]] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -101,9 +105,11 @@ class FaultyPrometheus:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _count(self, path: str, authorization: str | None) -> None:
+    def _count(self, path: str, headers: Message) -> None:
         with self._lock:
             self.requests[path] += 1
+            self.received.append((path, {k.lower(): v for k, v in headers.items()}))
+            authorization = headers.get("Authorization")
             if authorization:
                 self.authorizations.append(authorization)
 
@@ -119,7 +125,7 @@ class FaultyPrometheus:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-                server._count(self.path, self.headers.get("Authorization"))
+                server._count(self.path, self.headers)
                 fault = server.fault
                 if server.fault_path not in (None, self.path):
                     fault = "ok"
