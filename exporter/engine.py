@@ -35,6 +35,7 @@ T = TypeVar("T")
 # The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
 FORECAST = "carbon_intensity forecast"
 GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
+UNKNOWN_FACILITY = "unknown"  # the facility of a project not in the ``facilities`` map
 StepsByKey = dict[tuple[str, str, str], Steps]  # (instance, project, machine)
 
 
@@ -361,7 +362,7 @@ class _Totals:
         per_joule = self._grams_per_joule
         for s in shares:
             project, machine, user, start, end, busy, idle = s
-            key = (project, machine, facilities.get(project, "unknown"), user)
+            key = (project, machine, facilities.get(project, UNKNOWN_FACILITY), user)
             kb, ki = per_second.get(machine) or self._joules_per_second(machine)
             busy_j, idle_j = busy * kb, idle * ki
             k = per_joule(start, end)
@@ -397,6 +398,7 @@ class _Totals:
         return k
 
     def result(self) -> dict[GroupKey, Usage]:
+        """Every group and user's totals: the whole hosts' sums priced, the shares added."""
         facilities, per_second = self._config.facilities, self._per_second
         new = tuple.__new__  # Usage(...) without a Python call each
         out: dict[GroupKey, Usage] = {}
@@ -404,7 +406,7 @@ class _Totals:
             for (project, machine, user), (busy, idle) in cpu.items():
                 kb, ki = per_second.get(machine) or self._joules_per_second(machine)
                 busy_j, idle_j = busy * kb, idle * ki
-                key = (project, machine, facilities.get(project, "unknown"), user)
+                key = (project, machine, facilities.get(project, UNKNOWN_FACILITY), user)
                 usage = (busy, idle, busy_j, idle_j, busy_j * k, idle_j * k)
                 was = out.get(key)
                 out[key] = new(Usage, usage if was is None else map(operator.add, was, usage))
