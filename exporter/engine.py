@@ -134,6 +134,10 @@ class Engine:
             "prometheus",
             lambda: digest.measured(self.usage_source.window_usage(end, window)),
         )
+        # Let the worker just woken send Prometheus' request (the longest) before this
+        # thread prepares the others: it would otherwise wait for the GIL until they
+        # are all submitted, 2-5 ms at 2,000 hosts, all of it before any request.
+        time.sleep(0)
         early = self._early_steps(end, window)
         f_owner = self._submit(status, "mongodb", lambda: self._ownership(start, end))
         f_slots = self._submit(
