@@ -17,7 +17,6 @@ prometheus_client as before.
 from __future__ import annotations
 
 import gc
-import gzip
 import itertools
 import math
 import operator
@@ -27,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
+from isal import igzip
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -368,9 +368,10 @@ def encode(registry: Collector, accept: str | None) -> tuple[bytes, str]:
     return render(registry, encoder, openmetrics, fast=escaping != DOTS), content_type
 
 
-# Prometheus asks for gzip. Of the 10.6 MB body of 10,000 hosts, level 1 takes
-# 43 ms and sends 1.28 MB; gzip's default, 9, takes 202 ms for 1.05 MB.
-GZIP_LEVEL = 1
+# Prometheus asks for gzip. Of the 10.6 MB body of 10,000 hosts, ISA-L's igzip at
+# level 1 takes 8 ms and sends 1.34 MB; zlib (the standard library's gzip) takes 44 ms
+# at its fastest level, 1, for 1.44 MB, and 284 ms at its default, 9, for 1.18 MB.
+GZIP_LEVEL = 1  # igzip's levels are 0 to 3; 0 is barely faster and a quarter larger
 
 
 def make_metrics_app(
@@ -388,7 +389,7 @@ def make_metrics_app(
             body, content_type = encode(registry, environ.get("HTTP_ACCEPT"))
             headers = [("Content-Type", content_type)]
             if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING") or ""):
-                body = gzip.compress(body, GZIP_LEVEL)
+                body = igzip.compress(body, GZIP_LEVEL)
                 headers.append(("Content-Encoding", "gzip"))
             start_response("200 OK", headers)
         except BaseException:
