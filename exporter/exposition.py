@@ -327,18 +327,37 @@ def _lines(name: str, texts: list[str], values: list[float], digits: int | None)
 
     Each value is formatted in C and the lines are joined in C: a Python step per series
     was most of the body's cost at 10,000 hosts. What the fast formatting may write
-    otherwise than prometheus_client is written again, one by one.
+    otherwise than prometheus_client is found in C too, and written again one by one.
     """
-    written = list(map(("%r\n" if digits is None else f"%.{digits}g\n").__mod__, values))
-    # Written again: whatever has no point among its first 7 characters (ints, whole
-    # numbers, to which repr() adds ".0", NaN, infinities, values from 1e6 up, where Go's
-    # exponents start, negatives of six digits or more) and %g's own exponents (with few
-    # digits, 10.0 to 1 digit is 1e+01). The rest is what floatToGoString() writes: repr()
-    # itself, or from %g a decimal of 15 significant digits or fewer, which is the
-    # shortest that reads back as its double, as repr() writes.
-    for i in [i for i, text in enumerate(written) if not 0 < text.find(".") < 7 or "e" in text]:
+    form = ("%r\n" if digits is None else f"%.{digits}g\n").__mod__
+    first = values[0] if values else 0
+    # All one value (workspace_info's are all 1); never zeros, as 0.0 == -0.0.
+    if first != 0 and values.count(first) == len(values):
+        written = [form(first)] * len(values)
+    else:
+        written = list(map(form, values))
+    for i in _written_again(written, values):
         written[i] = floatToGoString(rounded(values[i], digits)) + "\n"  # type: ignore[no-untyped-call]
     return "".join(itertools.chain.from_iterable(zip(itertools.repeat(name), texts, written)))
+
+
+def _written_again(written: list[str], values: list[float]) -> Iterable[int]:
+    """Where the fast formatting may differ from prometheus_client's: the values to write again.
+
+    Whatever has no point among its first 7 characters (ints, whole numbers, to which
+    repr() adds ".0", NaN, infinities, values from 1e6 up, where Go's exponents start,
+    negatives of six digits or more) and %g's own exponents (with few digits, 10.0 to 1
+    digit is 1e+01). The rest is what floatToGoString() writes: repr() itself, or from %g
+    a decimal of 15 significant digits or fewer, which is the shortest that reads back as
+    its double, as repr() writes. Usually no value but zeros is: that is found in C.
+    """
+    if values and min(values) > -1e5 and max(values) < 1e6:  # points among the first 7
+        blob = "".join(written)
+        zeros = written.count("0\n")  # %g's zero, where prometheus_client writes "0.0"
+        # No exponent, and a point in every line but the zeros' (a line has one at most).
+        if "e" not in blob and blob.count(".") + zeros == len(values):
+            return itertools.compress(itertools.count(), map("0\n".__eq__, written))
+    return [i for i, text in enumerate(written) if not 0 < text.find(".") < 7 or "e" in text]
 
 
 def render(

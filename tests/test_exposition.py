@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -271,6 +272,43 @@ def test_any_column_gauge_is_byte_identical(rows, accept, digits):
     g.set_rows([((a, b), (v, w)) for a, b, v, w in rows])
     families = Families([g])
     assert exposition.encode(families, accept) == expected(families, accept)
+
+
+EDGES = [
+    0.0,
+    -0.0,
+    0,
+    1,
+    5.0,
+    0.5,
+    1e-4,
+    9.99e-5,
+    1e-5,
+    999999.4,
+    999999.99999999,
+    1e6,
+    -99999.9,
+    -99999.99999999,
+    -1e5,
+    123456.5,
+    7259.000000000001,
+    2 / 3,
+]
+
+
+@pytest.mark.parametrize("digits", [None, 12, 1])
+@pytest.mark.parametrize("edge", EDGES)
+def test_values_beside_the_fast_checks_edges_are_written_as_prometheus_client_writes_them(
+    edge, digits
+):
+    """Each edge of the checks done in C, alone, among plain values and among zeros."""
+    for values in ([edge], [0.25, edge, 3600.5], [0.0, edge, 0.0], [edge, math.nan]):
+        g = exposition.ColumnGauge(
+            "ada_carbon_cols", "Cols.", ("user", "mode"), (("b", 0),), digits
+        )
+        g.set_rows([((str(i),), (v,)) for i, v in enumerate(values)])
+        families = Families([g])
+        assert exposition.encode(families, ACCEPTS[0]) == expected(families, ACCEPTS[0])
 
 
 def test_column_labels_are_kept_right_across_scrapes_and_checked_when_written():
