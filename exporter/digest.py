@@ -9,6 +9,8 @@ looks things up. At 10,000 hosts that join is what a scrape adds to the wait.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from typing import NamedTuple
 
 from exporter.attribution import TimelineBuilder, Timelines
@@ -48,12 +50,17 @@ class Owned(NamedTuple):
 
 
 def measured(usage: list[HostUsage]) -> Measured:
+    """Each host's group, and how many instances are not host names: in C, at 10,000 rows."""
+    hosts = list(map(operator.itemgetter(1), usage))
+    instances = list(map(operator.itemgetter(0), usage))
     # Adapters keep an instance they cannot parse as its own host, so that its usage
-    # still counts (as unattributed); it is counted as such here.
+    # still counts (as unattributed); it is counted as such here. Only an instance that
+    # is its own host can be one.
+    own = itertools.compress(instances, map(operator.eq, hosts, instances))
     return Measured(
         usage,
-        {u.host: (u.cloud_project_name, u.machine_name) for u in usage},
-        sum(1 for u in usage if host_key(u.instance) is None),
+        dict(zip(hosts, map(operator.itemgetter(2, 3), usage), strict=True)),
+        sum(1 for i in own if host_key(i) is None),
     )
 
 
@@ -105,8 +112,10 @@ class OwnedBuilder:
 
 def workspace_info(o: Owned, m: Measured) -> tuple[WorkspaceInfo, ...]:
     """The alive workspaces with the group Prometheus measures their host in."""
-    groups, make = m.groups, WorkspaceInfo._make
-    return tuple(make(w + groups.get(w[1], NO_GROUP)) for w in o.alive)
+    alive = o.alive
+    groups = map(m.groups.get, map(operator.itemgetter(1), alive), itertools.repeat(NO_GROUP))
+    rows = map(operator.add, alive, groups)  # (id, host, user, state) + (project, machine)
+    return tuple(map(tuple.__new__, itertools.repeat(WorkspaceInfo), rows))  # in C
 
 
 def unmatched(o: Owned, m: Measured) -> dict[str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from collections.abc import Iterable
 
 # The OpenStack "nubes" DNS form: host-172-16-100-50.<domain>
 _DASHED_IPV4 = re.compile(r"^host-(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})(?:\.[a-z0-9.-]*)?$")
@@ -44,6 +45,11 @@ def host_key(name: object) -> str | None:
     return None so callers can count them instead of guessing.
     """
     return _host_key(name) if isinstance(name, str) else None
+
+
+def host_keys(names: Iterable[str]) -> list[str | None]:
+    """:func:`host_key` of many strings, in C: an answer names 10,000 hosts at a time."""
+    return list(map(_host_key, names))
 
 
 # A fleet's names repeat at every scrape: parsing ten thousand addresses each time
