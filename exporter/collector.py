@@ -59,6 +59,9 @@ class SharedRefresh:
                 future, leader = Future(), True
                 self._inflight = future
                 self.refreshes += 1
+                # Scrapes from now on share the refresh, not the last result: let it go,
+                # for the engine to free while the sources answer (see Engine.snapshot).
+                self._last = None
         if leader:
             try:
                 snapshot = self._refresh()

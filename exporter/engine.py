@@ -97,6 +97,11 @@ class Engine:
         # The instances split between owners at the last refresh: their steps are asked
         # for at the start of the next, beside the totals (most still need splitting).
         self._split_instances: frozenset[str] = frozenset()
+        # The last refresh's snapshot and its digests' working state, freed by the next
+        # refresh while the sources answer: at 10,000 hosts freeing them took 8 ms, and
+        # after the last answer (the snapshot when the collector replaced it, the digest
+        # before MongoDB's answer could be joined).
+        self._leftovers: list[object] = []
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -150,6 +155,7 @@ class Engine:
             # Given the window, the API adapter fetches both in one request per half hour.
             lambda: self.intensity_source.forecast(end, start) if with_forecast else [],
         )
+        self._leftovers.clear()  # every request is out: free what the last refresh left
         measured = self._wait(f_usage, status, "prometheus", deadline)
         slots = self._wait(f_slots, status, "carbon_intensity", deadline)
         forecast = self._wait(f_forecast, forecast_status, FORECAST, deadline)
@@ -194,7 +200,7 @@ class Engine:
         self.health.settle(
             {**status, "carbon_intensity": window_ci, FORECAST: forecast_status[FORECAST]}
         )
-        return Snapshot(
+        snapshot = Snapshot(
             end=t1,
             window_seconds=window,
             # Copies: a hung call that returns later must not change a snapshot already served.
@@ -211,6 +217,8 @@ class Engine:
             split_hosts=split,
             outlook=grid_outlook,
         )
+        self._leftovers.append(snapshot)
+        return snapshot
 
     def _attribute(
         self,
@@ -288,7 +296,9 @@ class Engine:
     def _ownership(self, start: datetime, end: datetime) -> Owned:
         """Workspaces, each host's timeline and those alive at the end, worked out as they come."""
         builder = digest.OwnedBuilder(start.timestamp(), end.timestamp())
-        return builder.owned(self.ownership_source.workspaces(start, end, builder.add))
+        owned = builder.owned(self.ownership_source.workspaces(start, end, builder.add))
+        self._leftovers.append(builder)  # its claims: tens of thousands of objects
+        return owned
 
     def _submit(
         self,
