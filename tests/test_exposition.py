@@ -329,6 +329,18 @@ def test_column_labels_are_kept_right_across_scrapes_and_checked_when_written():
         scrape([(("carol", "x"), (1.0,))])
 
 
+@pytest.mark.parametrize("digits", [None, 12])
+def test_a_family_with_the_labels_of_the_last_scrape_is_written_with_its_new_values(digits):
+    """Its lines' format is kept between scrapes: the values must still be this scrape's."""
+    for values in ((1.5, 2.25), (3.5, 0.0), (7.0, 1e7), (0.5, 0.25), (2 / 3, 1.0)):
+        g = exposition.ColumnGauge(
+            "ada_carbon_cols", "Cols.", ("user", "mode"), (("busy", 0), ("idle", 1)), digits
+        )
+        g.set_rows([(("a%sb%%",), values), (("c",), values[::-1])])  # % in a label value
+        families = Families([g])
+        assert exposition.encode(families, ACCEPTS[0]) == expected(families, ACCEPTS[0])
+
+
 def test_values_are_written_to_the_significant_digits_asked_for_and_read_back_as_written():
     g = exposition.ColumnGauge(
         "ada_carbon_cols", "Cols.", ("user", "mode"), (("busy", 0), ("idle", 1)), 12
