@@ -57,11 +57,11 @@ def measured(usage: list[HostUsage]) -> Measured:
     # still counts (as unattributed); it is counted as such here. Only an instance that
     # is its own host can be one.
     own = itertools.compress(instances, map(operator.eq, hosts, instances))
-    return Measured(
-        usage,
-        dict(zip(hosts, map(operator.itemgetter(2, 3), usage), strict=True)),
-        sum(1 for i in own if host_key(i) is None),
-    )
+    groups = dict(zip(hosts, map(operator.itemgetter(2, 3), usage), strict=True))
+    if len(groups) < len(usage):  # a host in several groups (relabelled in the window):
+        for u in sorted(usage):  # the last in sorted order, whatever the answer's order
+            groups[u.host] = (u.cloud_project_name, u.machine_name)
+    return Measured(usage, groups, sum(1 for i in own if host_key(i) is None))
 
 
 def owned(batch: WorkspaceBatch, start: float, end: float) -> Owned:

@@ -53,3 +53,15 @@ def test_the_join_gives_alive_workspaces_their_measured_group_and_counts_each_si
         "prometheus": 2,  # .7, and .3 (its only workspace is an unowned pool one)
         "unparseable_instance": 0,
     }
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_host_measured_in_two_groups_gets_one_whatever_the_answers_order(reverse):
+    """Relabelled inside the window: the group is the same at every scrape, not the order's."""
+    rows = [
+        usage("10.0.0.1", project="B", machine="M"),
+        usage("10.0.0.2"),
+        usage("10.0.0.1", project="A", machine="M"),
+    ]
+    measured = digest.measured(rows[::-1] if reverse else rows)
+    assert measured.groups == {"10.0.0.1": ("B", "M"), "10.0.0.2": ("IDAaaS", "Muon")}

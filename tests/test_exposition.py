@@ -293,10 +293,11 @@ EDGES = [
     123456.5,
     7259.000000000001,
     2 / 3,
+    1234.5,  # to 3 digits, 1.23e+03 where prometheus_client writes 1230.0
 ]
 
 
-@pytest.mark.parametrize("digits", [None, 12, 1])
+@pytest.mark.parametrize("digits", [None, 12, 3, 1])
 @pytest.mark.parametrize("edge", EDGES)
 def test_values_beside_the_fast_checks_edges_are_written_as_prometheus_client_writes_them(
     edge, digits

@@ -313,6 +313,8 @@ def test_parse_vector_ignores_nan_inf_negative_and_unlabelled_series():
         series("b:9100", "busy", "+Inf"),
         series("c:9100", "busy", -1),
         {"metric": {"class": "busy"}, "value": [0, "1"]},
+        series("e:9100", ["busy"], 1),  # a class that is not a string: passed over
+        series("f:9100", {"busy": 1}, 1),
         series("d:9100", "busy", 5),
         series("d:9100", "idle", 7),
         series("d:9100", "busy", 1),  # a duplicated series adds up

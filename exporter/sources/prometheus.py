@@ -289,7 +289,7 @@ def _add_vector(totals: _Totals, data: Any, host_label: str, flags: _Flags) -> N
     """Add an instant-query answer's busy and idle values to ``totals``, per host, group
     and job, and its scrape flags to ``flags``.
 
-    Series without a class or a string host label, or whose value is not a finite
+    Series without a string class and host label, or whose value is not a finite
     number of at least 0, are passed over. One loop without calls per series: at
     10,000 hosts an answer has 10,000 of them, and the last answer's parse is part of
     the scrape.
@@ -300,7 +300,7 @@ def _add_vector(totals: _Totals, data: Any, host_label: str, flags: _Flags) -> N
         if not isinstance(metric, dict) or not isinstance(value, list) or len(value) != 2:
             continue
         cls, instance = metric.get("class"), metric.get(host_label)
-        if not isinstance(instance, str):
+        if not isinstance(instance, str) or not isinstance(cls, str):
             continue
         try:
             number = float(value[1])
