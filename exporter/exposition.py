@@ -336,7 +336,9 @@ def _lines(name: str, texts: list[str], values: list[float], digits: int | None)
     # All one value (workspace_info's are all 1), never zeros (0.0 == -0.0): written once.
     if first != 0 and values.count(first) == len(values):
         return _joined(name, texts, [_value(first, digits)] * len(values))
-    if values and min(values) > -1e5 and max(values) < 1e6:  # points among the first 7
+    # Every value's point, if it has one, among its first 7 characters, as Go writes it.
+    in_range = bool(values) and min(values) > -1e5 and max(values) < 1e6
+    if in_range:
         form = _FORMATS.get((name, spec))
         if form is None or form.texts != texts:  # the same strings: compared by identity
             form = _FORMATS[name, spec] = _format(name, texts, spec)
@@ -346,7 +348,7 @@ def _lines(name: str, texts: list[str], values: list[float], digits: int | None)
         # A point in every value (a value has one at most) and no exponent: all plain.
         if out.count(".") - form.points == len(values) and out.count("e") == form.es:
             return out
-    return _one_by_one(name, texts, values, digits)
+    return _one_by_one(name, texts, values, digits, spec, in_range)
 
 
 class _Format(NamedTuple):
@@ -369,10 +371,12 @@ def _format(name: str, texts: list[str], spec: str) -> _Format:
     return _Format(texts, tail.join(heads) + tail, literal.count("."), literal.count("e"))
 
 
-def _one_by_one(name: str, texts: list[str], values: list[float], digits: int | None) -> str:
+def _one_by_one(
+    name: str, texts: list[str], values: list[float], digits: int | None, spec: str, in_range: bool
+) -> str:
     """:func:`_lines` a value at a time: formatted in C, the few that need it written again."""
-    written = list(map(("%r\n" if digits is None else f"%.{digits}g\n").__mod__, values))
-    for i in _written_again(written, values):
+    written = list(map((spec + "\n").__mod__, values))
+    for i in _written_again(written, len(values), in_range):
         written[i] = _value(values[i], digits)
     return _joined(name, texts, written)
 
@@ -388,7 +392,7 @@ def _value(value: float, digits: int | None) -> str:
     return text + "\n"
 
 
-def _written_again(written: list[str], values: list[float]) -> Iterable[int]:
+def _written_again(written: list[str], n: int, in_range: bool) -> Iterable[int]:
     """Where the fast formatting may differ from prometheus_client's: the values to write again.
 
     Whatever has no point among its first 7 characters (ints, whole numbers, to which
@@ -396,13 +400,14 @@ def _written_again(written: list[str], values: list[float]) -> Iterable[int]:
     negatives of six digits or more) and %g's own exponents (with few digits, 10.0 to 1
     digit is 1e+01). The rest is what floatToGoString() writes: repr() itself, or from %g
     a decimal of 15 significant digits or fewer, which is the shortest that reads back as
-    its double, as repr() writes. Usually no value but zeros is: that is found in C.
+    its double, as repr() writes. Usually no value but zeros is: that is found in C
+    (``in_range``: every value is above -1e5 and below 1e6).
     """
-    if values and min(values) > -1e5 and max(values) < 1e6:  # points among the first 7
+    if in_range:
         blob = "".join(written)
         zeros = written.count("0\n")  # %g's zero, where prometheus_client writes "0.0"
         # No exponent, and a point in every line but the zeros' (a line has one at most).
-        if "e" not in blob and blob.count(".") + zeros == len(values):
+        if "e" not in blob and blob.count(".") + zeros == n:
             return itertools.compress(itertools.count(), map("0\n".__eq__, written))
     return [i for i, text in enumerate(written) if not 0 < text.find(".") < 7 or "e" in text]
 
