@@ -179,10 +179,8 @@ class CarbonIntensityAPI:
     def slots(self, start: datetime, end: datetime) -> list[IntensitySlot]:
         """The half-hour slots overlapping [start, end], oldest first; raises SourceError.
 
-        Makes no request when every slot is cached and fresh; otherwise one request per
-        14 days of the stale span (which, for a window ending in the half hour in
-        progress, also brings the 48 h forecast from it). Slots the API did not return
-        are simply absent.
+        One request per 14 days of the stale span, none when nothing is stale. Slots the
+        API did not return are simply absent.
         """
         starts = slot_starts(start, end)
         with self._lock:
@@ -196,11 +194,9 @@ class CarbonIntensityAPI:
     def forecast(self, at: datetime, window_start: datetime | None = None) -> list[IntensitySlot]:
         """The next 48 h from the half hour containing ``at``; raises SourceError.
 
-        One request per half hour of ``at`` at most: while the forecast fetched for that
-        half hour is held, it is served without I/O. A failed fetch is retried next call.
-        ``window_start`` is the start of the window ending at ``at`` asked of :meth:`slots`
-        beside this call: when ``at`` is in the half hour in progress, the window's stale
-        half hours come in the same request as the forecast, whichever call asks first.
+        One request per half hour of ``at`` at most, retried at the next call if it failed.
+        ``window_start``: the start of the window ending at ``at`` asked of :meth:`slots`
+        beside this call (see the class docstring).
         """
         key = slot_starts(at, at)[0]
         with self._lock:
@@ -220,11 +216,10 @@ class CarbonIntensityAPI:
         return [s for s in held[1] if key <= s.start < key + FORECAST_SECONDS] if held else []
 
     def _update(self, starts: list[int]) -> None:
-        """Fetch the stale half hours of ``starts``, and the forecast a scrape shows.
+        """Fetch the stale half hours of ``starts`` and, if due, the forecast from the last.
 
-        When ``starts`` end in the half hour in progress and the forecast from it is not
-        held, that forecast comes in the same requests as the stale half hours: one per
-        14 days of the span from the first stale half hour to the forecast's end.
+        One request per 14 days of the span from the first stale half hour to the end of
+        the window or, with the forecast, to the end of the forecast.
         """
         now = self._now()
         stale = self._cache.stale(starts, now)
