@@ -45,7 +45,7 @@ from exporter.engine import Engine, Snapshot
 from exporter.exposition import make_metrics_app
 from exporter.model import UNATTRIBUTED
 from exporter.promql import exact_regex, selector
-from exporter.sources.intensity import FixedIntensity
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.mongo import MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import prometheus_client

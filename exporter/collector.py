@@ -25,8 +25,7 @@ from exporter.config import SOURCES
 from exporter.digest import WorkspaceInfo
 from exporter.engine import Snapshot, Usage
 from exporter.exposition import ColumnGauge, RowGauge
-from exporter.forecast import INDEX_LEVELS
-from exporter.intensity_fallback import INTENSITY_SOURCES
+from exporter.grid import INDEX_LEVELS, INTENSITY_SOURCES
 from exporter.model import SKIP_REASONS
 
 

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import yaml
 
 from exporter.energy import PowerModel
-from exporter.forecast import WorkingHours
+from exporter.grid import WorkingHours
 from exporter.promql import label_name, metric_name
-from exporter.region import NATIONAL, Region
+from exporter.sources.carbon_intensity.regions import NATIONAL, Region
 
 DEFAULT_FACILITIES = {
     "IDAaaS": "ISIS",

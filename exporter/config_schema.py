@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 from exporter import config as c
 from exporter.energy import PowerModel
-from exporter.forecast import parse_working_hours
-from exporter.region import parse_region
+from exporter.grid import parse_working_hours
+from exporter.sources.carbon_intensity.regions import parse_region
 
 T = TypeVar("T")
 _TRUE = {"1", "true", "yes", "on"}

@@ -21,9 +21,8 @@ from exporter import digest, energy
 from exporter.attribution import Share, Steps, Timelines, attribute, attribute_whole, prepared
 from exporter.config import SOURCES, Config
 from exporter.digest import Measured, Owned, WorkspaceInfo
-from exporter.forecast import Outlook, outlook
+from exporter.grid import IntensityReading, IntensityState, Outlook, outlook
 from exporter.health import HealthTracker, SourceStatus
-from exporter.intensity_fallback import IntensityReading, IntensityState
 from exporter.model import (
     IntensitySource,
     OwnershipSource,

@@ -11,7 +11,8 @@ from exporter.config import Config, mask_url
 from exporter.demo import DemoFleet, DemoIntensity, DemoOwnership, DemoUsage
 from exporter.engine import Engine
 from exporter.model import IntensitySource, OwnershipSource, UsageSource
-from exporter.sources.intensity import CarbonIntensityAPI, FixedIntensity
+from exporter.sources.carbon_intensity.client import CarbonIntensityAPI
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.mongo import MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
 

@@ -23,7 +23,8 @@ from pytest_httpx import HTTPXMock
 
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.engine import Engine
-from exporter.sources.intensity import CarbonIntensityAPI, FixedIntensity
+from exporter.sources.carbon_intensity.client import CarbonIntensityAPI
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import build_engine, prometheus_client
 from tests import scenario

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from exporter.forecast import (
+from exporter.grid import (
     GreenWindow,
     WorkingHours,
     greenest_window,

@@ -21,8 +21,8 @@ from exporter.cli import main
 from exporter.collector import families
 from exporter.config import Config, IntensityConfig
 from exporter.engine import Engine, Snapshot
-from exporter.region import NATIONAL, Region
-from exporter.sources.intensity import CarbonIntensityAPI
+from exporter.sources.carbon_intensity.client import CarbonIntensityAPI
+from exporter.sources.carbon_intensity.regions import NATIONAL, Region
 from tests.stubs import StubOwnership, StubUsage, steady_steps, usage, ws
 
 BASE = "https://api.carbonintensity.org.uk"

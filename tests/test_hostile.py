@@ -36,7 +36,8 @@ from exporter.config import (
 )
 from exporter.engine import Engine
 from exporter.model import SKIP_REASONS, SourceError, Workspace, WorkspaceBatch
-from exporter.sources.intensity import FixedIntensity, parse_slots
+from exporter.sources.carbon_intensity.client import parse_slots
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.mongo import parse_workspaces
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import build_engine

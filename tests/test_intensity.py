@@ -14,13 +14,9 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from exporter.model import IntensitySlot, SourceError
-from exporter.region import Region
-from exporter.sources.intensity import (
-    CarbonIntensityAPI,
-    FixedIntensity,
-    parse_slots,
-    region_name,
-)
+from exporter.sources.carbon_intensity.client import CarbonIntensityAPI, parse_slots, region_name
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
+from exporter.sources.carbon_intensity.regions import Region
 
 FIXTURES = Path(__file__).parent / "fixtures" / "intensity"
 BASE = "https://api.carbonintensity.org.uk"

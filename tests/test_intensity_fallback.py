@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from exporter.config import IntensityConfig
-from exporter.intensity_fallback import IntensityState, fill_gaps
+from exporter.grid import IntensityState, fill_gaps
 from exporter.model import IntensitySlot
-from exporter.sources.intensity import FixedIntensity
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
 
 T = 1_769_860_800.0  # 2026-01-31T12:00Z, on a half-hour boundary
 HALF = 1800.0

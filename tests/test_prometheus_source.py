@@ -12,7 +12,7 @@ from exporter.config import PrometheusConfig, RecordingRulesConfig, load
 from exporter.engine import Engine
 from exporter.model import SourceError
 from exporter.sources import prometheus as prometheus_module
-from exporter.sources.intensity import FixedIntensity
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage, parse_vector
 from exporter.sources.recording_rules import HEARTBEAT_LABEL, parse_steps
 from exporter.wiring import prometheus_client

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from exporter.config import ConfigError, load
-from exporter.forecast import WorkingHours
-from exporter.region import NATIONAL, Region, parse_region
+from exporter.grid import WorkingHours
+from exporter.sources.carbon_intensity.regions import NATIONAL, Region, parse_region
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from exporter.config import Config, ConfigError, IntensityConfig, PrometheusConf
 from exporter.engine import Engine
 from exporter.healthcheck import healthy, local_target
 from exporter.model import SourceError
-from exporter.sources.intensity import FixedIntensity
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 from exporter.wiring import prometheus_client

@@ -1,0 +1,1 @@
+"""UK grid carbon intensity: the Carbon Intensity API's client, its cache, and regions."""
