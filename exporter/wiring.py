@@ -12,7 +12,7 @@ from exporter.demo import DemoFleet, DemoIntensity, DemoOwnership, DemoUsage
 from exporter.engine import Engine
 from exporter.model import IntensitySource, OwnershipSource, UsageSource
 from exporter.sources.intensity import CarbonIntensityAPI, FixedIntensity
-from exporter.sources.mongo import MongoOwnership
+from exporter.sources.mongodb import MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
 
 
