@@ -1,10 +1,9 @@
 """The join of Prometheus' hosts with MongoDB's: which measured host is whose.
 
 Prometheus names a host by its ``instance``, MongoDB by a workspace's ``hostname``;
-both become one key (:mod:`exporter.attribution.hosts`). From each answer alone
-comes a digest (:class:`Measured`, :class:`Owned`); the join of the two gives each
-alive workspace the group Prometheus measures its host in, and counts the hosts
-only one side knows.
+both become one key (:mod:`exporter.attribution.hosts`). What the join needs of each
+answer is :class:`Measured` and :class:`Owned`; the join gives each alive workspace
+the group Prometheus measures its host in, and counts the hosts only one side knows.
 """
 
 from __future__ import annotations
