@@ -38,6 +38,7 @@ from prometheus_client.registry import CollectorRegistry
 from pymongo import MongoClient, monitoring
 
 from benchmarks.fleet import END, START
+from exporter.attribution.timelines import owned_from, owner_of
 from exporter.cli import limit_malloc_arenas, tune_gc
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
@@ -46,7 +47,7 @@ from exporter.exposition import make_metrics_app
 from exporter.model import UNATTRIBUTED
 from exporter.promql import exact_regex, selector
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
-from exporter.sources.mongo import MongoOwnership
+from exporter.sources.mongodb import MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import prometheus_client
 
@@ -294,7 +295,8 @@ def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
         cpu, wall = time.process_time(), time.perf_counter()
         energy, prom, lookups = defaultdict(float), 0, 0
         for w in ownership.workspaces(START, END).workspaces:
-            lo = max(w.owned_from if w.claimed else w.created, t0)
+            owner = owner_of(w)
+            lo = max(owned_from(w) if owner else w.created, t0)
             hi = min(w.deleted if w.deleted is not None else t1, t1)
             if hi <= lo:
                 continue
@@ -314,10 +316,10 @@ def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
                     idle += value
                 elif mode != "steal":
                     busy += value
-            if w.claimed and w.owner:
+            if owner:
                 mongo["ada"]["users"].find_one({"platform_name": w.owner}, USER_FIELDS)
                 lookups += 1
-                energy[w.owner] += sum(power.joules(busy, idle))
+                energy[owner] += sum(power.joules(busy, idle))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         upstream = spans.take_wall()
         runs.append(

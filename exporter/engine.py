@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypeVar
 
-from exporter import digest, energy
-from exporter.attribution import Share, Steps, Timelines, attribute, attribute_whole, prepared
+from exporter import energy
+from exporter.attribution import Share, Timelines, attribute, join
+from exporter.attribution.join import Measured, Owned
 from exporter.config import SOURCES, Config
-from exporter.digest import Measured, Owned, WorkspaceInfo
 from exporter.grid import IntensityReading, IntensityState, Outlook, outlook
 from exporter.health import HealthTracker, SourceStatus
 from exporter.model import (
@@ -28,6 +28,8 @@ from exporter.model import (
     OwnershipSource,
     SourceError,
     UsageSource,
+    UsageStep,
+    WorkspaceInfo,
 )
 
 T = TypeVar("T")
@@ -35,7 +37,7 @@ T = TypeVar("T")
 FORECAST = "carbon_intensity forecast"
 GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
 UNKNOWN_FACILITY = "unknown"  # the facility of a project not in the ``facilities`` map
-StepsByKey = dict[tuple[str, str, str], Steps]  # (instance, project, machine)
+StepsByKey = dict[tuple[str, str, str], list[UsageStep]]  # (instance, project, machine)
 
 
 class Usage(NamedTuple):
@@ -136,7 +138,7 @@ class Engine:
         f_usage = self._submit(
             status,
             "prometheus",
-            lambda: digest.measured(self.usage_source.window_usage(end, window)),
+            lambda: join.measured(self.usage_source.window_usage(end, window)),
         )
         # Let the worker just woken send Prometheus' request (the longest) before this
         # thread prepares the others: it would otherwise wait for the GIL until they
@@ -184,8 +186,8 @@ class Engine:
         if owners is not None and measured is not None:
             # Each workspace's group is Prometheus': without it the series would be wrong.
             if self.config.workspace_info:
-                info = digest.workspace_info(owners, measured)
-            unmatched = digest.unmatched(owners, measured)
+                info = join.workspace_info(owners, measured)
+            unmatched = join.unmatched(owners, measured)
             totals, split = self._attribute(
                 measured, owners.timelines, reading, end, status, early, deadline
             )
@@ -238,18 +240,15 @@ class Engine:
         t0, t1 = (end - timedelta(seconds=window)).timestamp(), end.timestamp()
         early, early_status, asked = early_call
         acc = _Totals(self.config, reading)
-        whole, parted = attribute_whole(measured.usage, timelines)
-        acc.add_whole(whole, t0, t1)
+        parted = [u for u in measured.usage if len(timelines.by_host.get(u.host, ())) > 1]
         to_split = sorted({u.instance for u in parted})
         missing = [i for i in to_split if i not in asked]  # all, unless asked early
         fetching = (
             self._submit(
                 status,
                 "prometheus",
-                lambda: prepared(
-                    self.usage_source.usage_steps(
-                        missing, end, window, self.config.prometheus.step_seconds
-                    )
+                lambda: self.usage_source.usage_steps(
+                    missing, end, window, self.config.prometheus.step_seconds
                 ),
             )
             if missing
@@ -265,7 +264,7 @@ class Engine:
             steps.update(late or {})
         if not status["prometheus"].up:
             return None, len(to_split)
-        acc.add(attribute(parted, timelines, steps, t0, t1))
+        acc.add(attribute(measured.usage, timelines, steps, t0, t1))
         self._split_instances = frozenset(to_split)
         return acc.result(), len(to_split)
 
@@ -287,17 +286,15 @@ class Engine:
             early_status,
             "prometheus",
             # Made ready for splitting here, while MongoDB is still answering.
-            lambda: prepared(self.usage_source.usage_steps(sorted(asked), end, window, step)),
+            lambda: self.usage_source.usage_steps(sorted(asked), end, window, step),
             slot="prometheus_steps",
         )
         return future, early_status, asked
 
     def _ownership(self, start: datetime, end: datetime) -> Owned:
         """Workspaces, each host's timeline and those alive at the end, worked out as they come."""
-        builder = digest.OwnedBuilder(start.timestamp(), end.timestamp())
-        owned = builder.owned(self.ownership_source.workspaces(start, end, builder.add))
-        self._leftovers.append(builder)  # its claims: tens of thousands of objects
-        return owned
+        batch = self.ownership_source.workspaces(start, end)
+        return join.owned(batch, start.timestamp(), end.timestamp())
 
     def _submit(
         self,

@@ -7,7 +7,7 @@ and does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -58,10 +58,11 @@ class Workspace(NamedTuple):
     """A workspace record from MongoDB, already validated.
 
     A NamedTuple for the same reason as HostUsage: at 10,000 hosts a scrape reads
-    13,000 of these, and a frozen dataclass spent half of their checking building them.
+    13,000 of these. Who it gives its host to, and when, is the attribution rule's
+    to say (:mod:`exporter.attribution.timelines`).
     """
 
-    workspace_id: str
+    workspace_id: str  # str(_id), the label value
     host: str  # normalised host key
     hostname: str  # as stored
     owner: str | None
@@ -70,22 +71,9 @@ class Workspace(NamedTuple):
     created: float  # unix seconds
     deleted: float | None  # unix seconds, None while alive
     acquired: float | None = None
-
-    @property
-    def claimed(self) -> bool:
-        """True when the workspace belongs to a user (a READY pool workspace does not)."""
-        return self.owner is not None and self.state != "READY"
-
-    def alive_at(self, t: float) -> bool:
-        """True when the workspace existed at unix time ``t`` (created, not yet deleted)."""
-        return self.created <= t and (self.deleted is None or self.deleted > t)
-
-    @property
-    def owned_from(self) -> float:
-        """When the owner's tenure starts: the acquisition time if known, else creation."""
-        if self.acquired is not None and self.acquired >= self.created:
-            return self.acquired
-        return self.created
+    # The type of ``_id``: ObjectId('65a0...') and '65a0...', or 1 and '1', are two
+    # workspaces, though their labels read the same.
+    id_type: str = "str"
 
 
 # Why a workspace document was skipped (ada_carbon_skipped_documents' ``reason``): each
@@ -99,6 +87,7 @@ SKIP_REASONS = (
     "bad_state",
     "bad_owner",
     "reserved_owner",
+    "email_owner",
     "bad_id",
     "deleted_without_time",
     "bad_acquired_time",
@@ -112,6 +101,17 @@ class WorkspaceBatch:
 
     workspaces: tuple[Workspace, ...]
     skipped: Mapping[str, int] = field(default_factory=dict)  # reason -> count
+
+
+class WorkspaceInfo(NamedTuple):
+    """One ``ada_carbon_workspace_info`` series: its label values, in the family's order."""
+
+    workspace_id: str
+    host: str
+    user: str
+    state: str
+    cloud_project_name: str
+    machine_name: str
 
 
 @dataclass(frozen=True)
@@ -154,15 +154,8 @@ class OwnershipSource(Protocol):
 
     requests: int
 
-    def workspaces(
-        self, start: datetime, end: datetime, each: Callable[[Workspace], object] | None = None
-    ) -> WorkspaceBatch:
-        """Every workspace alive at any moment of [start, end].
-
-        ``each``, if given, is called with every workspace of the batch, in its order,
-        as soon as it is known: a source that reads them in batches lets the caller
-        work on the first while the rest are on their way.
-        """
+    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
+        """Every workspace alive at any moment of [start, end]."""
         ...
 
 

@@ -13,7 +13,7 @@ from exporter.engine import Engine
 from exporter.model import IntensitySource, OwnershipSource, UsageSource
 from exporter.sources.carbon_intensity.client import CarbonIntensityAPI
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
-from exporter.sources.mongo import MongoOwnership
+from exporter.sources.mongodb import MongoOwnership
 from exporter.sources.prometheus import PrometheusUsage
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks import scrape
 from benchmarks.fleet import CPUS, MODES, TIERS, Tier, make_fleet, write_openmetrics
-from exporter.hosts import host_key
+from exporter.attribution.hosts import host_key
 from tests.harness.fixtures import require_binaries
 
 # Prometheus: the two class totals and the steps of the hosts that changed hands.

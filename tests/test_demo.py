@@ -7,8 +7,9 @@ from itertools import pairwise
 
 import pytest
 
+from exporter.attribution.hosts import host_key
+from exporter.attribution.timelines import owned_from, owner_of
 from exporter.demo import DemoFleet, DemoIntensity, DemoOwnership, DemoUsage
-from exporter.hosts import host_key
 from exporter.model import Workspace
 
 T = datetime(2025, 6, 10, 14, 7, 13, tzinfo=timezone.utc)  # a Tuesday afternoon, off the minute
@@ -20,9 +21,9 @@ def _handover_hosts(workspaces: tuple[Workspace, ...], start: float, end: float)
     """Hosts where an owner's tenure starts or ends strictly inside (start, end)."""
     hosts = set()
     for ws in workspaces:
-        if not ws.claimed:
+        if owner_of(ws) is None:
             continue
-        if start < ws.owned_from < end or (ws.deleted is not None and start < ws.deleted < end):
+        if start < owned_from(ws) < end or (ws.deleted is not None and start < ws.deleted < end):
             hosts.add(ws.host)
     return hosts
 

@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 import mongomock
 import pytest
 
+from exporter.attribution.experiments import Experiment, Matcher, parse_experiments
 from exporter.config import ConfigError, load
 from exporter.engine import Usage
-from exporter.experiments import Experiment, Matcher, parse_experiments
 from exporter.report.compute import Interval, by_experiment, by_labels, grams
-from exporter.sources.mongo import MongoOwnership
+from exporter.sources.mongodb import MongoOwnership
 
 DAY = 86400.0
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
@@ -63,6 +63,13 @@ def test_malformed_records_are_skipped_and_counted_by_reason():
         "bad_date": 1,
         "end_before_start": 1,
     }
+
+
+def test_a_pi_that_is_an_e_mail_address_is_skipped_and_counted():
+    """A report by PI would print it: no e-mail address becomes a report's key or a label."""
+    batch = parse_experiments([group("RB1", pi=" carol@example.org "), group("RB2")])
+    assert [e.name for e in batch.experiments] == ["RB2"]
+    assert batch.skipped == {"email_pi": 1}
 
 
 def test_the_adapter_reads_experiment_groups_in_one_query_and_counts_bad_ones():

@@ -13,13 +13,14 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
@@ -35,10 +36,10 @@ from exporter.config import (
     RecordingRulesConfig,
 )
 from exporter.engine import Engine
-from exporter.model import SKIP_REASONS, SourceError, Workspace, WorkspaceBatch
+from exporter.model import SKIP_REASONS, SourceError, WorkspaceBatch
 from exporter.sources.carbon_intensity.client import parse_slots
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
-from exporter.sources.mongo import parse_workspaces
+from exporter.sources.mongodb import parse_workspaces
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.wiring import build_engine
 from tests.harness.faulty_http import FaultyPrometheus
@@ -117,7 +118,9 @@ hostnames = st.one_of(
     ),
     junk,
 )
-owners = st.one_of(st.sampled_from(["alice", "bob", " carol ", "aa123456"]), junk)
+owners = st.one_of(
+    st.sampled_from(["alice", "bob", " carol ", "aa123456", "alice.smith@example.org"]), junk
+)
 states = st.one_of(st.sampled_from(["CLAIMED", "READY", "DELETED", "claimed", "FAILED"]), junk)
 workspace_doc = st.fixed_dictionaries(
     {"_id": st.one_of(st.integers(0, 30), st.text(max_size=8))},
@@ -152,10 +155,8 @@ class DocumentOwnership:
         self._docs = docs
         self.requests = 0
 
-    def workspaces(
-        self, start: datetime, end: datetime, each: Callable[[Workspace], object] | None = None
-    ) -> WorkspaceBatch:
-        return parse_workspaces(self._docs, start.timestamp(), end.timestamp(), each)
+    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
+        return parse_workspaces(self._docs, start.timestamp(), end.timestamp())
 
 
 def measured_usage() -> StubUsage:
@@ -200,7 +201,7 @@ def test_every_document_is_kept_or_skipped_with_a_known_reason(docs):
     batch = parse_workspaces(docs, -math.inf, math.inf)  # no window: nothing is merely old
     assert set(batch.skipped) <= REASONS
     assert len(batch.workspaces) + sum(batch.skipped.values()) == len(docs)
-    assert len({w.workspace_id for w in batch.workspaces}) == len(batch.workspaces)
+    assert len({(w.workspace_id, w.id_type) for w in batch.workspaces}) == len(batch.workspaces)
     for w in batch.workspaces:
         assert math.isfinite(w.created) and (w.deleted is None or w.deleted >= w.created)
         assert w.owner is None or (w.owner.strip() == w.owner and w.owner)
@@ -232,6 +233,14 @@ def test_no_document_shape_makes_a_scrape_raise_and_usage_is_conserved(docs):
     assert set(exported) == set(measured)
     for key, seconds in measured.items():
         assert exported[key] == pytest.approx(seconds, rel=1e-9), key
+    assert_no_email_in_labels(text)
+
+
+def assert_no_email_in_labels(text: str) -> None:
+    """No label value holds an e-mail address (nor anything with an ``@`` in it)."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            assert not any("@" in v for v in s.labels.values()), s
 
 
 @SCRAPE_SETTINGS
@@ -257,11 +266,52 @@ def test_label_values_from_mongodb_survive_the_exposition_unchanged(pairs):
     ]
     text = scrape(docs)
     info = {d["workspace_id"]: d["user"] for d, _ in samples(text, "ada_carbon_workspace_info")}
-    expected = {wid: owner.strip() for wid, owner in pairs if owner.strip()}
+    expected = {wid: owner.strip() for wid, owner in pairs if owner.strip() and "@" not in owner}
     assert info == expected
     # Every line is one sample or comment: nothing from MongoDB broke a line open.
     for line in text.split("\n")[:-1]:
         assert line.startswith(("# HELP ", "# TYPE ", "ada_carbon_")), line
+
+
+def test_ids_that_read_the_same_on_different_hosts_each_keep_their_host():
+    """ObjectId('65a0...01') is not '65a0...01', nor 1 "1": neither host goes unattributed."""
+    oid = "65a0c0ffee00000000000001"
+    docs = [
+        {"_id": _id, "hostname": host, "owner": owner, "state": "CLAIMED",
+         "created_time": END - timedelta(days=1)}
+        for _id, host, owner in (
+            (ObjectId(oid), "172.16.100.50", "alice"),
+            (oid, "172.16.100.5", "bob"),
+            (1, "172.16.101.7", "carol"),
+            ("1", "workspace-abc-0", "dave"),
+        )
+    ]  # fmt: skip
+    text = scrape(docs)
+    busy = {
+        labels["user"]: v
+        for labels, v in samples(text, "ada_carbon_cpu_seconds")
+        if labels["mode"] == "busy"
+    }
+    assert busy == {"alice": 600.0, "bob": 1200.0, "carol": 1800.0, "dave": 2400.0}
+    info = sorted(
+        (d["workspace_id"], d["user"]) for d, _ in samples(text, "ada_carbon_workspace_info")
+    )
+    assert info == [("1", "carol"), ("1", "dave"), (oid, "alice"), (oid, "bob")]
+
+
+def test_an_owner_that_is_an_e_mail_address_never_reaches_a_label():
+    """The document is skipped and counted; its host's usage stays, as unattributed."""
+    docs = [
+        {"_id": "w", "hostname": "172.16.100.50", "owner": "alice.smith@example.org",
+         "state": "CLAIMED", "created_time": END - timedelta(days=1)},
+    ]  # fmt: skip
+    text = scrape(docs)
+    assert "example.org" not in text
+    assert_no_email_in_labels(text)
+    skipped = {d["reason"]: v for d, v in samples(text, "ada_carbon_skipped_documents")}
+    assert skipped["email_owner"] == 1
+    users = {d["user"] for d, _ in samples(text, "ada_carbon_cpu_seconds")}
+    assert users == {"unattributed"}
 
 
 def test_the_hostile_hostnames_are_skipped_as_bad_hostnames():

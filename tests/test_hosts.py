@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from exporter.hosts import host_key, strip_port
+from exporter.attribution.hosts import host_key, strip_port
 
 
 @pytest.mark.parametrize(

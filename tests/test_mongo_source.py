@@ -1,7 +1,5 @@
 """The MongoDB adapter: one query, the right documents, malformed ones skipped and counted."""
 
-import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import mongomock
@@ -12,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.model import SourceError
-from exporter.sources.mongo import MongoOwnership, as_timestamp, parse_workspaces
+from exporter.sources.mongodb import MongoOwnership, as_timestamp, parse_workspaces
 
 START = datetime(2026, 1, 31, 11, 0, tzinfo=timezone.utc)
 END = START + timedelta(hours=1)
@@ -169,6 +167,38 @@ def test_duplicate_documents_are_kept_once_and_counted():
     assert batch.skipped == {"duplicate": 1}
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [
+        (ObjectId("65a0c0ffee0000000000ab01"), "65a0c0ffee0000000000ab01"),
+        (1, "1"),
+        (1, 1.0, True),
+        ({"a": 1}, "{'a': 1}"),
+    ],
+)
+def test_ids_that_read_the_same_but_differ_in_type_are_different_workspaces(ids):
+    """MongoDB tells them apart: none is a duplicate of another, and each keeps its host."""
+    docs = [doc(i, hostname=f"172.16.100.{k}", owner=f"u{k}") for k, i in enumerate(ids)]
+    batch = parse_workspaces(docs, START.timestamp(), END.timestamp())
+    assert [(w.host, w.owner, w.workspace_id) for w in batch.workspaces] == [
+        (f"172.16.100.{k}", f"u{k}", str(i)) for k, i in enumerate(ids)
+    ]
+    assert batch.skipped == {}
+    again = parse_workspaces(docs + docs[::-1], START.timestamp(), END.timestamp())
+    assert again.workspaces == batch.workspaces  # the same id of the same type: a duplicate
+    assert again.skipped == {"duplicate": len(ids)}
+
+
+@pytest.mark.parametrize(
+    "owner", ["alice.smith@example.org", " bob@ex.ac.uk ", "@", "aa123456@FED.CCLRC.AC.UK"]
+)
+def test_an_owner_that_is_an_e_mail_address_is_skipped_and_counted(owner):
+    """No e-mail address reaches a label: the document is skipped (its host unattributed)."""
+    batch = parse_workspaces([doc("e", owner=owner), doc("ok")], START.timestamp(), END.timestamp())
+    assert [w.workspace_id for w in batch.workspaces] == ["ok"]
+    assert batch.skipped == {"email_owner": 1}
+
+
 def test_hostname_forms_are_normalised():
     batch = parse_workspaces(
         [doc("a", hostname="host-172-16-100-50.nubes.stfc.ac.uk")],
@@ -206,43 +236,6 @@ class Streaming:
             if k in self.at:
                 self.at[k]()
             yield d
-
-
-def test_documents_reach_the_caller_in_chunks_while_the_rest_are_still_read():
-    """The caller checks the first documents while the cursor waits for the next batch."""
-    release = threading.Event()
-
-    def wait_for_the_caller():
-        assert release.wait(10), "the caller got no document before the last arrived"
-
-    docs = [doc(f"w{k}") for k in range(250)]
-    src = MongoOwnership(Streaming(docs, {150: wait_for_the_caller}), "ada", timeout=1.0)
-    received = src._documents("workspaces", {}, {})
-    first = [next(received) for _ in range(100)]  # before the cursor gets past the 150th
-    release.set()
-    assert [d["_id"] for d in first + list(received)] == [f"w{k}" for k in range(250)]
-    assert src.requests == 1
-
-
-def test_each_workspace_kept_reaches_each_while_the_rest_are_still_read():
-    """``each`` gets the kept workspaces, in the batch's order, as their batch arrives."""
-    seen = []
-
-    def wait_for_the_first_chunk():
-        # The reader hands over chunks of 100: without streaming, this would wait in vain.
-        deadline = time.monotonic() + 10
-        while len(seen) < 98 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert len(seen) >= 98, "each got nothing before the cursor's end"
-
-    docs = [doc(f"w{k}") for k in range(250)]
-    docs[3] = doc("w2")  # a duplicate: skipped, not passed on
-    docs[5] = doc("w5", hostname=None)  # malformed: skipped, not passed on
-    src = MongoOwnership(Streaming(docs, {150: wait_for_the_first_chunk}), "ada", timeout=1.0)
-    batch = src.workspaces(START, END, seen.append)
-    assert seen == list(batch.workspaces)
-    assert [w.workspace_id for w in seen][:4] == ["w0", "w1", "w2", "w4"]
-    assert len(seen) == 248 and batch.skipped == {"duplicate": 1, "bad_hostname": 1}
 
 
 def test_a_driver_error_after_some_batches_is_a_source_error():

@@ -7,7 +7,7 @@ import pytest
 from pymongo import MongoClient
 
 from exporter.model import SourceError
-from exporter.sources.mongo import MongoOwnership
+from exporter.sources.mongodb import MongoOwnership
 from tests import scenario
 from tests.harness.prometheus import free_port
 from tests.scenario import END

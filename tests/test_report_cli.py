@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter.attribution.experiments import Experiment
 from exporter.cli import build_parser, main
 from exporter.config import Config, ExperimentsConfig
-from exporter.experiments import Experiment
 from exporter.report import ReportError, command, gather
 from exporter.report.command import parse_when
 from exporter.report.gather import Progress

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timezone
 
+from exporter.attribution.experiments import Experiment, Matcher
 from exporter.config import Config, check_url
 from exporter.equivalencies import most_relatable
-from exporter.experiments import Experiment, Matcher
 from exporter.model import SourceError
 from exporter.report import ReportError, compute, gather
 from exporter.report.render import FORMATS, render

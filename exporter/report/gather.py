@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from exporter.attribution.experiments import Experiment
 from exporter.config import Config, mask_url
-from exporter.experiments import Experiment
 from exporter.model import SourceError
 from exporter.report import ReportError, compute
 from exporter.report.compute import Interval

@@ -41,8 +41,8 @@ from typing import Any
 
 import httpx
 
+from exporter.attribution.hosts import host_key, host_keys
 from exporter.config import PrometheusConfig
-from exporter.hosts import host_key, host_keys
 from exporter.model import HostUsage, SourceError, UsageStep
 from exporter.promql import exact_regex, selector, with_label
 from exporter.sources import recording_rules, tiles

@@ -7,16 +7,14 @@ bad) here rather than silently dropped by the query.
 
 A workspace's ``owner`` is the user's platform name, which is all the labels
 need: the ``users`` collection (names, e-mail addresses, uid, gid, tag) is never
-read. Only the fields the exporter needs are projected.
+read.
 """
 
 from __future__ import annotations
 
-import queue
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,20 +23,15 @@ import pymongo
 import pymongo.errors
 from pymongo import MongoClient
 
-from exporter.experiments import ExperimentBatch, parse_experiments
-from exporter.hosts import host_key
+from exporter.attribution.experiments import ExperimentBatch, parse_experiments
+from exporter.attribution.hosts import host_key
 from exporter.model import UNATTRIBUTED, SourceError, Workspace, WorkspaceBatch
 
-WORKSPACE_FIELDS = {
-    "hostname": 1,
-    "owner": 1,
-    "state": 1,
-    "tag": 1,
-    "created_time": 1,
-    "deleted_time": 1,
-    "acquired_time": 1,
-}
-EXPERIMENT_FIELDS = {"name": 1, "members": 1, "parameters": 1, "start_time": 1, "end_time": 1}
+# Only the fields the exporter needs are projected.
+WORKSPACE_FIELDS = dict.fromkeys(
+    ("hostname", "owner", "state", "tag", "created_time", "deleted_time", "acquired_time"), 1
+)
+EXPERIMENT_FIELDS = dict.fromkeys(("name", "members", "parameters", "start_time", "end_time"), 1)
 
 
 class MongoOwnership:
@@ -50,13 +43,8 @@ class MongoOwnership:
         self._timeout = timeout
         self.requests = 0
 
-    def workspaces(
-        self, start: datetime, end: datetime, each: Callable[[Workspace], object] | None = None
-    ) -> WorkspaceBatch:
-        """Every valid workspace alive at any moment of [start, end]; skipped ones by reason.
-
-        ``each`` is called with each workspace kept, as its batch arrives.
-        """
+    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
+        """Every valid workspace alive at any moment of [start, end]; skipped ones by reason."""
         query = {
             "$and": [
                 _date_or_malformed("deleted_time", "$gte", start),
@@ -64,7 +52,7 @@ class MongoOwnership:
             ]
         }
         docs = self._documents("workspaces", query, WORKSPACE_FIELDS)
-        return parse_workspaces(docs, start.timestamp(), end.timestamp(), each)
+        return parse_workspaces(docs, start.timestamp(), end.timestamp())
 
     def experiments(self) -> ExperimentBatch:
         """Every experiment record in ``groups``, in one query; malformed ones skipped and counted.
@@ -72,61 +60,25 @@ class MongoOwnership:
         Used by reports only, never by a scrape.
         """
         docs = self._documents("groups", {"type": "experiment"}, EXPERIMENT_FIELDS)
-        return parse_experiments(list(docs))
+        return parse_experiments(docs)
 
     def _documents(
         self, collection: str, query: Mapping[str, Any], fields: Mapping[str, int]
-    ) -> Iterator[Any]:
-        """The query's documents, as they arrive; a failure raises SourceError when reached.
-
-        A thread of its own reads them, so that the caller checks each chunk while the
-        next is on its way. A large answer comes in many batches (nx-27017 sends the
-        13,000 workspaces of 10,000 hosts in about a hundred), and checking them all
-        after the last would add that time to the scrape's.
-        """
+    ) -> list[Any]:
+        """Every document the query matches, in one request; any driver failure a SourceError."""
         self.requests += 1
-        chunks: queue.SimpleQueue[list[Any] | BaseException | None] = queue.SimpleQueue()
-        reader = threading.Thread(
-            target=self._read,
-            args=(collection, query, fields, chunks),
-            name=f"mongodb-{collection}",
-            daemon=True,
-        )
-        reader.start()
-        return _received(chunks)
-
-    def _read(
-        self,
-        collection: str,
-        query: Mapping[str, Any],
-        fields: Mapping[str, int],
-        chunks: queue.SimpleQueue[list[Any] | BaseException | None],
-    ) -> None:
-        """Put the documents in ``chunks`` as they arrive, then None (or the error)."""
         try:
             # pymongo's client-side operation timeout bounds server selection,
-            # connection and the whole cursor, so a hung server cannot hold a scrape
-            # (nor this thread) for longer.
+            # connection and the whole cursor, so a hung server cannot hold a scrape.
             with pymongo.timeout(self._timeout):
-                chunk: list[Any] = []
-                for doc in self._db[collection].find(query, fields):
-                    chunk.append(doc)
-                    if len(chunk) == _CHUNK:
-                        chunks.put(chunk)
-                        chunk = []
-                chunks.put(chunk)
-            chunks.put(None)
+                return list(self._db[collection].find(query, fields))
         except (pymongo.errors.PyMongoError, bson.errors.BSONError) as exc:
             # BSONError: an answer the driver could not decode at all (not a PyMongoError).
             if isinstance(exc, pymongo.errors.ServerSelectionTimeoutError):
                 why = self._unreachable()  # pymongo's own text dumps its whole topology
             else:
                 why = str(exc)
-            error = SourceError(f"{type(exc).__name__} reading {collection}: {why}")
-            error.__cause__ = exc
-            chunks.put(error)
-        except BaseException as exc:  # anything else reaches the caller as it is
-            chunks.put(exc)
+            raise SourceError(f"{type(exc).__name__} reading {collection}: {why}") from exc
 
     def _unreachable(self) -> str:
         """The servers that did not answer within the timeout, and why, on one short line.
@@ -143,7 +95,6 @@ class MongoOwnership:
         return f"no server answered within {self._timeout:g}s" + (f": {why}" if why else "")
 
 
-_CHUNK = 100  # documents: about one nx-27017 batch
 _ADDRESS = re.compile(r"^\S+:\d+: ")  # pymongo starts a server's error with its address
 _TIMEOUTS = re.compile(r" \(configured timeouts: [^)]*\)$")  # and ends it with its timeouts
 
@@ -153,13 +104,6 @@ def _reason(error: Exception | None) -> str:
     if error is None:
         return "no reply"
     return _TIMEOUTS.sub("", _ADDRESS.sub("", str(error))) or type(error).__name__
-
-
-def _received(chunks: queue.SimpleQueue[list[Any] | BaseException | None]) -> Iterator[Any]:
-    while (chunk := chunks.get()) is not None:
-        if isinstance(chunk, BaseException):
-            raise chunk
-        yield from chunk
 
 
 _NOT_DATES = ("string", "number", "bool", "object", "array", "objectId", "binData")
@@ -190,19 +134,47 @@ def as_timestamp(value: object) -> float | None:
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:
-        # What datetime.timestamp() computes for an aware value, 5 times faster: 3 dates
-        # per workspace, 13,000 workspaces a scrape at 10,000 hosts.
-        return (value - _EPOCH).total_seconds()
+        return (value - _EPOCH).total_seconds()  # as .timestamp() of it in UTC, 5x faster
     return value.timestamp()
 
 
 def _check(doc: Any) -> Workspace | str:
-    """A Workspace, or the reason the document cannot be used."""
+    """A Workspace, or the reason the document cannot be used (the first that applies)."""
     if not isinstance(doc, Mapping):
         return "not_a_document"
-    host = host_key(doc.get("hostname"))
-    if host is None or _UNDECODED in str(doc.get("hostname")):
+    hostname: Any = doc.get("hostname")
+    host = host_key(hostname)
+    if host is None or _UNDECODED in hostname:
         return "bad_hostname"
+    dates = _dates(doc)
+    if isinstance(dates, str):
+        return dates
+    labels = _labels(doc)
+    if isinstance(labels, str):
+        return labels
+    (created, deleted), (state, owner, workspace_id, id_type) = dates, labels
+    if state == "DELETED" and deleted is None:
+        return "deleted_without_time"
+    raw_acquired = doc.get("acquired_time")
+    acquired = as_timestamp(raw_acquired)
+    if raw_acquired is not None and acquired is None:
+        return "bad_acquired_time"  # a tenure from created_time instead would be a guess
+    return Workspace(
+        workspace_id=workspace_id,
+        host=host,
+        hostname=hostname,
+        owner=owner,
+        state=state,
+        tag=_tag(doc.get("tag")),
+        created=created,
+        deleted=deleted,
+        acquired=acquired,
+        id_type=id_type,
+    )
+
+
+def _dates(doc: Mapping[str, Any]) -> tuple[float, float | None] | str:
+    """(created, deleted) in unix seconds, or why they cannot be used."""
     created = as_timestamp(doc.get("created_time"))
     if created is None:
         return "bad_created_time"
@@ -212,62 +184,50 @@ def _check(doc: Any) -> Workspace | str:
         return "bad_deleted_time"
     if deleted is not None and deleted < created:
         return "deleted_before_created"
-    state = doc.get("state")
+    return created, deleted
+
+
+def _labels(doc: Mapping[str, Any]) -> tuple[str, str | None, str, str] | str:
+    """(state, owner, id, id's type): the values that become labels; or why they cannot."""
+    state, owner, raw_id = doc.get("state"), doc.get("owner"), doc.get("_id", "")
     if not isinstance(state, str) or not _label_like(state):
         return "bad_state"
-    owner = doc.get("owner")
-    if owner is not None and (not isinstance(owner, str) or not _label_like(owner.strip())):
-        return "bad_owner"
-    if owner is not None and owner.strip() == UNATTRIBUTED:
-        return "reserved_owner"  # a user of that name would merge with unowned usage
-    workspace_id = str(doc.get("_id", ""))
+    if owner is not None:
+        if not isinstance(owner, str) or not _label_like(owner.strip()):
+            return "bad_owner"
+        owner = owner.strip()
+        if owner == UNATTRIBUTED:
+            return "reserved_owner"  # a user of that name would merge with unowned usage
+        if "@" in owner:
+            return "email_owner"  # an e-mail address never reaches a label
+    workspace_id = str(raw_id)
     if len(workspace_id) > MAX_LABEL_CHARS:
         return "bad_id"
-    if state.upper() == "DELETED" and deleted is None:
-        return "deleted_without_time"
-    raw_acquired = doc.get("acquired_time")
-    acquired = as_timestamp(raw_acquired)
-    if raw_acquired is not None and acquired is None:
-        return "bad_acquired_time"  # a tenure from created_time instead would be a guess
-    tag = doc.get("tag")
-    return Workspace(
-        workspace_id=workspace_id,
-        host=host,
-        hostname=str(doc["hostname"]),
-        owner=owner.strip() if isinstance(owner, str) else None,
-        state=state.upper(),
-        tag=tag if isinstance(tag, str) and _label_like(tag) else "",
-        created=created,
-        deleted=deleted,
-        acquired=acquired,
-    )
+    return state.upper(), owner, workspace_id, type(raw_id).__name__
 
 
 def _label_like(value: str) -> bool:
     return 0 < len(value) <= MAX_LABEL_CHARS and _UNDECODED not in value
 
 
-def parse_workspaces(
-    docs: Iterable[Any],
-    start: float,
-    end: float,
-    each: Callable[[Workspace], object] | None = None,
-) -> WorkspaceBatch:
+def _tag(value: object) -> str:
+    """A workspace's tag; one no label could hold is dropped, not the workspace."""
+    return value if isinstance(value, str) and _label_like(value) else ""
+
+
+def parse_workspaces(docs: Iterable[Any], start: float, end: float) -> WorkspaceBatch:
     """Validate raw workspace documents; keep those alive in [start, end], count the rest.
 
-    Duplicates (the same ``_id`` twice) are kept once and counted. ``each`` is called
-    with each workspace as it is kept.
+    Duplicates (the same ``_id``, by type and value, twice) are kept once and counted.
     """
-    kept: dict[str, Workspace] = {}
+    kept: dict[tuple[str, str], Workspace] = {}
     skipped: Counter[str] = Counter()
     for doc in docs:
         result = _check(doc)
         if isinstance(result, str):
             skipped[result] += 1
-        elif result.workspace_id in kept:
+        elif (result.workspace_id, result.id_type) in kept:
             skipped["duplicate"] += 1
         elif result.created <= end and (result.deleted is None or result.deleted >= start):
-            kept[result.workspace_id] = result
-            if each is not None:
-                each(result)
+            kept[result.workspace_id, result.id_type] = result
     return WorkspaceBatch(tuple(kept.values()), dict(skipped))

@@ -13,7 +13,7 @@ The rule, in the words the README uses:
   so a sum over experiments (or PIs) never counts any usage twice.
 
 Pure: documents in, fractions out. The query is
-:meth:`exporter.sources.mongo.MongoOwnership.experiments`.
+:meth:`exporter.sources.mongodb.MongoOwnership.experiments`.
 """
 
 from __future__ import annotations
@@ -75,21 +75,12 @@ def _check(doc: Any) -> Experiment | str:
     """An Experiment, or the reason the document cannot be used."""
     if not isinstance(doc, Mapping):
         return "not_a_document"
-    name = doc.get("name")
-    if not isinstance(name, str) or not name.strip():
-        return "bad_name"
-    members = doc.get("members")
-    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-        return "bad_members"
-    params = doc.get("parameters")
-    if not isinstance(params, Mapping):
-        return "bad_parameters"
-    instrument = params.get("instrument")
-    if not isinstance(instrument, str) or not instrument.strip():
-        return "no_instrument"
-    pi = params.get("pi")
-    if pi is not None and not isinstance(pi, str):
-        return "bad_pi"
+    name: Any = doc.get("name")
+    members: Any = doc.get("members")
+    params: Any = doc.get("parameters")
+    fault = _fault(name, members, params)
+    if fault is not None:
+        return fault
     try:
         start, end = _date(doc, params, "start"), _date(doc, params, "end")
     except ValueError:
@@ -99,11 +90,35 @@ def _check(doc: Any) -> Experiment | str:
     return Experiment(
         name.strip(),
         frozenset(m.strip() for m in members if m.strip()),
-        instrument.strip(),
-        (pi or "").strip(),
+        params["instrument"].strip(),
+        (params.get("pi") or "").strip(),
         start,
         end,
     )
+
+
+def _fault(name: object, members: object, params: object) -> str | None:
+    """Why a record's name, members or parameters cannot be used; None if they can."""
+    if not _text(name):
+        return "bad_name"
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        return "bad_members"
+    if not isinstance(params, Mapping):
+        return "bad_parameters"
+    if not _text(params.get("instrument")):
+        return "no_instrument"
+    pi = params.get("pi")
+    if pi is None:
+        return None
+    if not isinstance(pi, str):
+        return "bad_pi"
+    # A report by PI would print it: no e-mail address becomes a label or a report's key.
+    return "email_pi" if "@" in pi else None
+
+
+def _text(value: object) -> bool:
+    """True for a string with more in it than whitespace."""
+    return isinstance(value, str) and bool(value.strip())
 
 
 def parse_experiments(docs: Iterable[Any]) -> ExperimentBatch:
@@ -152,12 +167,15 @@ class Matcher:
         candidates = self._candidates.get((user, machine))
         if not candidates or end <= start:
             return {}
-        cuts = {start, end}
-        for e in candidates:
-            cuts.update(t for t in (e.start, e.end) if t is not None and start < t < end)
         shares: dict[str, float] = defaultdict(float)
-        for a, b in pairwise(sorted(cuts)):
+        for a, b in pairwise(_cuts(candidates, start, end)):
             live = [e for e in candidates if e.active(a, b)]
             for e in live:
                 shares[e.name] += (b - a) / (end - start) / len(live)
         return dict(shares)
+
+
+def _cuts(experiments: Iterable[Experiment], start: float, end: float) -> list[float]:
+    """[start, end] and the experiments' dates between, in order."""
+    dates = (t for e in experiments for t in (e.start, e.end) if t is not None)
+    return sorted({start, end, *(t for t in dates if start < t < end)})

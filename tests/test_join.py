@@ -1,8 +1,8 @@
-"""Each source's answer digested on its own; the join after both only looks things up."""
+"""The join of Prometheus' hosts with MongoDB's: groups, workspace info, unmatched hosts."""
 
 import pytest
 
-from exporter import digest
+from exporter.attribution import join
 from exporter.model import UNATTRIBUTED, WorkspaceBatch
 from tests.stubs import usage, ws
 
@@ -20,21 +20,9 @@ def batch():
     )
 
 
-def test_a_workspace_at_a_time_digests_as_the_whole_answer_does():
-    builder = digest.OwnedBuilder(T0, T1)
-    for w in batch().workspaces:
-        builder.add(w)
-    assert builder.owned(batch()) == digest.owned(batch(), T0, T1)
-
-
-def test_a_source_that_did_not_pass_on_its_workspaces_is_an_error_not_an_empty_fleet():
-    with pytest.raises(RuntimeError, match="0 workspaces added of 4"):
-        digest.OwnedBuilder(T0, T1).owned(batch())
-
-
 def test_the_join_gives_alive_workspaces_their_measured_group_and_counts_each_side():
-    owned = digest.owned(batch(), T0, T1)
-    measured = digest.measured(
+    owned = join.owned(batch(), T0, T1)
+    measured = join.measured(
         [
             usage("172.16.0.1", project="IDAaaS", machine="Muon"),
             usage("172.16.0.2"),
@@ -43,12 +31,12 @@ def test_the_join_gives_alive_workspaces_their_measured_group_and_counts_each_si
         ]
     )
     assert owned.by_tag_state == {("ISIS", "CLAIMED"): 2, ("ISIS", "READY"): 1}
-    assert digest.workspace_info(owned, measured) == (
+    assert join.workspace_info(owned, measured) == (
         ("a", "172.16.0.1", "alice", "CLAIMED", "IDAaaS", "Muon"),
         ("c", "172.16.0.3", UNATTRIBUTED, "READY", "CDAaaS", "SANS"),
         ("d", "172.16.0.9", "dave", "CLAIMED", "", ""),
     )
-    assert digest.unmatched(owned, measured) == {
+    assert join.unmatched(owned, measured) == {
         "mongodb": 1,  # d's host
         "prometheus": 2,  # .7, and .3 (its only workspace is an unowned pool one)
         "unparseable_instance": 0,
@@ -63,5 +51,5 @@ def test_a_host_measured_in_two_groups_gets_one_whatever_the_answers_order(rever
         usage("10.0.0.2"),
         usage("10.0.0.1", project="A", machine="M"),
     ]
-    measured = digest.measured(rows[::-1] if reverse else rows)
+    measured = join.measured(rows[::-1] if reverse else rows)
     assert measured.groups == {"10.0.0.1": ("B", "M"), "10.0.0.2": ("IDAaaS", "Muon")}
