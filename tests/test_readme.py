@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter.cli import build_parser
 from exporter.collector import SPECS
@@ -87,6 +88,31 @@ def test_every_family_is_in_the_metrics_table():
 def test_the_metrics_table_has_no_family_the_exporter_lacks():
     table = set(re.findall(r"^\| `(ada_carbon_\w+)` \|", README, re.M))
     assert table == FAMILIES
+
+
+def _table_labels() -> dict[str, set[str]]:
+    """Family -> label names, from the README's metrics table ("same": the row above's)."""
+    labels: dict[str, set[str]] = {}
+    previous: set[str] = set()
+    for name, cell in re.findall(r"^\| `(ada_carbon_\w+)` \| [^|]+ \| ([^|]+) \|", README, re.M):
+        cell = cell.strip()
+        previous = previous if cell == "same" else set(re.findall(r"`(\w+)`", cell))
+        labels[name] = previous
+    return labels
+
+
+def test_the_metrics_table_names_each_familys_labels_as_the_demo_exports_them():
+    done = subprocess.run(
+        [sys.executable, "-m", "exporter", "--demo", "snapshot", "--at", "2026-01-31T12:00:00Z"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    exported: dict[str, set[str]] = {}
+    for name, labels in re.findall(r"^(ada_carbon_\w+)(?:\{(.*)\})? ", done.stdout, re.M):
+        exported.setdefault(name, set()).update(re.findall(r'(\w+)="', labels))
+    assert exported == _table_labels()
 
 
 def test_every_family_the_documents_name_is_exported():
@@ -167,6 +193,18 @@ def test_the_equivalency_table_is_the_one_the_exporter_serves():
     assert {key: float(grams.replace(",", "")) for key, grams in rows} == {
         e.key: e.grams for e in TABLE
     }
+
+
+def test_the_alerts_table_is_the_rules_file():
+    rules = yaml.safe_load((ROOT / "prometheus" / "ada-carbon-alerts.yml").read_text())
+    alerts = {
+        r["alert"]: (r["for"], r["labels"]["severity"])
+        for group in rules["groups"]
+        for r in group["rules"]
+    }
+    page = (ROOT / "docs" / "dashboards-and-alerts.md").read_text()
+    table = re.findall(r"^\| `(AdaCarbon\w+)` \| (\w+) \| (\w+) \|", page, re.M)
+    assert {name: (duration, severity) for name, duration, severity in table} == alerts
 
 
 def test_every_test_the_documents_cite_exists():
