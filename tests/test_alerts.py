@@ -65,9 +65,10 @@ def test_every_alert_has_a_summary_a_description_and_a_runbook():
         assert rule["labels"]["severity"] in {"warning", "info"}, name
         annotations = rule["annotations"]
         assert annotations["summary"] and annotations["description"], name
-        # The README section named after the alert (GitHub's anchor of "### AlertName").
-        assert annotations["runbook_url"] == f"README.md#{name.lower()}", name
-        assert f"### {name}\n" in (ROOT / "README.md").read_text(), name
+        # The runbook named after the alert (GitHub's anchor of "### AlertName").
+        runbooks = "docs/dashboards-and-alerts.md"
+        assert annotations["runbook_url"] == f"{runbooks}#{name.lower()}", name
+        assert f"### {name}\n" in (ROOT / runbooks).read_text(), name
 
 
 def test_the_example_scrape_job_fits_the_exporter_budget_and_the_alerts():

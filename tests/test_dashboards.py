@@ -51,7 +51,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_FILES = sorted((ROOT / "grafana-dashboards").glob("*.json"))
 DASHBOARDS = {p.stem: json.loads(p.read_text()) for p in DASHBOARD_FILES}
 TARGETS = [t for d in DASHBOARDS.values() for t in grafana.targets(d)]
-README = (ROOT / "README.md").read_text()
+# The PromQL examples of the README and docs/, run below.
+README = "\n".join(
+    p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+)
 
 D2 = datetime(2026, 1, 29, tzinfo=timezone.utc)  # a Thursday: a 7-day step starts here
 D1 = D2 - timedelta(days=1)
