@@ -38,7 +38,6 @@ from prometheus_client.registry import CollectorRegistry
 from pymongo import MongoClient, monitoring
 
 from benchmarks.fleet import END, START
-from exporter.cli import limit_malloc_arenas, tune_gc
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.engine import Engine, Snapshot
@@ -345,8 +344,6 @@ def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    tune_gc()  # as the exporter's command line does
-    limit_malloc_arenas()
     spec = json.load(sys.stdin)
     measure = measure_old if spec["path"] == "old" else measure_exporter
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 import mongomock
 import pytest
 
+from exporter.commands.report.compute import Interval, by_experiment, by_labels, grams
 from exporter.config import ConfigError, load
 from exporter.engine import Usage
 from exporter.experiments import Experiment, Matcher, parse_experiments
-from exporter.report.compute import Interval, by_experiment, by_labels, grams
 from exporter.sources.mongo import MongoOwnership
 
 DAY = 86400.0
