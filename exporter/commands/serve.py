@@ -31,14 +31,14 @@ def run(config: Config, listen: str, engine: Engine, description: str, web: WebC
     except (OSError, ValueError) as exc:
         print(f"ada-carbon-exporter: cannot listen on {listen}: {exc}", file=sys.stderr)
         return 1
-    stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        # Only asks the server to stop, once: `make` passes its SIGTERM on, so a second
-        # signal can come while the first is handled, and it must not land in a log call.
-        if not stopping.is_set():
-            stopping.set()
-            threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
+        # `make` passes its SIGTERM on, so a second signal can come while the first is
+        # handled, or while Python exits: it is ignored. Nothing is logged here, where a
+        # signal could land inside a log call.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
