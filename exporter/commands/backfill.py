@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter.collector import families
-from exporter.commands import CommandError, Progress, time_arg
+from exporter.commands import TIME_FORMS, CommandError, Progress, time_arg
 from exporter.config import parse_duration
 from exporter.engine import Engine, Snapshot
 
@@ -207,7 +207,7 @@ def add_parser(
         required=True,
         type=time_arg,
         metavar="TIME",
-        help="end of the first window, RFC 3339 or unix seconds",
+        help=f"end of the first window: {TIME_FORMS}",
     )
     p.add_argument(
         "--to",
@@ -215,7 +215,7 @@ def add_parser(
         required=True,
         type=time_arg,
         metavar="TIME",
-        help="end of the last window (included)",
+        help="end of the last window (included), the same forms",
     )
     p.add_argument(
         "--step",

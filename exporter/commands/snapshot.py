@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.collector import AdaCarbonCollector
-from exporter.commands import time_arg
+from exporter.commands import TIME_FORMS, time_arg
 from exporter.engine import Engine
 
 
@@ -33,7 +33,7 @@ def add_parser(
         required=True,
         type=time_arg,
         metavar="TIME",
-        help="end of the window, RFC 3339 (e.g. 2026-01-31T12:00:00Z) or unix seconds",
+        help=f"end of the window: {TIME_FORMS}",
     )
 
 
