@@ -14,6 +14,7 @@ import sys
 from datetime import date, datetime, timezone
 
 TIME_FORMS = "a UTC date (2026-01-31), RFC 3339 (2026-01-31T12:00:00Z), unix seconds or now"
+_GIVE = "give 2026-01-31, 2026-01-31T12:00:00Z, unix seconds or now"
 
 
 class CommandError(Exception):
@@ -37,7 +38,7 @@ def parse_time(text: str) -> datetime:
     except ValueError:
         return _parse_date(t, text)
     if math.isnan(seconds):
-        raise ValueError(f"not a date or time: {text!r} (give {TIME_FORMS})")
+        raise ValueError(f"not a date or time: {text!r} ({_GIVE})")
     try:
         return datetime.fromtimestamp(seconds, timezone.utc)
     except (OverflowError, OSError, ValueError):  # ValueError: a year out of range
@@ -51,7 +52,7 @@ def _parse_date(t: str, text: str) -> datetime:
             return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
         parsed = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not a date or time: {text!r} (give {TIME_FORMS})") from None
+        raise ValueError(f"not a date or time: {text!r} ({_GIVE})") from None
     if parsed.tzinfo is None:
         raise ValueError(f"give a time zone (e.g. Z): {text!r}")
     try:
