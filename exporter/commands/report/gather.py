@@ -71,6 +71,7 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
             if snap.usage is None:
                 down = "; ".join(f"{s}: {st.error}" for s, st in snap.sources.items() if not st.up)
                 when = datetime.fromtimestamp(t, timezone.utc).isoformat()
+                progress.clear()
                 raise CommandError(f"cannot compute the window ending {when}: {down}")
             intervals.append(Interval(snap.end - snap.window_seconds, snap.end, snap.usage))
             intensity[snap.intensity.source] += 1
