@@ -13,6 +13,10 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY exporter.yaml /etc/ada-carbon-exporter/exporter.yaml
 USER 10001
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# glibc gives each thread that allocates an arena of its own, and memory freed in one
+# is not reused by the others: the source threads decode large answers side by side,
+# and at 10,000 hosts peak RSS was 246-254 MB with glibc's default, 234 MB with 2.
+ENV MALLOC_ARENA_MAX=2
 # Where the exporter listens, and so where the HEALTHCHECK asks: both read this
 # variable (it is --web.listen-address's default). Change it with
 # `docker run -e WEB_LISTEN_ADDRESS=:9100`, not with the flag, which the check cannot see.

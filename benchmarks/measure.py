@@ -39,7 +39,6 @@ from pymongo import MongoClient, monitoring
 
 from benchmarks.fleet import END, START
 from exporter.attribution.timelines import owned_from, owner_of
-from exporter.cli import limit_malloc_arenas, tune_gc
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.engine import Engine, Snapshot
@@ -347,8 +346,6 @@ def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    tune_gc()  # as the exporter's command line does
-    limit_malloc_arenas()
     spec = json.load(sys.stdin)
     measure = measure_old if spec["path"] == "old" else measure_exporter
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")

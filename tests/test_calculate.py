@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from exporter.calculate import as_json, as_table, calculate
 from exporter.cli import main
+from exporter.commands.calculate import as_json, as_table, calculate
 from exporter.config import Config, IntensityConfig
 from exporter.energy import PowerModel, kwh
 

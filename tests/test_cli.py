@@ -1,14 +1,17 @@
 """The command line as an admin meets it: --help, --config.check, snapshot, bad configs."""
 
-import gc
-import platform
+import contextlib
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from exporter.cli import limit_malloc_arenas, main, parse_time, tune_gc
+from exporter.cli import build_parser, main
+from exporter.commands import parse_time
+from tests.harness.prometheus import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,22 +160,90 @@ def test_snapshot_exits_1_when_an_upstream_failed_and_still_prints_what_it_has(t
 
 def test_parse_time_accepts_rfc3339_and_unix_seconds():
     assert parse_time("2026-01-31T12:00:00Z") == parse_time("1769860800")
-    with pytest.raises(Exception, match="time zone"):
+    with pytest.raises(ValueError, match="time zone"):
         parse_time("2026-01-31T12:00:00")
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
-def test_malloc_arenas_are_capped_on_glibc_unless_the_environment_says(monkeypatch):
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert limit_malloc_arenas() is True
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas() is False  # glibc read it at start-up: left alone
+# Every long flag of every parser: (what the line needs before it, the flag abbreviated,
+# the flag in full, its value). argparse took such abbreviations for the flag they begin.
+AT, DAY, NEXT = "--at=1769860800", "--from=2026-01-01", "--to=2026-01-02"
+BACKFILL = ["backfill", "--from=1769860800", "--to=1769860800"]
+CALCULATE = ["calculate", "--busy-seconds=1", "--idle-seconds=1"]
+FLAGS = [
+    ([], "--web.listen", "--web.listen-address", ":9999"),
+    ([], "--web.config", "--web.config.file", "web.yml"),
+    ([], "--config.f", "--config.file", "exporter.yaml"),
+    ([], "--config.ch", "--config.check", None),
+    ([], "--log.lev", "--log.level", "debug"),
+    ([], "--dem", "--demo", None),
+    ([], "--vers", "--version", None),
+    (["snapshot"], "--a", "--at", "1769860800"),
+    (["snapshot", AT], "--dem", "--demo", None),
+    (["snapshot", AT], "--config.f", "--config.file", "exporter.yaml"),
+    (["snapshot", AT], "--log.l", "--log.level", "debug"),
+    (["backfill", "--to=1769860800"], "--fro", "--from", "1769860800"),
+    (["backfill", "--from=1769860800"], "--t", "--to", "1769860800"),
+    (BACKFILL, "--ste", "--step", "1h"),
+    (BACKFILL, "--out", "--output", "x.om"),
+    (["calculate", "--idle-seconds=1"], "--busy", "--busy-seconds", "1"),
+    (["calculate", "--busy-seconds=1"], "--idle-sec", "--idle-seconds", "1"),
+    (CALCULATE, "--intens", "--intensity", "185"),
+    (CALCULATE, "--mach", "--machine", "x"),
+    (CALCULATE, "--form", "--format", "json"),
+    (["report", NEXT], "--fr", "--from", "2026-01-01"),
+    (["report", DAY], "--t", "--to", "2026-01-02"),
+    (["report", DAY, NEXT], "--b", "--by", "user"),
+    (["report", DAY, NEXT], "--form", "--format", "csv"),
+    (["report", DAY, NEXT], "--prometheus", "--prometheus-url", "http://p:9090"),
+    (["report", DAY, NEXT], "--sour", "--source", "raw"),
+]
 
 
-def test_tune_gc_makes_full_collections_rare_and_keeps_the_young_generations():
-    before = gc.get_threshold()
-    try:
-        tune_gc()
-        assert gc.get_threshold() == (before[0], before[1], 1000)
-    finally:
-        gc.set_threshold(*before)
+def line(before, flag, value):
+    return [*before, flag if value is None else f"{flag}={value}"]
+
+
+@pytest.mark.parametrize(
+    ("before", "short", "full", "value"), FLAGS, ids=[" ".join([*f[0][:1], f[1]]) for f in FLAGS]
+)
+def test_an_abbreviated_flag_is_refused_not_taken_for_the_flag_it_begins(
+    before, short, full, value, capsys
+):
+    parser = build_parser()
+    try:  # the line is valid with the flag in full ...
+        parser.parse_args(line(before, full, value))
+    except SystemExit as exit_:
+        assert (full, exit_.code) == ("--version", 0)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:  # ... and a usage error with it abbreviated
+        parser.parse_args(line(before, short, value))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    unknown = f"unrecognized arguments: {line([], short, value)[0]}"
+    assert unknown in err or f"the following arguments are required: {full}\n" in err, err
+
+
+def test_a_second_sigterm_while_stopping_exits_0_without_a_traceback():
+    """`make demo` passes its SIGTERM on: the exporter may get two, close together."""
+    for delay in (0.0, 0.001, 0.005, 0.02, 0.05):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exporter", "--demo", f"--web.listen-address=127.0.0.1:{port}"],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stderr is not None
+            for started in proc.stderr:  # once it listens, its signal handlers are in place
+                if "listening on" in started:
+                    break
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(delay)
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            err = proc.communicate(timeout=30)[1]
+        finally:
+            proc.kill()
+        assert proc.returncode == 0, (delay, err)
+        assert "Traceback" not in err and "shutting down" in err, (delay, err)

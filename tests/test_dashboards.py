@@ -6,7 +6,7 @@ minutes, so consecutive 1 h windows overlap and a total that took every sample
 would be twice too high; one window every 3 hours over the six days before
 completes the calendar's week; four single windows before that lie just outside
 the README examples' ranges (the last year, 30 days and week, and January). Up to
-two hours before D2 the samples come from ``exporter.backfill`` (the ``backfill``
+two hours before D2 the samples come from ``exporter.commands.backfill`` (the ``backfill``
 command's code path); the last two hours are stored as a scrape stores them:
 every family, with ``job`` and ``instance`` labels, plus ``up`` and
 ``scrape_duration_seconds``.
@@ -37,8 +37,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter import equivalencies
-from exporter.backfill import backfill, window_ends
 from exporter.collector import families
+from exporter.commands.backfill import backfill, window_ends
 from exporter.config import Config, parse_duration, with_demo
 from exporter.engine import GroupKey, Snapshot, Usage
 from exporter.wiring import build_engine

@@ -7,9 +7,9 @@ import mongomock
 import pytest
 
 from exporter.attribution.experiments import Experiment, Matcher, parse_experiments
+from exporter.commands.report.compute import Interval, by_experiment, by_labels, grams
 from exporter.config import ConfigError, load
 from exporter.engine import Usage
-from exporter.report.compute import Interval, by_experiment, by_labels, grams
 from exporter.sources.mongodb import MongoOwnership
 
 DAY = 86400.0

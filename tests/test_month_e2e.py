@@ -22,7 +22,7 @@ import pytest
 from pymongo import MongoClient
 
 from exporter.cli import main
-from exporter.report import gather
+from exporter.commands.report import gather
 from tests import month_scenario
 from tests.harness.command import exporter
 from tests.harness.fixtures import require_binaries

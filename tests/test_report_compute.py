@@ -2,8 +2,7 @@
 
 import pytest
 
-from exporter.engine import Usage
-from exporter.report.compute import (
+from exporter.commands.report.compute import (
     Interval,
     by_labels,
     covered,
@@ -14,6 +13,7 @@ from exporter.report.compute import (
     table,
     window_ends,
 )
+from exporter.engine import Usage
 
 H = 3600.0
 MUON = ("IDAaaS", "Muon", "ISIS")

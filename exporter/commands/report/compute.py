@@ -85,7 +85,7 @@ def by_experiment(
     """Usage per experiment (or per PI, ``by="pi"``), and the usage no experiment matched.
 
     Each piece of usage is shared between the experiments it matches, so the rows
-    and the remainder add up to the total exactly (see :mod:`exporter.experiments`).
+    and the remainder add up to the total exactly (see :mod:`exporter.attribution.experiments`).
     """
     pi = {e.name: e.pi or NO_PI for e in experiments}
     out: dict[tuple[str, ...], Usage] = {}

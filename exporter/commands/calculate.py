@@ -139,6 +139,7 @@ def add_parser(
         epilog="example: ada-carbon-exporter calculate --busy-seconds 1000 --idle-seconds 5000 "
         "--intensity 185 gives 0.00472 kWh and 0.874 gCO2eq (the earlier service's worked "
         "example).",
+        allow_abbrev=False,
     )
     common(p)
     for mode in ("busy", "idle"):

@@ -14,9 +14,9 @@ import textwrap
 from datetime import datetime, timezone
 from typing import Any
 
+from exporter.commands.report.compute import Report, Table, grams, intensity, kwh
 from exporter.engine import Usage
 from exporter.equivalencies import format_count
-from exporter.report.compute import Report, Row, grams, intensity, kwh
 
 FORMATS = ("table", "csv", "json")
 
@@ -68,44 +68,45 @@ def _wrapped(text: str) -> list[str]:
     return textwrap.wrap(text, 88, subsequent_indent="  ", break_on_hyphens=False)
 
 
-def as_table(r: Report) -> str:
-    t = r.table
-    grams_total = grams(t.total)
-    in_kg = grams_total >= 10_000
-    carbon = "kgCO2eq" if in_kg else "gCO2eq"
-    scale = 1000.0 if in_kg else 1.0
-    kd = _decimals(kwh(t.total)[2])
-    gd = _decimals(grams_total / scale)
+def _cells(t: Table) -> list[list[str]]:
+    """The header, then each row's cells: the top N, `other`, `(no experiment)`, the total."""
+    total_g = grams(t.total)
+    scale = 1000.0 if total_g >= 10_000 else 1.0
+    kd, gd = _decimals(kwh(t.total)[2]), _decimals(total_g / scale)
     hd = _decimals((t.total.busy_seconds + t.total.idle_seconds) / 3600)
+    blank = ("",) * (len(t.columns) - 1)
+    rows = [(row.key, row.usage) for row in t.rows]
+    if t.other is not None:
+        rows.append(((f"other ({t.other_count})", *blank), t.other.usage))
+    if t.unassigned is not None:
+        rows.append(((t.unassigned.key[0], *blank), t.unassigned.usage))
+    rows.append((("total", *blank), t.total))
+    carbon = "kgCO2eq" if scale > 1 else "gCO2eq"
     head = [*t.columns, "CPU-h busy", "CPU-h idle", "kWh busy", "kWh idle", "kWh", carbon]
-    head += ["gCO2/kWh", "share"]
-
-    def cells(row: Row, label: tuple[str, ...] | None = None) -> list[str]:
-        u = row.usage
+    out = [[*head, "gCO2/kWh", "share"]]
+    for key, u in rows:
         busy, idle, energy = kwh(u)
         g = intensity(u)
-        share = grams(u) / grams_total if grams_total > 0 else 0.0
-        return [
-            *(label or row.key),
-            f"{u.busy_seconds / 3600:,.{hd}f}",
-            f"{u.idle_seconds / 3600:,.{hd}f}",
-            f"{busy:,.{kd}f}",
-            f"{idle:,.{kd}f}",
-            f"{energy:,.{kd}f}",
-            f"{grams(u) / scale:,.{gd}f}",
-            "-" if g is None else f"{g:.1f}",
-            f"{share:.1%}",
-        ]
+        out.append(
+            [
+                *key,
+                f"{u.busy_seconds / 3600:,.{hd}f}",
+                f"{u.idle_seconds / 3600:,.{hd}f}",
+                f"{busy:,.{kd}f}",
+                f"{idle:,.{kd}f}",
+                f"{energy:,.{kd}f}",
+                f"{grams(u) / scale:,.{gd}f}",
+                "-" if g is None else f"{g:.1f}",
+                f"{grams(u) / total_g if total_g > 0 else 0.0:.1%}",
+            ]
+        )
+    return out
 
-    blank = ("",) * (len(t.columns) - 1)
-    body = [cells(row) for row in t.rows]
-    if t.other is not None:
-        body.append(cells(t.other, (f"other ({t.other_count})", *blank)))
-    if t.unassigned is not None:
-        body.append(cells(t.unassigned, (t.unassigned.key[0], *blank)))
-    body.append(cells(Row(("total",), t.total), ("total", *blank)))
+
+def as_table(r: Report) -> str:
+    head, *body = _cells(r.table)
     widths = [max(len(line[k]) for line in [head, *body]) for k in range(len(head))]
-    keys = len(t.columns)
+    keys = len(r.table.columns)
 
     def fmt(line: list[str]) -> str:
         return "  ".join(

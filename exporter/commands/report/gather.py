@@ -8,35 +8,22 @@ and MongoDB by the engine, the code path of ``backfill``, and the report says so
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from exporter.attribution.experiments import Experiment
+from exporter.commands import CommandError, Progress
+from exporter.commands.report import compute
+from exporter.commands.report.compute import Interval
 from exporter.config import Config, mask_url
 from exporter.model import SourceError
-from exporter.report import ReportError, compute
-from exporter.report.compute import Interval
 from exporter.report.fetch import PrometheusQueries
 
 LONGEST_QUERY = 31 * 86400.0  # bounds the samples one query loads (query.max-samples)
 QUERY_TIMEOUT = 120.0  # seconds; a report is not bound by a scrape's budget
 SOURCES = ("auto", "exporter", "raw")
-
-
-class Progress:
-    """``report: 12/744 windows`` on one stderr line, rewritten in place; only on a terminal."""
-
-    def __init__(self, what: str, total: int) -> None:
-        self._what, self._total = what, total
-        self._on = total > 1 and sys.stderr.isatty()
-
-    def __call__(self, done: int) -> None:
-        if self._on:
-            end = "\n" if done == self._total else ""
-            print(f"\rreport: {done}/{self._total} {self._what}", end=end, file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -57,7 +44,7 @@ def from_exporter(
 ) -> Gathered:
     """The exporter's series summed over the period, queried in pieces cut at ``cuts``."""
     pieces = compute.pieces(start, end, window, cuts, LONGEST_QUERY)
-    progress = Progress("queries", len(pieces))
+    progress = Progress("report", "queries", len(pieces))
     intervals = []
     for k, piece in enumerate(pieces, 1):
         intervals.append(Interval(*compute.covered(piece, window), reader.usage(*piece, window)))
@@ -73,7 +60,7 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
 
     window = config.window_seconds
     ends = compute.window_ends(start, end, window)
-    progress = Progress("windows", len(ends))
+    progress = Progress("report", "windows", len(ends))
     intensity: Counter[str] = Counter()
     intervals = []
     engine = build_engine(config)
@@ -84,7 +71,8 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
             if snap.usage is None:
                 down = "; ".join(f"{s}: {st.error}" for s, st in snap.sources.items() if not st.up)
                 when = datetime.fromtimestamp(t, timezone.utc).isoformat()
-                raise ReportError(f"cannot compute the window ending {when}: {down}")
+                progress.clear()
+                raise CommandError(f"cannot compute the window ending {when}: {down}")
             intervals.append(Interval(snap.end - snap.window_seconds, snap.end, snap.usage))
             intensity[snap.intensity.source] += 1
             progress(k)
@@ -113,10 +101,10 @@ def gather(
     if span is None:
         absent = "the exporter's series (ada_carbon_*) are absent from Prometheus for this period"
         if source == "exporter":
-            raise ReportError(f"{absent}: backfill them, or use --source raw")
+            raise CommandError(f"{absent}: backfill them, or use --source raw")
         return from_raw(config, start, end, absent)
     if span[0] != span[1]:
-        raise ReportError(
+        raise CommandError(
             f"ada_carbon_window_seconds changed from {span[0]:g}s to {span[1]:g}s in this period: "
             "report on the parts before and after the change separately"
         )
@@ -128,13 +116,13 @@ def load_experiments(
 ) -> tuple[list[Experiment], list[str]]:
     """The experiments overlapping the period, and notes on what was skipped or unmapped."""
     if "mongodb" in config.demo_sources:
-        raise ReportError("reports by experiment read MongoDB's groups, which the demo has not", 2)
+        raise CommandError("reports by experiment read MongoDB's groups, which the demo has not", 2)
     from exporter.wiring import mongo_ownership
 
     try:
         batch = mongo_ownership(config).experiments()
     except SourceError as exc:
-        raise ReportError(f"cannot read experiments from MongoDB: {exc}") from exc
+        raise CommandError(f"cannot read experiments from MongoDB: {exc}") from exc
     found = [
         e
         for e in batch.experiments

@@ -1,24 +1,24 @@
 """``ada-carbon-exporter report``: the command line, from arguments to rendered text.
 
-Parses the period, gathers usage (:mod:`exporter.report.gather`), sums it by the
-chosen key (:mod:`exporter.report.compute`) and renders it
-(:mod:`exporter.report.render`). Every failure is one :class:`ReportError` line.
+Parses the period, gathers usage (:mod:`.gather`), sums it by the chosen key
+(:mod:`.compute`) and renders it (:mod:`.render`). Every failure is one
+:class:`~exporter.commands.CommandError` line.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime, timezone
 
 from exporter.attribution.experiments import Experiment, Matcher
+from exporter.commands import TIME_FORMS, CommandError, parse_time
+from exporter.commands.report import compute, gather
+from exporter.commands.report.render import FORMATS, render
 from exporter.config import Config, check_url
+from exporter.engine import Usage
 from exporter.equivalencies import most_relatable
 from exporter.model import SourceError
-from exporter.report import ReportError, compute, gather
-from exporter.report.render import FORMATS, render
 
 DESCRIPTION = """\
 Energy and carbon of Ada workspaces over a period, by facility, cloud project,
@@ -33,49 +33,24 @@ MongoDB, window by window, as backfill does, and the output says so.
 """
 
 
-def parse_when(text: str, flag: str) -> float:
-    """Unix seconds of ``now``, unix seconds, a UTC date (2026-01-31) or RFC 3339 text."""
-    t = text.strip()
-    if t == "now":
-        return datetime.now(timezone.utc).timestamp()
-    try:
-        seconds = float(t)
-        if math.isfinite(seconds):
-            return seconds
-    except ValueError:
-        pass
-    try:
-        if len(t) == 10:
-            day = date.fromisoformat(t)
-            return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()
-        parsed = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise ReportError(
-            f"{flag}: not a date or time: {text!r} (give 2026-01-31, 2026-01-31T12:00:00Z, "
-            "unix seconds or now)",
-            2,
-        ) from None
-    if parsed.tzinfo is None:
-        raise ReportError(f"{flag}: give a time zone (e.g. Z): {text!r}", 2)
-    return parsed.timestamp()
-
-
 def period(start_text: str, end_text: str) -> tuple[float, float]:
-    start, end = parse_when(start_text, "--from"), parse_when(end_text, "--to")
-    if end <= start:
-        raise ReportError(f"--to ({end_text}) must be after --from ({start_text})", 2)
-    return start, end
+    """The period (start, end], unix seconds, from the --from and --to texts."""
+    times = []
+    for flag, text in (("--from", start_text), ("--to", end_text)):
+        try:
+            times.append(parse_time(text).timestamp())
+        except ValueError as exc:
+            raise CommandError(f"{flag}: {exc}", 2) from None
+    if times[1] <= times[0]:
+        raise CommandError(f"--to ({end_text}) must be after --from ({start_text})", 2)
+    return times[0], times[1]
 
 
 def build(config: Config, args: argparse.Namespace) -> compute.Report:
-    """The report ``args`` ask for (ReportError when it cannot be made)."""
+    """The report ``args`` ask for (CommandError when it cannot be made)."""
     start, end = period(args.start, args.end)
     if args.prometheus_url:
-        try:
-            url = check_url(args.prometheus_url)
-        except ValueError as exc:
-            raise ReportError(f"--prometheus-url: {exc}", 2) from None
-        config = replace(config, prometheus=replace(config.prometheus, url=url))
+        config = _with_prometheus(config, args.prometheus_url)
     experiments: list[Experiment] = []
     notes: list[str] = []
     if args.by in ("experiment", "pi"):
@@ -84,29 +59,13 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
     try:
         got = gather.gather(config, start, end, args.source, cuts)
     except SourceError as exc:
-        raise ReportError(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     unassigned = None
     if args.by in ("experiment", "pi"):
-        matcher = Matcher(experiments, config.experiments.instruments)
-        groups, unassigned = compute.by_experiment(got.intervals, experiments, matcher, args.by)
-        if matcher.unmapped_instruments:
-            notes.append(
-                "instruments with no machine types in experiments.instruments (their experiments "
-                f"get nothing): {', '.join(matcher.unmapped_instruments)}"
-            )
+        groups, unassigned = _by_experiment(config, got, experiments, args.by, notes)
     else:
         groups = compute.by_labels(got.intervals, args.by)
-    expected, present = got.windows
-    if expected == 0:
-        raise ReportError(
-            f"the period holds no whole window of {got.window_seconds:g} s: widen --from/--to",
-            2,
-        )
-    if present == 0:
-        raise ReportError(
-            f"none of the {expected} windows of this period is in {got.origin}: backfill "
-            "them, or use --source raw (windows must end on whole multiples of the window)"
-        )
+    _check_windows(got)
     result = compute.table(groups, args.by, args.top, unassigned)
     if result.total.busy_seconds + result.total.idle_seconds == 0:
         notes.append("no CPU usage found in this period")
@@ -126,8 +85,45 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
     )
 
 
+def _check_windows(got: gather.Gathered) -> None:
+    """Refuse a period that holds no window, or none that the source has."""
+    expected, present = got.windows
+    if expected == 0:
+        raise CommandError(
+            f"the period holds no whole window of {got.window_seconds:g} s: widen --from/--to",
+            2,
+        )
+    if present == 0:
+        raise CommandError(
+            f"none of the {expected} windows of this period is in {got.origin}: backfill "
+            "them, or use --source raw (windows must end on whole multiples of the window)"
+        )
+
+
+def _with_prometheus(config: Config, url: str) -> Config:
+    try:
+        checked = check_url(url)
+    except ValueError as exc:
+        raise CommandError(f"--prometheus-url: {exc}", 2) from None
+    return replace(config, prometheus=replace(config.prometheus, url=checked))
+
+
+def _by_experiment(
+    config: Config, got: gather.Gathered, experiments: list[Experiment], by: str, notes: list[str]
+) -> tuple[dict[tuple[str, ...], Usage], Usage]:
+    """Usage per experiment or PI, and what no experiment matched; notes what was unmapped."""
+    matcher = Matcher(experiments, config.experiments.instruments)
+    groups, unassigned = compute.by_experiment(got.intervals, experiments, matcher, by)
+    if matcher.unmapped_instruments:
+        notes.append(
+            "instruments with no machine types in experiments.instruments (their experiments "
+            f"get nothing): {', '.join(matcher.unmapped_instruments)}"
+        )
+    return groups, unassigned
+
+
 def run(args: argparse.Namespace, config: Config) -> str:
-    """The rendered report for parsed ``args``; ReportError when it cannot be made."""
+    """The rendered report for parsed ``args``; CommandError when it cannot be made."""
     return render(build(config, args), args.format)
 
 
@@ -157,10 +153,12 @@ def add_parser(
         "\nA period (FROM, TO] counts the windows ending after FROM up to TO. Exit status: 0 "
         "done, 1 an upstream failed, 2 bad arguments.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     common(p)
-    when = "a UTC date (2026-01-31), RFC 3339 (2026-01-31T12:00:00Z), unix seconds or now"
-    p.add_argument("--from", dest="start", required=True, metavar="DATE", help=f"start: {when}")
+    p.add_argument(
+        "--from", dest="start", required=True, metavar="DATE", help=f"start: {TIME_FORMS}"
+    )
     p.add_argument("--to", dest="end", required=True, metavar="DATE", help="end, the same forms")
     p.add_argument(
         "--by",

@@ -1,0 +1,234 @@
+"""``ada-carbon-exporter backfill``: past windows as timestamped OpenMetrics for
+``promtool tsdb create-blocks-from openmetrics``.
+
+Each window is computed by :meth:`Engine.snapshot`, the code path of a scrape
+and of ``snapshot --at``; its samples are stamped with the window's end. Only
+the families that describe the platform are written (usage, energy, emissions,
+grid intensity, workspaces), and the equivalency constants that dashboards divide
+emissions by; the exporter's own health families describe a refresh, not history,
+and are left out.
+
+A window without usage (an upstream failed for it) is reported as it fails. When
+every upstream failed for a window, or :data:`STOP_AFTER` windows in a row had no
+usage, the upstreams are down, not one window's data: the command stops there
+rather than wait out every window's timeouts, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from prometheus_client.core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+
+from exporter.collector import families
+from exporter.commands import TIME_FORMS, CommandError, Progress, time_arg
+from exporter.config import parse_duration
+from exporter.engine import Engine, Snapshot
+
+log = logging.getLogger("exporter")
+STOP_AFTER = 3  # windows in a row without usage before the upstreams count as down
+HISTORY_FAMILIES = frozenset(
+    {
+        "ada_carbon_cpu_seconds",
+        "ada_carbon_energy_joules",
+        "ada_carbon_emissions_grams",
+        "ada_carbon_window_seconds",
+        "ada_carbon_grid_intensity_gco2_per_kwh",
+        "ada_carbon_grid_intensity_window_mean_gco2_per_kwh",
+        "ada_carbon_grid_intensity_source",
+        "ada_carbon_grid_intensity_actual_ratio",
+        "ada_carbon_workspaces",
+        "ada_carbon_equivalency_grams",  # read at a panel's times, backfilled ones too
+    }
+)
+
+
+def window_ends(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """The window ends start, start+step, … up to and including end."""
+    if step.total_seconds() <= 0:
+        raise ValueError("step must be positive")
+    if end < start:
+        raise ValueError("--to is before --from")
+    out, t = [], start
+    while t <= end:
+        out.append(t)
+        t += step
+    return out
+
+
+class _History(Collector):
+    """One family per name, holding the samples of every snapshot with their timestamps."""
+
+    def __init__(self, snapshots: Iterable[Snapshot]) -> None:
+        self._snapshots = snapshots
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for snap in self._snapshots:
+            for family in families(snap):
+                if family.name not in HISTORY_FAMILIES:
+                    continue
+                target = merged.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                target.samples += [
+                    Sample(s.name, s.labels, s.value, snap.end) for s in family.samples
+                ]
+        yield from merged.values()
+
+
+def backfill(snapshots: Iterable[Snapshot]) -> bytes:
+    """OpenMetrics text (ending in ``# EOF``) for these snapshots, stamped with their ends.
+
+    ``snapshots`` is usually ``Engine.history(ends)``, consumed one window at a time.
+    """
+    # prometheus_client's OpenMetrics encoder is untyped; it returns bytes.
+    text: bytes = generate_latest(_History(snapshots))  # type: ignore[no-untyped-call]
+    return text
+
+
+def checked(
+    snapshots: Iterable[Snapshot], progress: Progress, failed: list[str]
+) -> Iterator[Snapshot]:
+    """The snapshots; each window without usage is logged as it fails and added to ``failed``.
+
+    Raises CommandError when the upstreams are down (see the module's docstring).
+    """
+    in_a_row = 0
+    for done, snap in enumerate(snapshots, 1):
+        in_a_row = 0 if snap.usage is not None else in_a_row + 1
+        if snap.usage is None:
+            down = [s for s, st in snap.sources.items() if not st.up]
+            end = datetime.fromtimestamp(snap.end, timezone.utc).isoformat()
+            failed.append(end)
+            progress.clear()
+            log.warning(
+                "no usage written for the window ending %s (%s failed)", end, ", ".join(down)
+            )
+            if len(down) == len(snap.sources) or in_a_row == STOP_AFTER:
+                every = len(down) == len(snap.sources)
+                why = "every upstream failed" if every else f"{in_a_row} windows in a row failed"
+                raise CommandError(
+                    f"stopped at the window ending {end}: {why} ({', '.join(down)} down); "
+                    "nothing written"
+                )
+        yield snap
+        progress(done)
+
+
+def _check(args: argparse.Namespace, window: timedelta, step: timedelta) -> None:
+    """Refuse what would waste the run or write windows nobody can use; warn of the rest."""
+    if step != window:
+        how = (
+            "overlap, so summing them counts some usage twice"
+            if step < window
+            else "leave gaps, so summing them misses some usage"
+        )
+        _warn(f"--step {step} is not the window ({window}): the windows {how}")
+    if args.end > datetime.now(timezone.utc):
+        raise CommandError(f"--to {args.end.isoformat()} is in the future: no data there yet", 2)
+    if args.output != "-":
+        try:  # opened now, so a month of windows is not computed for nothing
+            with open(args.output, "ab"):
+                pass
+        except OSError as exc:
+            raise CommandError(f"cannot write --output {args.output}: {exc.strerror}", 2) from None
+    if args.start.timestamp() % window.total_seconds():
+        _warn(
+            f"--from {args.start.isoformat()} is not a whole multiple of the window ({window}): "
+            "report and the dashboards read windows ending on those, and will not see these"
+        )
+
+
+def _warn(text: str) -> None:
+    print(f"ada-carbon-exporter backfill: {text}", file=sys.stderr)
+
+
+def run(engine: Engine, args: argparse.Namespace) -> int:
+    """Write the backfill; exit 1 if any window lacked usage (an upstream failed for it)."""
+    window = timedelta(seconds=engine.config.window_seconds)
+    step = args.step or window
+    _check(args, window, step)
+    try:
+        ends = window_ends(args.start, args.end, step)
+    except ValueError as exc:
+        raise CommandError(str(exc), 2) from None
+    failed: list[str] = []
+    text = backfill(
+        checked(engine.history(ends), Progress("backfill", "windows", len(ends)), failed)
+    )
+    if args.output == "-":
+        sys.stdout.write(text.decode())
+    else:
+        Path(args.output).write_bytes(text)
+    log.info("backfill: %d windows, %d without usage", len(ends), len(failed))
+    return 1 if failed else 0
+
+
+def _step(value: str) -> timedelta:
+    """A positive duration such as 1h or 900s."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """The ``backfill`` subcommand and its flags."""
+    p = sub.add_parser(
+        "backfill",
+        help="write past windows as OpenMetrics for promtool tsdb create-blocks-from openmetrics",
+        description="Compute the windows ending at --from, --from+--step, ... --to, exactly as "
+        "scrapes would have (grid intensity from each window's own half hours), and write them "
+        "as timestamped OpenMetrics. Load with: promtool tsdb create-blocks-from openmetrics "
+        "FILE DATA_DIR, then move the blocks into Prometheus' data directory. A window an "
+        f"upstream failed for is reported as it fails; when every upstream failed, or {STOP_AFTER} "
+        "windows in a row, the command stops with exit status 1 and writes nothing.",
+        allow_abbrev=False,
+    )
+    common(p)
+    p.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        type=time_arg,
+        metavar="TIME",
+        help=f"end of the first window: {TIME_FORMS}",
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        required=True,
+        type=time_arg,
+        metavar="TIME",
+        help="end of the last window (included), the same forms",
+    )
+    p.add_argument(
+        "--step",
+        default=None,
+        type=_step,
+        metavar="DURATION",
+        help="time between windows (default: the configured window, 1h unless "
+        "changed, so that windows neither overlap nor leave gaps)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        default="-",
+        metavar="FILE",
+        help="where to write (default: standard output)",
+    )

@@ -1,0 +1,47 @@
+"""``ada-carbon-exporter snapshot``: one past window, printed as a scrape would serve it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import datetime
+
+from prometheus_client import generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+from exporter.collector import AdaCarbonCollector
+from exporter.commands import TIME_FORMS, time_arg
+from exporter.engine import Engine
+
+
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """The ``snapshot`` subcommand and its flags."""
+    p = sub.add_parser(
+        "snapshot",
+        help="print the exposition for the window ending at a given time",
+        description="Compute one window exactly as a scrape would, ending at --at, "
+        "and print it in the Prometheus text format.",
+        allow_abbrev=False,
+    )
+    common(p)
+    p.add_argument(
+        "--at",
+        required=True,
+        type=time_arg,
+        metavar="TIME",
+        help=f"end of the window: {TIME_FORMS}",
+    )
+
+
+def run(engine: Engine, at: datetime) -> int:
+    """Print the window ending at ``at``; exit 1 if a source failed for it."""
+    snap = engine.snapshot(at)
+    registry = CollectorRegistry()
+    registry.register(AdaCarbonCollector(lambda: snap))
+    sys.stdout.write(generate_latest(registry).decode())
+    # Printed either way (source_up says what failed), but a script must notice.
+    return 0 if all(s.up for s in snap.sources.values()) else 1
