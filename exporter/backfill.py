@@ -18,7 +18,7 @@ from prometheus_client.openmetrics.exposition import generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from exporter.collector import families
+from exporter.collectors import families
 from exporter.engine import Snapshot
 
 HISTORY_FAMILIES = frozenset(

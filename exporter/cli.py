@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__, calculate
-from exporter.collector import AdaCarbonCollector
+from exporter.collectors import AdaCarbonCollector
 from exporter.config import Config, ConfigError, load, parse_duration, with_demo
 from exporter.exposition import encode
 from exporter.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address

@@ -38,7 +38,7 @@ from prometheus_client.samples import Sample
 
 from exporter import equivalencies
 from exporter.backfill import backfill, window_ends
-from exporter.collector import families
+from exporter.collectors import families
 from exporter.config import Config, parse_duration, with_demo
 from exporter.engine import GroupKey, Snapshot, Usage
 from exporter.wiring import build_engine

@@ -3,7 +3,7 @@ test command CI runs is the one the README opens with."""
 
 from pathlib import Path
 
-from exporter.collector import SPECS
+from exporter.collectors import SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
