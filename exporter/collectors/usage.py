@@ -11,7 +11,6 @@ machine_name="Muon",mode="busy",user="aa123456"} 43200.0
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 from prometheus_client.core import GaugeMetricFamily
@@ -26,6 +25,7 @@ MODES = ("busy", "idle")
 # digits: a millionth of a CPU-second in an hour of a 100-host group, and conservation
 # (the users of a group sum to what Prometheus measured) to 1e-12.
 USAGE_DIGITS = 12
+_ROUNDED = f"%.{USAGE_DIGITS}g"
 # Each usage family, and the unit of its Usage fields (busy_seconds, idle_seconds, ...).
 UNITS = {"cpu": "seconds", "energy": "joules", "emissions": "grams"}
 
@@ -80,11 +80,11 @@ class UsageCollector(AreaCollector):
         ]
         for key, unit in UNITS.items():
             fields = [Usage._fields.index(f"{mode}_{unit}") for mode in MODES]
-            values = [rounded(usage[i]) for _, usage in rows for i in fields]
+            values = [float(_ROUNDED % usage[i]) for _, usage in rows for i in fields]
             name = families[key].name
             families[key].samples.extend(map(Sample, [name] * len(labels), labels, values))
 
 
 def rounded(value: float) -> float:
     """``value`` to USAGE_DIGITS significant digits (NaN and infinities as they are)."""
-    return float(f"{value:.{USAGE_DIGITS}g}") if math.isfinite(value) else value
+    return float(_ROUNDED % value)
