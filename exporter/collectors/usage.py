@@ -73,7 +73,8 @@ class UsageCollector(AreaCollector):
         if snap.usage is None:
             return
         # In the refresh's order (as deterministic as its answers), not sorted: Prometheus
-        # does not mind. One label dict per series, shared by the three families.
+        # does not mind. One label dict per series, shared by the three families: a third
+        # of the dicts.
         rows = list(snap.usage.items())
         labels = [
             dict(zip(USAGE_LABELS, (*key, mode), strict=True)) for key, _ in rows for mode in MODES
