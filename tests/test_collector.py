@@ -88,6 +88,25 @@ def test_every_family_is_described_without_querying():
     assert {s.name for s in SPECS.values()} == names
 
 
+def test_families_come_in_their_documented_order():
+    registry, _ = make(*handover_sources())
+    assert [m.name for m in registry.collect()] == [
+        f"ada_carbon_{name}"
+        for name in (
+            *("cpu_seconds", "energy_joules", "emissions_grams", "window_seconds"),
+            *("window_end_timestamp_seconds", "grid_intensity_gco2_per_kwh"),
+            *("grid_intensity_window_mean_gco2_per_kwh", "grid_intensity_source"),
+            *("grid_intensity_index", "grid_intensity_age_seconds"),
+            *("grid_intensity_actual_ratio", "grid_intensity_forecast_gco2_per_kwh"),
+            *("greenest_window_start_timestamp_seconds", "greenest_window_mean_gco2_per_kwh"),
+            *("workspaces", "workspace_info", "refresh_success", "source_up"),
+            *("source_duration_seconds", "source_requests", "skipped_documents"),
+            *("unmatched_hosts", "ownership_conflicts", "split_hosts", "equivalency_grams"),
+            "build_info",
+        )
+    ]
+
+
 def test_prometheus_down_hides_usage_but_keeps_serving_the_rest():
     u, o = handover_sources()
     u.fail = True
