@@ -7,8 +7,8 @@ Exposition produced (abridged)::
     ada_carbon_refresh_success 1.0
     ada_carbon_source_up{source="mongodb"} 1.0
     ada_carbon_source_duration_seconds{source="mongodb"} 0.042
-    ada_carbon_skipped_documents{collection="workspaces",reason="no_owner"} 0.0
-    ada_carbon_equivalency_grams{equivalent="car_mile",unit="mile"} 282.0
+    ada_carbon_skipped_documents{collection="workspaces",reason="bad_owner"} 0.0
+    ada_carbon_equivalency_grams{equivalent="miles_driven_car",unit="mile"} 400.0
     ada_carbon_build_info{version="0.1.0"} 1.0
 """
 
