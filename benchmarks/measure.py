@@ -39,7 +39,7 @@ from pymongo import MongoClient, monitoring
 
 from benchmarks.fleet import END, START
 from exporter.attribution.timelines import owned_from, owner_of
-from exporter.collector import AdaCarbonCollector
+from exporter.collectors import AdaCarbonCollector
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.engine import Engine, Snapshot
 from exporter.exposition import make_metrics_app

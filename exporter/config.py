@@ -101,7 +101,7 @@ class ModesConfig:
 
 @dataclass(frozen=True)
 class ExperimentsConfig:
-    """The machine types (machine_name) each instrument's experiments use (see attribution.experiments)."""
+    """The machine types (machine_name) used by each instrument's experiments."""
 
     instruments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 

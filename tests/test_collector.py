@@ -8,9 +8,10 @@ from datetime import datetime, timezone
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.collector import SPECS, AdaCarbonCollector
+from exporter.collectors import SPECS, AdaCarbonCollector
 from exporter.config import Config, IntensityConfig
 from exporter.engine import Engine
+from exporter.exposition import make_metrics_app
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -87,6 +88,25 @@ def test_every_family_is_described_without_querying():
     assert {s.name for s in SPECS.values()} == names
 
 
+def test_families_come_in_their_documented_order():
+    registry, _ = make(*handover_sources())
+    assert [m.name for m in registry.collect()] == [
+        f"ada_carbon_{name}"
+        for name in (
+            *("cpu_seconds", "energy_joules", "emissions_grams", "window_seconds"),
+            *("window_end_timestamp_seconds", "grid_intensity_gco2_per_kwh"),
+            *("grid_intensity_window_mean_gco2_per_kwh", "grid_intensity_source"),
+            *("grid_intensity_index", "grid_intensity_age_seconds"),
+            *("grid_intensity_actual_ratio", "grid_intensity_forecast_gco2_per_kwh"),
+            *("greenest_window_start_timestamp_seconds", "greenest_window_mean_gco2_per_kwh"),
+            *("workspaces", "workspace_info", "refresh_success", "source_up"),
+            *("source_duration_seconds", "source_requests", "skipped_documents"),
+            *("unmatched_hosts", "ownership_conflicts", "split_hosts", "equivalency_grams"),
+            "build_info",
+        )
+    ]
+
+
 def test_prometheus_down_hides_usage_but_keeps_serving_the_rest():
     u, o = handover_sources()
     u.fail = True
@@ -127,8 +147,7 @@ def test_intensity_outage_after_success_falls_back_to_the_cache():
     u, o = handover_sources()
     intensity = StubIntensity(120.0)
     registry, _ = make(u, o, intensity)
-    registry.collect()
-    list(registry.collect())
+    assert value(registry, "ada_carbon_grid_intensity_source", region="GB", source="api") == 1
     intensity.fail = True
     assert value(registry, "ada_carbon_grid_intensity_source", region="GB", source="cache") == 1
     assert value(registry, "ada_carbon_grid_intensity_gco2_per_kwh", region="GB") == 120
@@ -173,6 +192,73 @@ def test_concurrent_scrapes_share_one_refresh():
     assert u.calls == 1
     assert collector.shared.refreshes == 1
     assert all(r == results[0] and r for r in results)
+
+
+def scrape(app):
+    seen = {}
+    body = b"".join(app({"REQUEST_METHOD": "GET"}, lambda status, _: seen.update(status=status)))
+    return seen["status"], body.decode()
+
+
+def test_a_refresh_that_raises_is_a_failed_refresh_served_with_200_until_one_succeeds(caplog):
+    """Not a 500 while /-/ready says 200: the health families say so, the log says it once."""
+    caplog.set_level(logging.INFO)
+    u, o = handover_sources()
+    engine = Engine(Config(), u, o, StubIntensity())
+    broken = True
+
+    def refresh():
+        if broken:
+            raise OverflowError("date value out of range")
+        return engine.snapshot(END)
+
+    registry = CollectorRegistry()
+    registry.register(AdaCarbonCollector(refresh))
+    app = make_metrics_app(registry)
+    for _ in range(3):
+        status, body = scrape(app)
+        assert status == "200 OK"
+        assert "\nada_carbon_refresh_success 0.0\n" in body
+        assert 'ada_carbon_build_info{version="' in body
+        assert 'ada_carbon_equivalency_grams{equivalent="' in body
+        # Nothing derived from the sources: absent rather than wrong.
+        for family in ("cpu_seconds", "source_up", "grid_intensity_gco2_per_kwh", "workspaces"):
+            assert f"ada_carbon_{family}{{" not in body
+    broken = False
+    status, body = scrape(app)
+    assert status == "200 OK"
+    assert "\nada_carbon_refresh_success 1.0\n" in body
+    assert 'ada_carbon_source_up{source="prometheus"} 1.0' in body
+    assert 'ada_carbon_cpu_seconds{cloud_project_name="IDAaaS"' in body
+    messages = [r.getMessage() for r in caplog.records if r.name == "exporter.refresh"]
+    assert messages == [
+        "refresh failed: OverflowError: date value out of range",
+        "refresh recovered",
+    ]
+
+
+def test_concurrent_scrapes_share_a_failed_refresh_and_its_one_log_line(caplog):
+    calls, start = [], threading.Barrier(10)
+
+    def refresh():
+        calls.append(1)
+        threading.Event().wait(0.5)  # the other scrapes arrive meanwhile
+        raise RuntimeError("bug")
+
+    registry = CollectorRegistry()
+    collector = AdaCarbonCollector(refresh)
+    registry.register(collector)
+
+    def one(_):
+        start.wait()
+        return value(registry, "ada_carbon_refresh_success")
+
+    with ThreadPoolExecutor(10) as pool:
+        assert list(pool.map(one, range(10))) == [0.0] * 10
+    assert len(calls) == collector.shared.refreshes == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "exporter.refresh"] == [
+        "refresh failed: RuntimeError: bug"
+    ]
 
 
 def test_conservation_per_group_includes_unattributed():

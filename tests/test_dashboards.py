@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter import equivalencies
-from exporter.collector import families
+from exporter.collectors import families
 from exporter.commands.backfill import backfill, window_ends
 from exporter.config import Config, parse_duration, with_demo
 from exporter.engine import GroupKey, Snapshot, Usage

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from exporter.collector import AdaCarbonCollector
+from exporter.collectors import AdaCarbonCollector
 from exporter.equivalencies import TABLE, equivalents, format_count, most_relatable
 from tests.test_collector import make, samples
 

@@ -18,7 +18,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from exporter.cli import main
-from exporter.collector import families
+from exporter.collectors import families
 from exporter.config import Config, IntensityConfig
 from exporter.engine import Engine, Snapshot
 from exporter.sources.carbon_intensity.client import CarbonIntensityAPI

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from exporter.cli import build_parser
-from exporter.collector import SPECS
+from exporter.collectors import SPECS
 from exporter.config import load
 from exporter.equivalencies import TABLE
 

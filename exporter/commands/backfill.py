@@ -28,7 +28,7 @@ from prometheus_client.openmetrics.exposition import generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from exporter.collector import families
+from exporter.collectors import families
 from exporter.commands import TIME_FORMS, CommandError, Progress, time_arg
 from exporter.config import parse_duration
 from exporter.engine import Engine, Snapshot

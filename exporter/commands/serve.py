@@ -12,7 +12,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
 from exporter.basic_auth import BasicAuth
-from exporter.collector import AdaCarbonCollector
+from exporter.collectors import AdaCarbonCollector
 from exporter.config import Config
 from exporter.engine import Engine
 from exporter.web import make_app, make_http_server

@@ -10,7 +10,7 @@ from datetime import datetime
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from exporter.collector import AdaCarbonCollector
+from exporter.collectors import AdaCarbonCollector
 from exporter.commands import TIME_FORMS, time_arg
 from exporter.engine import Engine
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from exporter.collector import AdaCarbonCollector
+from exporter.collectors import AdaCarbonCollector
 from exporter.engine import Engine
 from exporter.web import make_app, make_http_server
 

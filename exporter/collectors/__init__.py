@@ -1,0 +1,52 @@
+"""The Prometheus collector: one shared refresh per scrape, its families built fresh.
+
+One collector per area (``usage``, ``grid``, ``workspaces``, ``health``), each over the
+snapshot of one refresh; :class:`AdaCarbonCollector` serves them that snapshot, shared
+by concurrent scrapes (``shared``), in this order on /metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from exporter.collectors.base import AreaCollector, FamilySpec
+from exporter.collectors.grid import GridCollector
+from exporter.collectors.health import HealthCollector
+from exporter.collectors.shared import Served, SharedRefresh
+from exporter.collectors.usage import UsageCollector
+from exporter.collectors.workspaces import WorkspacesCollector
+from exporter.engine import Snapshot
+
+AREAS: tuple[type[AreaCollector], ...] = (
+    UsageCollector,
+    GridCollector,
+    WorkspacesCollector,
+    HealthCollector,
+)
+SPECS: dict[str, FamilySpec] = {k: s for area in AREAS for k, s in area.specs.items()}
+
+
+class AdaCarbonCollector(Collector):
+    """Collects one Snapshot per scrape (shared by concurrent scrapes) into fresh families."""
+
+    def __init__(self, refresh: Callable[[], Snapshot], min_interval_seconds: float = 0.0) -> None:
+        self.shared = SharedRefresh(refresh, min_interval_seconds)
+
+    def describe(self) -> Iterator[Metric]:
+        """The family names, without querying anything (used at registration)."""
+        for area in AREAS:
+            yield from area().describe()
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(*self.shared.serve())
+
+
+def families(snapshot: Snapshot | None, served_again: bool = False) -> list[Metric]:
+    """Every family from a snapshot (None: a failed refresh's, the health families only)."""
+    return [m for area in AREAS for m in area(snapshot, served_again).collect()]
+
+
+__all__ = ["SPECS", "AdaCarbonCollector", "Served", "SharedRefresh", "families"]
