@@ -18,7 +18,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__, calculate
 from exporter.collector import AdaCarbonCollector
-from exporter.config import Config, ConfigError, load, parse_duration, with_demo
+from exporter.config import Config, ConfigError, load, parse_duration, scrub_logs, with_demo
 from exporter.exposition import encode
 from exporter.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address
 from exporter.report import ReportError
@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         config = load_config(args)
+        scrub_logs(config)  # before any client can raise a secret into a log line
         web = load_web_config(getattr(args, "web_config_file", None))
     except ConfigError as exc:
         print(f"ada-carbon-exporter: {exc}", file=sys.stderr)
