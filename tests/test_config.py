@@ -181,8 +181,8 @@ def test_the_old_services_bare_addresses_are_read_with_a_scheme_saying_so_once(c
         "mongodb://localhost:27017",
     )
     assert [r.getMessage() for r in caplog.records] == [
-        "the earlier service's forms accepted: PROMETHEUS_URL=localhost:9090 read as "
-        "http://localhost:9090; MONGO_URI=localhost:27017 read as mongodb://localhost:27017"
+        "the earlier service's forms accepted: localhost:9090 read as http://localhost:9090; "
+        "localhost:27017 read as mongodb://localhost:27017"
     ]
 
 

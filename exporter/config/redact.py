@@ -6,7 +6,7 @@ import base64
 import logging
 
 from exporter.config.settings import Config
-from exporter.config.urls import url_password
+from exporter.config.values import url_password
 
 MASK = "<secret>"
 # A shorter header value is a name (a tenant such as "ada"), not a credential, and
