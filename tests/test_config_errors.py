@@ -181,6 +181,8 @@ def test_yaml_anchors_and_merge_keys_still_load(tmp_path):
 
 SHADOW = "root:$6$saltsalt$HASHSECRET0123:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
 SHADOW_SPACED = "root: $6$saltsalt$HASHSECRET0123:19000:0:99999:7:::\n"  # not YAML at all
+SHADOW_TWICE = "root:$6$saltsalt$HASHSECRET0123:19000:0:99999:7:::\n" * 2  # a key twice
+ALIAS = "*HASHSECRET0123_99999_daemon\n"  # an alias never defined
 BOMB = (
     'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
     + "".join(
@@ -191,7 +193,9 @@ BOMB = (
 )
 
 
-@pytest.mark.parametrize("text", [SHADOW, SHADOW_SPACED], ids=["keys", "not YAML"])
+@pytest.mark.parametrize(
+    "text", [SHADOW, SHADOW_SPACED, SHADOW_TWICE, ALIAS], ids=["keys", "not YAML", "twice", "alias"]
+)
 @pytest.mark.parametrize("flag", ["--config.file", "--web.config.file"])
 def test_a_file_that_is_not_configuration_is_refused_without_echoing_it(tmp_path, text, flag):
     path = tmp_path / "shadow"

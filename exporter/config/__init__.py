@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -32,10 +33,10 @@ from exporter.config.settings import ModesConfig as ModesConfig
 from exporter.config.settings import MongoConfig as MongoConfig
 from exporter.config.settings import PrometheusConfig as PrometheusConfig
 from exporter.config.settings import RecordingRulesConfig as RecordingRulesConfig
+from exporter.config.values import NAME, shown
 from exporter.config.values import check_url as check_url
 from exporter.config.values import mask_url as mask_url
 from exporter.config.values import parse_duration as parse_duration
-from exporter.config.values import shown
 
 MAX_BYTES = 1 << 20  # far above any real configuration; /dev/zero stops here
 
@@ -61,11 +62,15 @@ class _Loader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, str | int | float | bool) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {shown(key)} given twice in one mapping", key_node.start_mark
-                )
+                line = key_node.start_mark.line + 1
+                raise yaml.YAMLError(f"line {line}: key {_key(key)} given twice in one mapping")
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+def _key(key: object) -> str:
+    """A key for a message, if it looks like a setting's name: not a line of /etc/shadow."""
+    return shown(key) if NAME.fullmatch(str(key)) else "(not shown)"
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, float]) -> float:
@@ -103,10 +108,12 @@ def read_yaml(path: str | Path, key: str) -> object:
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{key}: {path} is not UTF-8 text: {exc.reason}"]) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)  # not str(exc): it quotes the line
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        why = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{key}: {path} is not valid YAML{where}: {why}"]) from None
+        mark = getattr(exc, "problem_mark", None)
+        why = str(exc)  # ours: it names nothing from the file but what looks like a setting
+        if mark is not None:  # PyYAML's: its text quotes the line, and maybe an alias or tag
+            problem = re.sub(r"'[^']{3,}'", "'…'", str(getattr(exc, "problem", "")))
+            why = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        raise ConfigError([f"{key}: {path} is not valid YAML: {why}"]) from None
 
 
 def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:

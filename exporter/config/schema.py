@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -20,7 +19,6 @@ log = logging.getLogger("exporter.config")
 _TRUE = {"1", "true", "yes", "on"}
 # The earlier service's switches, one per source, in the order of settings.SOURCES.
 FAKE_VARIABLES = ("USE_FAKE_PROMETHEUS", "USE_FAKE_MONGODB", "USE_FAKE_CARBON_INTENSITY")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # what a mistyped setting looks like
 MAX_STEPS = 11000  # points per series Prometheus answers in one range query
 _URL, _MONGO_URI = v.string_then(check_url), v.string_then(check_mongo_uri)
 _METRIC, _LABEL = v.string_then(metric_name), v.string_then(label_name)
@@ -81,7 +79,7 @@ def unknown_keys(path: str, keys: Sequence[object], file: str = "") -> list[str]
 
     A file that is not a configuration (``/etc/shadow``) parses as keys: never printed.
     """
-    names = [str(k) for k in keys if _NAME.fullmatch(str(k))]
+    names = [str(k) for k in keys if v.NAME.fullmatch(str(k))]
     where = f"{path}." if path else ""
     found = [f"{where}{k if len(k) <= 40 else k[:39] + '…'}: unknown key" for k in names]
     if len(keys) > len(names):

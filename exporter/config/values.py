@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 _DURATION = re.compile(r"(?:(\d{1,9})d)?(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # what a setting (or a mistyped one) looks like
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
 SECRET_BYTES = 16384
 # The earlier service's PROMETHEUS_URL and MONGO_URI were bare, e.g. localhost:9090.
