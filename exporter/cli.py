@@ -11,7 +11,7 @@ from pathlib import Path
 from exporter import __version__
 from exporter.commands import CommandError, backfill, calculate, snapshot
 from exporter.commands.report import command as report
-from exporter.config import Config, ConfigError, load, with_demo
+from exporter.config import Config, ConfigError, load, scrub_logs, with_demo
 from exporter.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address
 from exporter.webconfig import WebConfig, load_web_config
 
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         config = load_config(args)
+        scrub_logs(config)  # before any client can raise a secret into a log line
         web = load_web_config(args.web_config_file)
     except ConfigError as exc:
         print(f"ada-carbon-exporter: {exc}", file=sys.stderr)

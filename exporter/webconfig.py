@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from exporter.config import ConfigError, load_yaml
+from exporter.config import ConfigError, read_yaml
+from exporter.config.schema import unknown_keys
 
 _BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
 _TLS_VERSIONS = {
@@ -89,15 +88,13 @@ def load_web_config(path: str | Path | None) -> WebConfig:
         return WebConfig()
     path = Path(path)
     try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise WebConfigError([f"web.config.file: cannot read {path}: {exc.strerror}"]) from exc
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise WebConfigError([f"web.config.file: {path} is not valid YAML: {exc}"]) from exc
+        data = read_yaml(path, "web.config.file")
+    except ConfigError as exc:
+        raise WebConfigError(exc.problems) from None
     problems: list[str] = []
     data = _mapping(data, "web.config.file", problems)
     sections = {"tls_server_config", "basic_auth_users", "http_server_config"}
-    problems += [f"{key}: unknown key" for key in sorted(set(map(str, data)) - sections)]
+    problems += unknown_keys("", sorted(set(map(str, data)) - sections), str(path))
     http = _mapping(data.get("http_server_config"), "http_server_config", problems)
     for key in map(str, http):
         if key in _UNSUPPORTED["http_server_config"]:

@@ -104,7 +104,7 @@ def describe_sources(config: Config) -> str:
     intensity = (
         f"fixed {ci.fixed_gco2_per_kwh:g} gCO2/kWh"
         if ci.source == "fixed"
-        else f"{ci.url} (region {ci.region.label})"
+        else f"{mask_url(ci.url)} (region {ci.region.label})"
     )
     mongo = f"{mask_url(config.mongodb.uri)}/{config.mongodb.database}"
     return (

@@ -130,9 +130,68 @@ def test_per_machine_power_overrides_inherit_the_defaults(tmp_path):
     assert c.power_for("SANS") == c.power
 
 
-def test_mask_url_hides_passwords():
-    assert mask_url("mongodb://user:pa55@db:27017/ada") == "mongodb://user:***@db:27017/ada"
-    assert mask_url("http://prom:9090") == "http://prom:9090"
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("mongodb://user:pa55@db:27017/ada", "mongodb://user:***@db:27017/ada"),
+        ("mongodb://user:pa/55@db:27017/ada", "mongodb://user:***@db:27017/ada"),
+        (
+            "mongodb+srv://u:p@s:s#w?d%@c.example.org/a?x=1",
+            "mongodb+srv://u:***@c.example.org/a?x=1",
+        ),
+        ("http://us%40er:p/@:#?%25w@prom:9090/p?q=1#f", "http://us%40er:***@prom:9090/p?q=1#f"),
+        ("https://user:SECRET@api.example.org/x", "https://user:***@api.example.org/x"),
+        ("user:pa/55@db:27017", "user:***@db:27017"),  # no scheme: still masked
+        ("http://prom:9090", "http://prom:9090"),
+        ("mongodb://user@db/ada", "mongodb://user@db/ada"),  # x.509: a name, no password
+    ],
+)
+def test_mask_url_hides_passwords_with_reserved_characters_whatever_the_scheme(url, masked):
+    assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PROMETHEUS_URL": "http://user:se/cret@prom:9090 x"},
+        {"MONGO_URI": "mongodb://admin:se/cret@db:27017/"},
+        {"MONGO_URI": "mongodb://admin:se@cret@db/"},
+    ],
+)
+def test_config_errors_never_print_a_url_password(env):
+    with pytest.raises(ConfigError) as err:
+        load(None, env=env)
+    assert "cret" not in str(err.value) and "***" in str(err.value)
+
+
+def test_the_intensity_url_is_masked_where_the_sources_are_described(tmp_path):
+    from exporter.wiring import describe_sources
+
+    path = write(tmp_path, "carbon_intensity:\n  url: http://user:SECRET@intensity.example\n")
+    text = describe_sources(load(path, env={}))
+    assert "SECRET" not in text and "http://user:***@intensity.example" in text
+
+
+def test_the_old_services_bare_addresses_are_read_with_a_scheme_saying_so_once(caplog):
+    env = {"PROMETHEUS_URL": "localhost:9090", "MONGO_URI": "localhost:27017"}
+    with caplog.at_level("INFO", logger="exporter.config"):
+        c = load(None, env=env)
+    assert (c.prometheus.url, c.mongodb.uri) == (
+        "http://localhost:9090",
+        "mongodb://localhost:27017",
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "the earlier service's forms accepted: localhost:9090 read as http://localhost:9090; "
+        "localhost:27017 read as mongodb://localhost:27017"
+    ]
+
+
+@pytest.mark.parametrize("suffix", ["/intensity", "/intensity/"])
+def test_the_old_services_intensity_url_ending_in_intensity_is_read_as_the_base(tmp_path, suffix):
+    path = write(
+        tmp_path, f"carbon_intensity:\n  url: https://api.carbonintensity.org.uk{suffix}\n"
+    )
+    assert load(path, env={}).carbon_intensity.url == "https://api.carbonintensity.org.uk"
 
 
 def test_recording_rules_switch_and_names(tmp_path):

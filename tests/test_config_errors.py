@@ -71,7 +71,7 @@ def test_a_ca_bundle_that_is_not_pem_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("env", "key"),
     [
-        ({"PROMETHEUS_URL": "prometheus:9090"}, "PROMETHEUS_URL (environment variable)"),
+        ({"PROMETHEUS_URL": "ftp://prometheus:9090"}, "PROMETHEUS_URL (environment variable)"),
         ({"MONGO_URI": "http://db"}, "MONGO_URI (environment variable)"),
         ({"MONGO_DATABASE": "a.b"}, "MONGO_DATABASE (environment variable)"),
     ],
@@ -175,3 +175,126 @@ def test_yaml_anchors_and_merge_keys_still_load(tmp_path):
     config = load(path, env={})
     assert config.prometheus.timeout_seconds == config.mongodb.timeout_seconds == 4
     assert config.carbon_intensity.timeout_seconds == 4
+
+
+# --- files that are not configuration, or are built to exhaust the loader -----------------
+
+SHADOW = "root:$6$saltsalt$HASHSECRET0123:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+SHADOW_SPACED = "root: $6$saltsalt$HASHSECRET0123:19000:0:99999:7:::\n"  # not YAML at all
+SHADOW_TWICE = "root:$6$saltsalt$HASHSECRET0123:19000:0:99999:7:::\n" * 2  # a key twice
+ALIAS = "*HASHSECRET0123_99999_daemon\n"  # an alias never defined
+BOMB = (
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    + "".join(
+        f"{k}: &{k} [{','.join([f'*{p}'] * 9)}]\n"
+        for p, k in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + "window: *i\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text", [SHADOW, SHADOW_SPACED, SHADOW_TWICE, ALIAS], ids=["keys", "not YAML", "twice", "alias"]
+)
+@pytest.mark.parametrize("flag", ["--config.file", "--web.config.file"])
+def test_a_file_that_is_not_configuration_is_refused_without_echoing_it(tmp_path, text, flag):
+    path = tmp_path / "shadow"
+    path.write_text(text)
+    result = run("--demo", f"{flag}={path}", "--config.check")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(path) in result.stderr  # the file is named ...
+    for secret in ("HASHSECRET", "$6$", "99999", "daemon"):  # ... never its content
+        assert secret not in result.stderr + result.stdout, secret
+
+
+def test_an_unknown_key_is_named_only_if_it_looks_like_a_setting_and_then_cut(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"prometheus:\n  tiemout: 3s\n  {'x' * 100}: 1\n  'a b:c$d': 2\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert err.value.problems == [
+        "prometheus.tiemout: unknown key",
+        f"prometheus.{'x' * 39}…: unknown key",
+        "prometheus: 1 unknown keys that are not setting names, not shown: "
+        "is this a configuration file?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (BOMB, "aliases expand it past 1048576 bytes"),
+        ("a: &a [*a]\nwindow: *a\n", "aliases expand it past"),  # recursive
+        ("window: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
+        ("window: 1h\n" + "#" * (1 << 20), "larger than 1048576 bytes"),
+    ],
+    ids=["alias bomb", "recursive alias", "deep nesting", "over 1 MiB"],
+)
+@pytest.mark.parametrize("which", ["config", "web config"])
+def test_files_built_to_exhaust_the_loader_are_refused_at_once(tmp_path, content, message, which):
+    from exporter.webconfig import load_web_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load(path, env={}) if which == "config" else load_web_config(path)
+    assert message in str(err.value)
+    assert len(str(err.value)) < 300  # nothing expanded is printed
+
+
+def test_a_configuration_file_without_end_is_read_only_up_to_the_cap():
+    assert len(BOMB) <= 511
+    with pytest.raises(ConfigError, match=r"config\.file: /dev/zero is larger than 1048576 bytes"):
+        load("/dev/zero", env={})
+    result = run("--web.config.file=/dev/zero", "--config.check")
+    assert result.returncode == 2
+    assert "web.config.file: /dev/zero is larger than" in result.stderr
+
+
+# --- durations: each in a sane range ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("window: 999999999d", "window: must be from 1m to 31d, got '999999999d'"),
+        ("window: 36500d", "window: must be from 1m to 31d, got '36500d'"),
+        ("window: 30s", "window: must be from 1m to 31d, got '30s'"),
+        ("window: " + "9" * 400 + "d", "window: expected seconds or a duration like 1h or 90s"),
+        ("window: 1" + "0" * 400, "window: expected a finite duration"),
+        ("scrape_budget: 1h", "scrape_budget: must be from 1s to 10m"),
+        ("min_refresh_interval: 2h", "min_refresh_interval: must be from 0s to 1h"),
+        ("prometheus: {timeout: 0.01}", "prometheus.timeout: must be from 0.1s to 5m"),
+        ("mongodb: {timeout: 1d}", "mongodb.timeout: must be from 0.1s to 5m"),
+        ("carbon_intensity: {timeout: 0}", "carbon_intensity.timeout: must be from 0.1s to 5m"),
+        ("prometheus: {split_step: 2h}", "prometheus.split_step: must be from 1s to 1h"),
+        ("prometheus: {recording_rules: {range: 1d}}", "prometheus.recording_rules.range: must"),
+        ("power: {pue: 1" + "0" * 400 + "}", "power.pue: expected a finite number"),
+        (
+            "window: 31d",
+            "window: 31d is more than 11000 steps of prometheus.split_step (1m), "
+            "the most Prometheus answers for one series",
+        ),
+    ],
+)
+def test_every_duration_has_a_sane_range(tmp_path, text, problem):
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
+
+
+def test_the_longest_window_loads_with_a_step_prometheus_can_answer(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("window: 31d\nprometheus: {split_step: 5m}\n")
+    assert load(path, env={}).window_seconds == 31 * 86400
+
+
+def test_a_hostile_duration_exits_2_without_a_traceback(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("window: 1" + "0" * 400 + "\n")
+    result = run(f"--config.file={path}", "--config.check")
+    assert result.returncode == 2 and "window:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -423,6 +423,104 @@ def test_upstream_credentials_never_reach_the_logs_even_at_debug(tmp_path):
             assert base64.b64encode(secret.encode()).decode()[:12] not in content
 
 
+def bad_credentials(tmp_path: Path) -> dict[str, tuple[str, dict[str, str], str]]:
+    """(YAML, environment, the key the error must name) for each way a header can break."""
+    lines = tmp_path / "lines"
+    lines.write_text("SECRETLINE1\nSECRETLINE2\n")
+    latin = tmp_path / "latin"
+    latin.write_bytes("t\u00f6kenSECRET\n".encode())
+    token = "prometheus:\n  bearer_token_file: {}\n"
+    return {
+        "token file of two lines": (token.format(lines), {}, "prometheus.bearer_token_file"),
+        "token file not ASCII": (token.format(latin), {}, "prometheus.bearer_token_file"),
+        "token with CR LF": ("", {"PROMETHEUS_BEARER_TOKEN": "SECRET\r\nX"}, "PROMETHEUS_BEARER"),
+        "token not ASCII": (
+            "",
+            {"PROMETHEUS_BEARER_TOKEN": "t\u00f6kenSECRET"},
+            "PROMETHEUS_BEARER",
+        ),
+        "header with a newline": (
+            'prometheus:\n  headers: {X-Scope-OrgID: "SECRET\\nX"}\n',
+            {},
+            "prometheus.headers: X-Scope-OrgID: must be printable ASCII",
+        ),
+        "header not ASCII": (
+            "prometheus:\n  headers: {X-Scope-OrgID: tenant-\u00e9SECRET}\n",
+            {},
+            "prometheus.headers: X-Scope-OrgID:",
+        ),
+        "header name": ("prometheus:\n  headers: {'a b': x}\n", {}, "prometheus.headers: 'a b'"),
+    }
+
+
+def test_header_values_and_tokens_are_checked_at_load_naming_the_key_never_the_value(tmp_path):
+    for name, (text, env, key) in bad_credentials(tmp_path).items():
+        path = tmp_path / "c.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError) as err:
+            load(path, env=env)
+        assert key in str(err.value), name
+        assert "SECRET" not in str(err.value), name
+
+
+def test_a_bad_token_exits_2_at_config_check_and_at_start_without_a_traceback(tmp_path):
+    env = {**os.environ, "PROMETHEUS_BEARER_TOKEN": "t\u00f6ken\r\nSECRET"}
+    for args in (["--config.check"], []):
+        result = subprocess.run(
+            [sys.executable, "-m", "exporter", "--web.listen-address=127.0.0.1:0", *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert "PROMETHEUS_BEARER_TOKEN (environment variable)" in result.stderr
+        assert "SECRET" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_token_files_trailing_newline_is_dropped_as_prometheus_does(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("prom-token\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"prometheus:\n  bearer_token_file: {token}\n")
+    assert load(path, env={}).prometheus.bearer_token == "prom-token"
+
+
+def test_every_configured_secret_is_scrubbed_from_log_records_and_their_tracebacks(tmp_path):
+    """Defence in depth: whatever an HTTP client's exception quotes never reaches the log."""
+    import io
+    import logging
+
+    from exporter.config import scrub_logs
+
+    config = load(
+        None,
+        env={
+            **SECRETS,
+            "PROMETHEUS_URL": f"http://user:{URL_SECRET}@prom:9090",
+            "MONGO_URI": f"mongodb://admin:{MONGO_URI_SECRET}@db/",
+        },
+    )
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        scrub_logs(config)
+        log = logging.getLogger("exporter.test")
+        log.warning(
+            "source prometheus is down: %s", "Illegal header value b'Bearer prom-token-0xB2'"
+        )
+        try:
+            raise ValueError(f"{SECRETS['MONGO_PASSWORD']} {MONGO_URI_SECRET} {URL_SECRET}")
+        except ValueError:
+            log.exception("failed with %s", SECRETS["PROMETHEUS_PASSWORD"])
+    finally:
+        root.removeHandler(handler)
+    text = out.getvalue()
+    assert "source prometheus is down: Illegal header value b'Bearer <secret>'" in text
+    assert "ValueError: <secret> <secret> <secret>" in text
+    for secret in [*SECRETS.values(), URL_SECRET, MONGO_URI_SECRET]:
+        assert secret not in text
+
+
 # --- TLS to Prometheus: verified by default, with a CA bundle option ----------------------
 
 

@@ -1,0 +1,271 @@
+"""The shape of ``exporter.yaml``: walk the parsed YAML, collecting every problem with its path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import exporter.config.settings as s
+import exporter.config.values as v
+from exporter.config.values import check_mongo_uri, check_url, mask_url, with_scheme
+from exporter.energy import PowerModel
+from exporter.grid import parse_working_hours
+from exporter.promql import label_name, metric_name
+from exporter.sources.carbon_intensity.regions import parse_region
+
+T = TypeVar("T")
+log = logging.getLogger("exporter.config")
+_TRUE = {"1", "true", "yes", "on"}
+# The earlier service's switches, one per source, in the order of settings.SOURCES.
+FAKE_VARIABLES = ("USE_FAKE_PROMETHEUS", "USE_FAKE_MONGODB", "USE_FAKE_CARBON_INTENSITY")
+MAX_STEPS = 11000  # points per series Prometheus answers in one range query
+_URL, _MONGO_URI = v.string_then(check_url), v.string_then(check_mongo_uri)
+_METRIC, _LABEL = v.string_then(metric_name), v.string_then(label_name)
+_TIMEOUT = v.duration(0.1, 300)  # and below scrape_budget
+_STEP = v.duration(1, 3600)
+
+
+class _Section:
+    """Reads one mapping of the YAML, remembering which keys were used and what was wrong."""
+
+    def __init__(self, data: object, path: str, problems: list[str], env: Mapping[str, str]):
+        self.path, self.problems, self.env = path, problems, env
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            problems.append(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
+            data = {}
+        self.data: dict[Any, Any] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, default: T, check: Callable[[Any], T], var: str = "") -> T:
+        """The key's value, checked; environment variable ``var`` wins, checked alike."""
+        self.used.add(name)
+        if self.data.get(name) is not None:
+            default = self._check(self.key(name), self.data[name], check, default)
+        if var and self.env.get(var):
+            default = self._check(f"{var} (environment variable)", self.env[var], check, default)
+        return default
+
+    def secret(self, name: str, var: str, header: bool = False) -> str | None:
+        """The secret in environment variable ``var``, else in the file the key names."""
+        if not self.env.get(var):
+            return self.get(name, None, lambda file: v.secret_file(file, header))
+        self.used.add(name)
+        where, check = f"{var} (environment variable)", v.header_value if header else str
+        return self._check(where, self.env[var], check, None)
+
+    def _check(self, where: str, raw: object, check: Callable[[Any], T], default: T) -> T:
+        try:
+            return check(raw)
+        except (TypeError, ValueError, OSError) as exc:
+            self.problems.append(f"{where}: {exc}")
+            return default
+
+    def section(self, name: str) -> _Section:
+        self.used.add(name)
+        return _Section(self.data.get(name), self.key(name), self.problems, self.env)
+
+    def done(self) -> None:
+        self.problems += unknown_keys(self.path, [k for k in self.data if str(k) not in self.used])
+
+
+def unknown_keys(path: str, keys: Sequence[object], file: str = "") -> list[str]:
+    """Problems for keys nobody asked for: named if they look like a setting, else counted.
+
+    A file that is not a configuration (``/etc/shadow``) parses as keys: never printed.
+    """
+    names = [str(k) for k in keys if v.NAME.fullmatch(str(k))]
+    where = f"{path}." if path else ""
+    found = [f"{where}{k if len(k) <= 40 else k[:39] + '…'}: unknown key" for k in names]
+    if len(keys) > len(names):
+        found.append(
+            f"{path or 'config'}: {len(keys) - len(names)} unknown keys that are not "
+            f"setting names, not shown: is {file or 'this'} a configuration file?"
+        )
+    return found
+
+
+def _power(section: _Section, default: PowerModel) -> PowerModel:
+    return PowerModel(
+        section.get("busy_watts_per_core", default.busy_watts_per_core, v.number()),
+        section.get("idle_watts_per_core", default.idle_watts_per_core, v.number()),
+        section.get("pue", default.pue, v.number(minimum=1.0)),
+    )
+
+
+def _recording_rules(section: _Section) -> s.RecordingRulesConfig:
+    d = s.RecordingRulesConfig()
+    rules = s.RecordingRulesConfig(
+        busy_metric=section.get("busy_metric", d.busy_metric, _METRIC),
+        idle_metric=section.get("idle_metric", d.idle_metric, _METRIC),
+        heartbeat_metric=section.get("heartbeat_metric", d.heartbeat_metric, _METRIC),
+        interval_seconds=section.get("interval", d.interval_seconds, _STEP),
+        range_seconds=section.get("range", d.range_seconds, _STEP),
+    )
+    section.done()
+    names = (rules.busy_metric, rules.idle_metric, rules.heartbeat_metric)
+    if len(set(names)) < len(names):
+        section.problems.append(
+            f"{section.path}: busy_metric, idle_metric and heartbeat_metric must differ"
+        )
+    return rules
+
+
+def _prometheus(p: _Section, notes: list[str]) -> s.PrometheusConfig:
+    d = s.PrometheusConfig()
+    config = s.PrometheusConfig(
+        url=p.get("url", d.url, lambda u: _URL(with_scheme(u, "http", notes)), "PROMETHEUS_URL"),
+        timeout_seconds=p.get("timeout", d.timeout_seconds, _TIMEOUT),
+        headers=p.get("headers", {}, v.headers),
+        bearer_token=p.secret("bearer_token_file", "PROMETHEUS_BEARER_TOKEN", header=True),
+        username=p.get("username", None, v.string),
+        password=p.secret("password_file", "PROMETHEUS_PASSWORD"),
+        tls_verify=p.get("tls_verify", True, v.boolean),
+        ca_file=p.get("ca_file", None, v.ca_file),
+        gzip=p.get("gzip", d.gzip, v.boolean),
+        metric=p.get("metric", d.metric, _METRIC),
+        host_label=p.get("host_label", d.host_label, _LABEL),
+        matchers=p.get("matchers", {}, lambda m: {_LABEL(k): x for k, x in v.str_map(m).items()}),
+        step_seconds=p.get("split_step", d.step_seconds, _STEP),
+        source=p.get("source", d.source, v.choice("raw", "recording_rules")),
+        recording_rules=_recording_rules(p.section("recording_rules")),
+    )
+    p.done()
+    return config
+
+
+def _mongodb(m: _Section, notes: list[str]) -> s.MongoConfig:
+    d = s.MongoConfig()
+    config = s.MongoConfig(
+        uri=m.get(
+            "uri", d.uri, lambda u: _MONGO_URI(with_scheme(u, "mongodb", notes)), "MONGO_URI"
+        ),
+        database=m.get("database", d.database, v.database, "MONGO_DATABASE"),
+        timeout_seconds=m.get("timeout", d.timeout_seconds, _TIMEOUT),
+        username=m.get("username", None, v.string),
+        password=m.secret("password_file", "MONGO_PASSWORD"),
+    )
+    m.done()
+    return config
+
+
+def _intensity(i: _Section, notes: list[str]) -> s.IntensityConfig:
+    d = s.IntensityConfig()
+    url = i.get("url", d.url, _URL)
+    if url.rstrip("/").endswith("/intensity"):  # the earlier service's form of the base URL
+        url = url.rstrip("/").removesuffix("/intensity")
+        notes.append(f"carbon_intensity.url read as {mask_url(url)} (without /intensity)")
+    config = s.IntensityConfig(
+        source=i.get("source", d.source, v.choice("api", "fixed")),
+        url=url,
+        timeout_seconds=i.get("timeout", d.timeout_seconds, _TIMEOUT),
+        fixed_gco2_per_kwh=i.get("fixed_gco2_per_kwh", d.fixed_gco2_per_kwh, v.number()),
+        default_gco2_per_kwh=i.get("default_gco2_per_kwh", d.default_gco2_per_kwh, v.number()),
+        region=i.get("region", d.region, parse_region),
+        greenest_window_seconds=i.get(
+            "greenest_window", d.greenest_window_seconds, v.duration(1800, 86400, multiple=1800)
+        ),
+        working_hours=i.get("working_hours", d.working_hours, parse_working_hours),
+    )
+    i.done()
+    return config
+
+
+def _cross_checks(config: s.Config, problems: list[str]) -> None:
+    """The rules that join several keys."""
+    p, budget = config.prometheus, config.scrape_budget_seconds
+    for key, seconds in (
+        ("prometheus.timeout", p.timeout_seconds),
+        ("mongodb.timeout", config.mongodb.timeout_seconds),
+        ("carbon_intensity.timeout", config.carbon_intensity.timeout_seconds),
+    ):
+        if seconds >= budget:
+            problems.append(f"{key}: {seconds:g}s must be below scrape_budget ({budget:g}s)")
+    rules = p.source == "recording_rules"
+    step, key = (p.recording_rules.interval_seconds, "recording_rules.interval")
+    if not rules:
+        step, key = p.step_seconds, "split_step"
+    if config.window_seconds / step > MAX_STEPS:
+        problems.append(
+            f"window: {v.text(config.window_seconds)} is more than {MAX_STEPS} steps of "
+            f"prometheus.{key} ({v.text(step)}), the most Prometheus answers for one series"
+        )
+    if rules and "job" in p.matchers:
+        # It would match no recorded series: every host would vanish without an error.
+        problems.append(
+            "prometheus.matchers.job: the recording rules count a node scraped by several "
+            "jobs once and record no job label, so this matches none of their series: "
+            "select the job in prometheus/ada-carbon-rules.yml instead"
+        )
+
+
+def build(data: object, env: Mapping[str, str], file: str = "") -> s.Config:
+    """Parsed YAML plus environment to a Config; ConfigError lists every problem found."""
+    problems: list[str] = []
+    notes: list[str] = []
+    root = _Section(data, "", problems, env)
+    d = s.Config()
+    prometheus = _prometheus(root.section("prometheus"), notes)
+    mongodb = _mongodb(root.section("mongodb"), notes)
+    intensity = _intensity(root.section("carbon_intensity"), notes)
+
+    pw = root.section("power")
+    power = _power(pw, d.power)
+    machines = pw.section("machines")
+    machine_power = {}
+    for name in list(machines.data):
+        sub = machines.section(str(name))
+        machine_power[str(name)] = _power(sub, power)
+        sub.done()
+    pw.done()
+
+    mo = root.section("modes")
+    modes = s.ModesConfig(
+        mo.get("busy", d.modes.busy, v.modes), mo.get("idle", d.modes.idle, v.modes)
+    )
+    mo.done()
+    if set(modes.busy) & set(modes.idle):
+        problems.append(
+            f"modes: {sorted(set(modes.busy) & set(modes.idle))} are both busy and idle"
+        )
+
+    ex = root.section("experiments")
+    experiments = s.ExperimentsConfig(ex.get("instruments", {}, v.instruments))
+    ex.done()
+
+    demo = frozenset(
+        source
+        for source, var in zip(s.SOURCES, FAKE_VARIABLES, strict=True)
+        if env.get(var, "").strip().lower() in _TRUE
+    )
+    config = s.Config(
+        window_seconds=root.get("window", d.window_seconds, v.duration(60, 31 * 86400)),
+        scrape_budget_seconds=root.get(
+            "scrape_budget", d.scrape_budget_seconds, v.duration(1, 600)
+        ),
+        min_refresh_interval_seconds=root.get(
+            "min_refresh_interval", d.min_refresh_interval_seconds, v.duration(0, 3600)
+        ),
+        workspace_info=root.get("workspace_info", d.workspace_info, v.boolean),
+        facilities=root.get("facilities", dict(d.facilities), v.str_map),
+        power=power,
+        machine_power=machine_power,
+        modes=modes,
+        prometheus=prometheus,
+        mongodb=mongodb,
+        carbon_intensity=intensity,
+        experiments=experiments,
+        demo_sources=demo,
+    )
+    root.done()
+    _cross_checks(config, problems)
+    if problems:
+        raise s.ConfigError(problems, file)
+    if notes:
+        log.info("the earlier service's forms accepted: %s", "; ".join(notes))
+    return config
