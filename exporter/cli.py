@@ -20,10 +20,10 @@ from exporter import __version__, calculate
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, ConfigError, load, parse_duration, with_demo
 from exporter.exposition import encode
-from exporter.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address
 from exporter.report import ReportError
 from exporter.report import command as report_command
-from exporter.webconfig import WebConfig, load_web_config
+from exporter.web.config import WebConfig, load_web_config
+from exporter.web.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address
 
 if TYPE_CHECKING:
     from exporter.engine import Snapshot
@@ -372,9 +372,9 @@ def run_backfill(engine: object, args: argparse.Namespace) -> int:
 def serve(
     config: Config, listen: str, engine: object, description: str, web: WebConfig | None = None
 ) -> int:
-    from exporter.basic_auth import BasicAuth
     from exporter.engine import Engine
-    from exporter.web import make_app, make_http_server
+    from exporter.web.basic_auth import BasicAuth
+    from exporter.web.server import make_app, make_http_server
 
     assert isinstance(engine, Engine)
     web = web or WebConfig()

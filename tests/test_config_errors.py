@@ -156,7 +156,7 @@ def test_a_key_given_twice_is_refused_not_silently_overridden(tmp_path, text, ke
 
 
 def test_a_web_config_key_given_twice_is_refused(tmp_path):
-    from exporter.webconfig import WebConfigError, load_web_config
+    from exporter.web.config import WebConfigError, load_web_config
 
     path = tmp_path / "web.yaml"
     path.write_text("basic_auth_users: {}\nbasic_auth_users: {}\n")

@@ -22,16 +22,16 @@ import bcrypt
 import httpx
 import pytest
 
-from exporter import basic_auth, healthcheck
-from exporter.basic_auth import BasicAuth
 from exporter.cli import build_parser
 from exporter.config import Config, ConfigError, IntensityConfig, PrometheusConfig, load
 from exporter.engine import Engine
-from exporter.healthcheck import healthy, local_target
 from exporter.model import SourceError
 from exporter.sources.intensity import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage
-from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+from exporter.web import basic_auth, healthcheck
+from exporter.web.basic_auth import BasicAuth
+from exporter.web.config import WebConfig, WebConfigError, load_web_config
+from exporter.web.healthcheck import healthy, local_target
 from exporter.wiring import prometheus_client
 from tests.harness.certs import Certificates, make_certificates
 from tests.harness.faulty_http import FaultyPrometheus
@@ -354,7 +354,7 @@ def test_the_exporter_and_its_healthcheck_follow_web_listen_address_as_in_the_co
     port = free_port()
     env = {**os.environ, "WEB_LISTEN_ADDRESS": f"127.0.0.1:{port}"}
     log = tmp_path / "exporter.log"
-    check = [sys.executable, "-m", "exporter.healthcheck"]
+    check = [sys.executable, "-m", "exporter.web.healthcheck"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "exporter", "--demo"],
@@ -462,7 +462,7 @@ def test_the_dockerfile_runs_unprivileged_with_a_healthcheck_that_works_behind_t
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("0", "root")
     assert any(line.startswith("HEALTHCHECK ") for line in lines)
-    assert '"exporter.healthcheck"' in "\n".join(lines)
+    assert '"exporter.web.healthcheck"' in "\n".join(lines)
     assert "PYTHONDONTWRITEBYTECODE=1" in "\n".join(lines)  # read-only root filesystem
     assert not any(
         word in line.upper() for line in lines if line.startswith("ENV ")
@@ -480,5 +480,5 @@ def test_the_dockerfile_healthcheck_asks_where_the_exporter_listens():
     assert f"EXPOSE {port}" in lines
     checks = [line for line in lines if line.startswith("HEALTHCHECK ")]
     assert len(checks) == 1
-    assert checks[0].endswith('CMD ["python", "-m", "exporter.healthcheck"]')  # no address
+    assert checks[0].endswith('CMD ["python", "-m", "exporter.web.healthcheck"]')  # no address
     assert not any("--web.listen-address" in line for line in lines)  # which it cannot see

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, with_demo
-from exporter.web import make_app, make_http_server, parse_listen_address
+from exporter.web.server import make_app, make_http_server, parse_listen_address
 from exporter.wiring import build_engine
 
 

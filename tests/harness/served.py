@@ -20,7 +20,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from exporter.collector import AdaCarbonCollector
 from exporter.engine import Engine
-from exporter.web import make_app, make_http_server
+from exporter.web.server import make_app, make_http_server
 
 USAGE_FAMILIES = (
     "ada_carbon_cpu_seconds",

@@ -1,6 +1,6 @@
 """The container's HEALTHCHECK: is the exporter on this machine answering HTTP(S)?
 
-``python -m exporter.healthcheck [HOST:PORT]`` asks ``/-/healthy`` over HTTP, then
+``python -m exporter.web.healthcheck [HOST:PORT]`` asks ``/-/healthy`` over HTTP, then
 over HTTPS, and exits 0 on any answer below 500. Without an argument it asks where
 the exporter listens by default: ``$WEB_LISTEN_ADDRESS`` if set, else ``:9877``, the
 same default ``--web.listen-address`` takes, so the Dockerfile sets the address once,

@@ -54,7 +54,7 @@ def make_app(
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """A WSGI app serving the landing page, the metrics and the health endpoints.
 
-    With ``allows`` (see :class:`exporter.basic_auth.BasicAuth`), every path needs an
+    With ``allows`` (see :class:`exporter.web.basic_auth.BasicAuth`), every path needs an
     ``Authorization`` header it accepts, as with the Prometheus exporter-toolkit.
     """
     metrics = make_metrics_app(registry)

@@ -15,7 +15,7 @@ node_exporter and this exporter alike::
 It is checked whole when the exporter starts (and by ``--config.check``): every
 problem is reported with its key, and a setting this exporter does not implement
 is an error rather than silently ignored. Basic auth, when on, guards every path,
-as in the toolkit (see :mod:`exporter.basic_auth`).
+as in the toolkit (see :mod:`exporter.web.basic_auth`).
 """
 
 from __future__ import annotations
