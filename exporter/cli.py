@@ -380,9 +380,9 @@ def serve(
     web = web or WebConfig()
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(engine.snapshot, config.min_refresh_interval_seconds))
-    allows = BasicAuth(web.users).allows if web.users else None
+    auth = BasicAuth(web.users) if web.users else None
     try:
-        server = make_http_server(listen, make_app(registry, description, allows), web.tls)
+        server = make_http_server(listen, make_app(registry, description, auth), web.tls)
     except (OSError, ValueError) as exc:
         print(f"ada-carbon-exporter: cannot listen on {listen}: {exc}", file=sys.stderr)
         return 1

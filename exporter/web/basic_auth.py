@@ -5,50 +5,68 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import threading
 from collections.abc import Mapping
+from http import HTTPStatus
 
 import bcrypt
 
-# Compared against when the user is unknown, so a wrong name costs as long as a wrong password.
+# An unknown user is checked against this (with the cost of the costliest configured
+# hash), so a wrong name takes as long as a wrong password: timing tells no names.
 _DUMMY_HASH = b"$2b$10$VM2RyU.LHcFBRLaWGRsxC.wR.jg9UrKwJsD8guPAwVLTOCRRNAYf6"
 _MAX_PASSWORD = 72  # bytes: bcrypt reads no further, and the bcrypt package refuses more
-_CACHE_SIZE = 256
+_CHECKS_AT_ONCE = 2  # a flood from one address holds one, the other stays free
+_REMEMBERED = 4096
 
 
 class BasicAuth:
-    """Checks ``Authorization: Basic`` headers against bcrypt hashes.
+    """Checks ``Authorization: Basic`` headers against bcrypt hashes, with bounded work.
 
-    bcrypt is slow on purpose, so checks run one at a time (a flood of bad
-    passwords costs one core, not all of them) and a successful check is
-    remembered (as a SHA-256 of user, password and hash), so Prometheus scraping
-    with the right password pays for bcrypt once and never queues behind a flood.
+    bcrypt is slow on purpose, so an unauthenticated client must not make it run at
+    will. Every verdict is remembered (as a keyed hash of user, password and bcrypt
+    hash), right or wrong, so a password sent again costs nothing; a new one waits for
+    nobody: at most two checks run at once and one per client address, and a request
+    that finds no free check gets 429 at once. So a flood of wrong passwords from one
+    address costs one core, and Prometheus' first login finds the other check free.
     """
 
     def __init__(self, users: Mapping[str, bytes]) -> None:
         self._users = dict(users)
+        cost = max((hashed[4:6] for hashed in self._users.values()), default=b"10")
+        self._dummy = _DUMMY_HASH[:4] + cost + _DUMMY_HASH[6:]
+        self._secret = os.urandom(32)  # the remembered digests mean nothing outside
+        self._right: set[bytes] = set()
+        self._wrong: set[bytes] = set()
+        self._checking: set[str] = set()  # client addresses with a check running
         self._lock = threading.Lock()
-        self._good: set[bytes] = set()
 
-    def allows(self, header: str | None) -> bool:
-        """True if the header holds a known user and that user's password."""
+    def check(self, header: str | None, client: str) -> HTTPStatus:
+        """OK for a known user with that user's password, else UNAUTHORIZED or TOO_MANY_REQUESTS."""
         credentials = _decode(header)
-        if credentials is None:
-            return False
+        if credentials is None or len(credentials[1]) > _MAX_PASSWORD:
+            return HTTPStatus.UNAUTHORIZED
         user, password = credentials
-        hashed = self._users.get(user)
-        if len(password) > _MAX_PASSWORD:
-            return False
-        key = hashlib.sha256(b"\0".join((user.encode(), password, hashed or b""))).digest()
-        if hashed is not None and key in self._good:
-            return True  # without the lock: a flood of wrong passwords never delays Prometheus
+        hashed = self._users.get(user, self._dummy)
+        key = hashlib.blake2b(
+            b"\0".join((user.encode(), password, hashed)), key=self._secret
+        ).digest()
+        if key in self._right or key in self._wrong:
+            return HTTPStatus.OK if key in self._right else HTTPStatus.UNAUTHORIZED
         with self._lock:
-            ok = bcrypt.checkpw(password, hashed or _DUMMY_HASH) and hashed is not None
-            if ok:
-                if len(self._good) >= _CACHE_SIZE:
-                    self._good.clear()
-                self._good.add(key)
-        return ok
+            if client in self._checking or len(self._checking) >= _CHECKS_AT_ONCE:
+                return HTTPStatus.TOO_MANY_REQUESTS
+            self._checking.add(client)
+        try:
+            right = bcrypt.checkpw(password, hashed) and user in self._users
+        finally:
+            with self._lock:
+                self._checking.discard(client)
+        remembered = self._right if right else self._wrong
+        if len(remembered) >= _REMEMBERED:
+            remembered.clear()
+        remembered.add(key)
+        return HTTPStatus.OK if right else HTTPStatus.UNAUTHORIZED
 
 
 def _decode(header: str | None) -> tuple[str, bytes] | None:

@@ -1,4 +1,10 @@
-"""The exporter's HTTP endpoints: ``/`` landing page, ``/metrics``, ``/-/healthy``, ``/-/ready``."""
+"""The exporter's HTTP endpoints: ``/`` landing page, ``/metrics``, ``/-/healthy``, ``/-/ready``.
+
+Slow or silent clients cannot starve a scrape: at most MAX_CONNECTIONS are served at
+once (a thread each), and a client has REQUEST_HEAD_SECONDS in all from connecting to
+finish its TLS handshake and send its request line and headers, however slowly it
+drips them. When every connection is taken, the one sending its head longest is dropped.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,12 @@ import html
 import logging
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from contextlib import suppress
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client.exposition import ThreadingWSGIServer
@@ -16,9 +26,13 @@ from prometheus_client.registry import CollectorRegistry
 from exporter import __version__
 from exporter.exposition import make_metrics_app
 
+if TYPE_CHECKING:
+    from exporter.web.basic_auth import BasicAuth
+
 log = logging.getLogger("exporter.web")
-HANDSHAKE_TIMEOUT_SECONDS = 10.0
-CONNECTION_TIMEOUT_SECONDS = 60.0
+MAX_CONNECTIONS = 64
+REQUEST_HEAD_SECONDS = 10.0
+CONNECTION_TIMEOUT_SECONDS = 60.0  # per send, once the request is in
 StartResponse = Callable[..., Any]
 
 LANDING = """<!DOCTYPE html>
@@ -40,22 +54,24 @@ for Prometheus. Version {version}.</p>
 class _QuietHandler(WSGIRequestHandler):
     """Request logs go to the ``exporter.web`` logger at debug level, not to stderr."""
 
-    # A connection silent this long is dropped, so idle clients cannot pile up threads.
     timeout = CONNECTION_TIMEOUT_SECONDS
+    server: _Server
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()  # reads the headers
+        return self.server.head_read(self.connection) and ok
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
 
 def make_app(
-    registry: CollectorRegistry,
-    description: str,
-    allows: Callable[[str | None], bool] | None = None,
+    registry: CollectorRegistry, description: str, auth: BasicAuth | None = None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """A WSGI app serving the landing page, the metrics and the health endpoints.
 
-    With ``allows`` (see :class:`exporter.web.basic_auth.BasicAuth`), every path needs an
-    ``Authorization`` header it accepts, as with the Prometheus exporter-toolkit.
+    With ``auth``, every path needs an ``Authorization`` header it accepts, as with
+    the Prometheus exporter-toolkit.
     """
     metrics = make_metrics_app(registry)
     landing = LANDING.format(
@@ -64,15 +80,17 @@ def make_app(
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
-        if allows is not None and not allows(environ.get("HTTP_AUTHORIZATION")):
-            start_response(
-                "401 Unauthorized",
-                [
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                    ("WWW-Authenticate", 'Basic realm="ada-carbon-exporter"'),
-                ],
-            )
-            return [b"Unauthorized\n"]
+        if auth is not None:
+            status = auth.check(environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", ""))
+            if status is not HTTPStatus.OK:
+                start_response(
+                    f"{status.value} {status.phrase}",
+                    [
+                        ("Content-Type", "text/plain; charset=utf-8"),
+                        ("WWW-Authenticate", 'Basic realm="ada-carbon-exporter"'),
+                    ],
+                )
+                return [f"{status.phrase}\n".encode()]
         if path == "/metrics":
             return metrics(environ, start_response)
         if path == "/":
@@ -96,37 +114,84 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class _Server(ThreadingWSGIServer):
+    """A thread per connection, MAX_CONNECTIONS at most; TLS in the connection's thread."""
+
+    request_queue_size = 128  # a burst of scrapes waits in the backlog, not in SYN retries
+    tls: ssl.SSLContext | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._heads: dict[socket.socket, float] = {}  # still sending its head: deadline
+        self._lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                slowest = min(self._heads, key=self._heads.__getitem__, default=None)
+                if slowest is not None:
+                    self._hang_up(slowest)
+            self._slots.acquire()  # a connection past its head ends within its timeouts
+        with self._lock:
+            self._heads[request] = time.monotonic() + REQUEST_HEAD_SECONDS
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.head_read(request)
+            self._slots.release()
+
+    def head_read(self, connection: socket.socket) -> bool:
+        """The connection's head is in (or it failed): True if in time and not hung up on."""
+        with self._lock:
+            return self._heads.pop(connection, 0.0) > time.monotonic()
+
+    def service_actions(self) -> None:
+        """Hang up on clients past their deadline (serve_forever calls this every 0.5 s)."""
+        now = time.monotonic()
+        with self._lock:
+            for connection in [c for c, end in self._heads.items() if end < now]:
+                self._hang_up(connection)
+
+    def _hang_up(self, connection: socket.socket) -> None:
+        """End a connection another thread is reading (its read returns at once); hold the lock."""
+        self._heads[connection] = 0.0
+        with suppress(OSError):  # closed already
+            socket.socket.shutdown(connection, socket.SHUT_RDWR)  # under TLS too
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        with self._lock:  # the deadline follows the connection into TLS, handshake included
+            secure = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            self._heads[secure] = self._heads.pop(request, 0.0)
+        try:
+            secure.do_handshake()
+            super().finish_request(secure, client_address)
+        except OSError as exc:  # ssl.SSLError, and a hang-up, are OSErrors
+            log.debug("TLS connection from %s failed: %s", client_address[0], exc)
+        finally:
+            self.head_read(secure)
+            secure.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client gone mid-answer (or timed out) is its own problem: no traceback on stderr.
+        log.debug("connection from %s failed", client_address[0], exc_info=True)
+
+
 def make_http_server(
     address: str, app: Callable[..., Iterable[bytes]], tls: ssl.SSLContext | None = None
 ) -> ThreadingWSGIServer:
-    """Bind (but do not start) a threaded HTTP(S) server; each scrape gets its own thread.
-
-    With ``tls``, the handshake runs in the connection's own thread under a timeout,
-    so a client that connects and says nothing cannot hold up anyone else's scrape.
-    """
+    """Bind (but do not start) the threaded HTTP(S) server, with ``tls`` if given."""
     host, port = parse_listen_address(address)
 
-    class Server(ThreadingWSGIServer):
+    class Server(_Server):
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        request_queue_size = 128  # a burst of scrapes waits in the backlog, not in SYN retries
 
-        def finish_request(self, request: Any, client_address: Any) -> None:
-            if tls is None:
-                super().finish_request(request, client_address)
-                return
-            request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
-            try:
-                secure = tls.wrap_socket(request, server_side=True)
-            except OSError as exc:  # ssl.SSLError and timeouts are OSErrors
-                log.debug("TLS handshake with %s failed: %s", client_address[0], exc)
-                return
-            try:
-                super().finish_request(secure, client_address)
-            finally:
-                secure.close()
-
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            # A client gone mid-answer (or timed out) is its own problem: no traceback on stderr.
-            log.debug("connection from %s failed", client_address[0], exc_info=True)
-
-    return make_server(host, port, app, Server, handler_class=_QuietHandler)
+    server = make_server(host, port, app, Server, handler_class=_QuietHandler)
+    server.tls = tls
+    return server
