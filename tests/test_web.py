@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, with_demo
 from exporter.web import server as web_server
-from exporter.web.server import make_app, make_http_server, parse_listen_address
+from exporter.web.healthcheck import parse_listen_address
+from exporter.web.server import make_app, make_http_server
 from exporter.wiring import build_engine
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import os
 import threading
@@ -36,8 +35,7 @@ class BasicAuth:
         cost = max((hashed[4:6] for hashed in self._users.values()), default=b"10")
         self._dummy = _DUMMY_HASH[:4] + cost + _DUMMY_HASH[6:]
         self._secret = os.urandom(32)  # the remembered digests mean nothing outside
-        self._right: set[bytes] = set()
-        self._wrong: set[bytes] = set()
+        self._verdicts: dict[bytes, bool] = {}
         self._checking: set[str] = set()  # client addresses with a check running
         self._lock = threading.Lock()
 
@@ -48,39 +46,28 @@ class BasicAuth:
             return HTTPStatus.UNAUTHORIZED
         user, password = credentials
         hashed = self._users.get(user, self._dummy)
-        key = hashlib.blake2b(
-            b"\0".join((user.encode(), password, hashed)), key=self._secret
-        ).digest()
-        if key in self._right or key in self._wrong:
-            return HTTPStatus.OK if key in self._right else HTTPStatus.UNAUTHORIZED
-        with self._lock:
-            if client in self._checking or len(self._checking) >= _CHECKS_AT_ONCE:
-                return HTTPStatus.TOO_MANY_REQUESTS
-            self._checking.add(client)
-        try:
-            right = bcrypt.checkpw(password, hashed) and user in self._users
-        finally:
+        key = hashlib.blake2b(b"\0".join((user.encode(), password, hashed)), key=self._secret)
+        right = self._verdicts.get(key.digest())
+        if right is None:
             with self._lock:
-                self._checking.discard(client)
-        remembered = self._right if right else self._wrong
-        if len(remembered) >= _REMEMBERED:
-            remembered.clear()
-        remembered.add(key)
+                if client in self._checking or len(self._checking) >= _CHECKS_AT_ONCE:
+                    return HTTPStatus.TOO_MANY_REQUESTS
+                self._checking.add(client)
+            try:
+                right = bcrypt.checkpw(password, hashed) and user in self._users
+            finally:
+                with self._lock:
+                    self._checking.discard(client)
+            if len(self._verdicts) >= _REMEMBERED:
+                self._verdicts.clear()
+            self._verdicts[key.digest()] = right
         return HTTPStatus.OK if right else HTTPStatus.UNAUTHORIZED
 
 
 def _decode(header: str | None) -> tuple[str, bytes] | None:
     scheme, _, encoded = (header or "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
     try:
-        raw = base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    user, sep, password = raw.partition(b":")
-    if not sep:
-        return None
-    try:
-        return user.decode("utf-8"), password
-    except UnicodeDecodeError:
+        user, colon, password = base64.b64decode(encoded.strip(), validate=True).partition(b":")
+        return (user.decode("utf-8"), password) if scheme.lower() == "basic" and colon else None
+    except ValueError:  # not base64 (binascii.Error), or a name not in UTF-8
         return None

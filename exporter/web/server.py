@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler
 
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
 from exporter.exposition import make_metrics_app
+from exporter.web.healthcheck import parse_listen_address
 
 if TYPE_CHECKING:
     from exporter.web.basic_auth import BasicAuth
@@ -34,6 +35,8 @@ MAX_CONNECTIONS = 64
 REQUEST_HEAD_SECONDS = 10.0
 CONNECTION_TIMEOUT_SECONDS = 60.0  # per send, once the request is in
 StartResponse = Callable[..., Any]
+_TEXT = ("Content-Type", "text/plain; charset=utf-8")
+_CHALLENGE = ("WWW-Authenticate", 'Basic realm="ada-carbon-exporter"')
 
 LANDING = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Ada Carbon Exporter</title></head>
@@ -74,57 +77,41 @@ def make_app(
     the Prometheus exporter-toolkit.
     """
     metrics = make_metrics_app(registry)
-    landing = LANDING.format(
-        version=html.escape(__version__), sources=html.escape(description)
-    ).encode()
+    landing = LANDING.format(version=html.escape(__version__), sources=html.escape(description))
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         if auth is not None:
             status = auth.check(environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", ""))
             if status is not HTTPStatus.OK:
-                start_response(
-                    f"{status.value} {status.phrase}",
-                    [
-                        ("Content-Type", "text/plain; charset=utf-8"),
-                        ("WWW-Authenticate", 'Basic realm="ada-carbon-exporter"'),
-                    ],
-                )
+                start_response(f"{status.value} {status.phrase}", [_TEXT, _CHALLENGE])
                 return [f"{status.phrase}\n".encode()]
         if path == "/metrics":
             return metrics(environ, start_response)
         if path == "/":
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [landing]
+            return [landing.encode()]
         if path in ("/-/healthy", "/-/ready"):
-            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            start_response("200 OK", [_TEXT])
             return [b"OK\n"]
-        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        start_response("404 Not Found", [_TEXT])
         return [b"Not found. Try /metrics\n"]
 
     return app
-
-
-def parse_listen_address(address: str) -> tuple[str, int]:
-    """``host:port`` (``:9877`` means every interface) to a (host, port) pair."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--web.listen-address must be host:port, got {address!r}")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
 
 
 class _Server(ThreadingWSGIServer):
     """A thread per connection, MAX_CONNECTIONS at most; TLS in the connection's thread."""
 
     request_queue_size = 128  # a burst of scrapes waits in the backlog, not in SYN retries
-    tls: ssl.SSLContext | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.tls = tls
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._heads: dict[socket.socket, float] = {}  # still sending its head: deadline
         self._lock = threading.Lock()
-        super().__init__(*args, **kwargs)
+        super().__init__(address, _QuietHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -187,11 +174,6 @@ def make_http_server(
     address: str, app: Callable[..., Iterable[bytes]], tls: ssl.SSLContext | None = None
 ) -> ThreadingWSGIServer:
     """Bind (but do not start) the threaded HTTP(S) server, with ``tls`` if given."""
-    host, port = parse_listen_address(address)
-
-    class Server(_Server):
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-    server = make_server(host, port, app, Server, handler_class=_QuietHandler)
-    server.tls = tls
+    server = _Server(parse_listen_address(address), tls)
+    server.set_app(app)
     return server
