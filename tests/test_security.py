@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import datetime, timezone
 from http import HTTPStatus
 from pathlib import Path
@@ -32,6 +33,7 @@ from exporter.model import SourceError
 from exporter.sources.intensity import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage
 from exporter.web import basic_auth, healthcheck
+from exporter.web import server as web_server
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.config import WebConfig, WebConfigError, load_web_config
 from exporter.web.healthcheck import healthy, local_target
@@ -42,6 +44,7 @@ from tests.harness.prometheus import free_port
 from tests.harness.served import ServedExporter
 from tests.soak import listening_port
 from tests.stubs import StubOwnership, StubUsage, usage, ws
+from tests.test_web import closed_by_the_server
 
 ROOT = Path(__file__).resolve().parent.parent
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -235,6 +238,22 @@ def test_plain_http_and_silent_clients_do_not_stop_tls_scrapes(guarded, certs):
         assert time.monotonic() - started < 5  # the handshakes wait in their own threads
     finally:
         for sock in silent:
+            sock.close()
+
+
+def test_a_tls_handshake_dripped_byte_by_byte_is_dropped_at_the_deadline(guarded, monkeypatch):
+    monkeypatch.setattr(web_server, "REQUEST_HEAD_SECONDS", 1.0)
+    port = int(guarded.url.rsplit(":", 1)[1])
+    drips = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+    try:
+        for byte in b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03":  # 2.2 s of a ClientHello
+            for sock in drips:
+                with suppress(OSError):  # dropped already
+                    sock.send(bytes([byte]))
+            time.sleep(0.2)
+        assert all(closed_by_the_server(sock) for sock in drips)
+    finally:
+        for sock in drips:
             sock.close()
 
 

@@ -107,11 +107,14 @@ class _Server(ThreadingWSGIServer):
 
     def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.tls = tls
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._heads: dict[socket.socket, float] = {}  # still sending its head: deadline
         self._lock = threading.Lock()
         super().__init__(address, _QuietHandler)
+        if tls is not None:  # the handshake happens on the first read, in the connection's thread
+            self.socket = tls.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -148,22 +151,6 @@ class _Server(ThreadingWSGIServer):
         self._heads[connection] = 0.0
         with suppress(OSError):  # closed already
             socket.socket.shutdown(connection, socket.SHUT_RDWR)  # under TLS too
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.tls is None:
-            super().finish_request(request, client_address)
-            return
-        with self._lock:  # the deadline follows the connection into TLS, handshake included
-            secure = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-            self._heads[secure] = self._heads.pop(request, 0.0)
-        try:
-            secure.do_handshake()
-            super().finish_request(secure, client_address)
-        except OSError as exc:  # ssl.SSLError, and a hang-up, are OSErrors
-            log.debug("TLS connection from %s failed: %s", client_address[0], exc)
-        finally:
-            self.head_read(secure)
-            secure.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client gone mid-answer (or timed out) is its own problem: no traceback on stderr.
