@@ -23,9 +23,9 @@ ENV MALLOC_ARENA_MAX=2
 ENV WEB_LISTEN_ADDRESS=:9877
 EXPOSE 9877
 # Any answer on /-/healthy over HTTP or HTTPS, 401 included (with --web.config.file
-# every path needs a password): see exporter/healthcheck.py.
+# every path needs a password): see exporter/web/healthcheck.py.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["python", "-m", "exporter.healthcheck"]
+  CMD ["python", "-m", "exporter.web.healthcheck"]
 ENTRYPOINT ["ada-carbon-exporter", "--config.file=/etc/ada-carbon-exporter/exporter.yaml"]
 # No arguments by default (not the base image's `python3`); those given to `docker run`
 # follow the config file.

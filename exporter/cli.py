@@ -12,8 +12,8 @@ from exporter import __version__
 from exporter.commands import CommandError, backfill, calculate, snapshot
 from exporter.commands.report import command as report
 from exporter.config import Config, ConfigError, load, scrub_logs, with_demo
-from exporter.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address
-from exporter.webconfig import WebConfig, load_web_config
+from exporter.web.config import WebConfig, load_web_config
+from exporter.web.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address
 
 DEFAULT_CONFIG = "exporter.yaml"
 

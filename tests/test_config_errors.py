@@ -156,7 +156,7 @@ def test_a_key_given_twice_is_refused_not_silently_overridden(tmp_path, text, ke
 
 
 def test_a_web_config_key_given_twice_is_refused(tmp_path):
-    from exporter.webconfig import WebConfigError, load_web_config
+    from exporter.web.config import WebConfigError, load_web_config
 
     path = tmp_path / "web.yaml"
     path.write_text("basic_auth_users: {}\nbasic_auth_users: {}\n")
@@ -233,7 +233,7 @@ def test_an_unknown_key_is_named_only_if_it_looks_like_a_setting_and_then_cut(tm
 )
 @pytest.mark.parametrize("which", ["config", "web config"])
 def test_files_built_to_exhaust_the_loader_are_refused_at_once(tmp_path, content, message, which):
-    from exporter.webconfig import load_web_config
+    from exporter.web.config import load_web_config
 
     path = tmp_path / "c.yaml"
     path.write_text(content)

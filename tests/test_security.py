@@ -8,30 +8,35 @@ bcrypt at its lowest cost, so the tests stay fast.
 from __future__ import annotations
 
 import base64
+import http.client
 import os
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import datetime, timezone
+from http import HTTPStatus
 from pathlib import Path
 
 import bcrypt
 import httpx
 import pytest
 
-from exporter import basic_auth, healthcheck
-from exporter.basic_auth import BasicAuth
 from exporter.cli import build_parser
 from exporter.config import Config, ConfigError, IntensityConfig, PrometheusConfig, load
 from exporter.engine import Engine
-from exporter.healthcheck import healthy, local_target
 from exporter.model import SourceError
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.prometheus import PrometheusUsage
-from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+from exporter.web import basic_auth, healthcheck
+from exporter.web import server as web_server
+from exporter.web.basic_auth import BasicAuth
+from exporter.web.config import WebConfig, WebConfigError, load_web_config
+from exporter.web.healthcheck import healthy, local_target
 from exporter.wiring import prometheus_client
 from tests.harness.certs import Certificates, make_certificates
 from tests.harness.faulty_http import FaultyPrometheus
@@ -39,6 +44,7 @@ from tests.harness.prometheus import free_port
 from tests.harness.served import ServedExporter
 from tests.soak import listening_port
 from tests.stubs import StubOwnership, StubUsage, usage, ws
+from tests.test_web import closed_by_the_server
 
 ROOT = Path(__file__).resolve().parent.parent
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -82,7 +88,7 @@ def engine() -> Engine:
 @pytest.fixture
 def guarded(tmp_path: Path, certs: Certificates) -> Iterator[ServedExporter]:
     web = load_web_config(web_config_file(tmp_path, tls_and_auth(certs)))
-    with ServedExporter(engine(), END, tls=web.tls, allows=BasicAuth(web.users).allows) as served:
+    with ServedExporter(engine(), END, tls=web.tls, auth=BasicAuth(web.users)) as served:
         yield served
 
 
@@ -235,11 +241,27 @@ def test_plain_http_and_silent_clients_do_not_stop_tls_scrapes(guarded, certs):
             sock.close()
 
 
+def test_a_tls_handshake_dripped_byte_by_byte_is_dropped_at_the_deadline(guarded, monkeypatch):
+    monkeypatch.setattr(web_server, "REQUEST_HEAD_SECONDS", 1.0)
+    port = int(guarded.url.rsplit(":", 1)[1])
+    drips = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+    try:
+        for byte in b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03":  # 2.2 s of a ClientHello
+            for sock in drips:
+                with suppress(OSError):  # dropped already
+                    sock.send(bytes([byte]))
+            time.sleep(0.2)
+        assert all(closed_by_the_server(sock) for sock in drips)
+    finally:
+        for sock in drips:
+            sock.close()
+
+
 def test_client_certificates_can_be_required(tmp_path, certs):
     extra = f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {certs.ca}\n"
     web = load_web_config(web_config_file(tmp_path, tls_and_auth(certs, extra)))
     assert web.describe() == "TLS, client certificates required, basic auth (1 user)"
-    with ServedExporter(engine(), END, tls=web.tls, allows=BasicAuth(web.users).allows) as served:
+    with ServedExporter(engine(), END, tls=web.tls, auth=BasicAuth(web.users)) as served:
         with pytest.raises(httpx.TransportError):
             httpx.get(served.url + "/metrics", verify=trusting(certs), timeout=5)
         context = trusting(certs)
@@ -250,23 +272,108 @@ def test_client_certificates_can_be_required(tmp_path, certs):
     assert answer.status_code == 200
 
 
-def test_bcrypt_runs_once_for_a_returning_password_and_each_time_for_a_wrong_one(monkeypatch):
-    calls = []
-    real = basic_auth.bcrypt.checkpw
+class CountedChecks:
+    """bcrypt.checkpw, counting calls, the hashes compared against and the most at once."""
 
-    def counting(password: bytes, hashed: bytes) -> bool:
-        calls.append(password)
-        return real(password, hashed)
+    def __init__(self) -> None:
+        self.hashes: list[bytes] = []
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+        self._real = bcrypt.checkpw
 
-    monkeypatch.setattr(basic_auth.bcrypt, "checkpw", counting)
+    def __call__(self, password: bytes, hashed: bytes) -> bool:
+        with self._lock:
+            self.hashes.append(hashed)
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return self._real(password, hashed)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> CountedChecks:
+    counted = CountedChecks()
+    monkeypatch.setattr(basic_auth.bcrypt, "checkpw", counted)
+    return counted
+
+
+def test_bcrypt_runs_once_per_password_whether_right_or_wrong(checks):
     auth = BasicAuth({"prometheus": HASH.encode()})
-    header = basic("prometheus", PASSWORD)["Authorization"]
-    assert all(auth.allows(header) for _ in range(5))
-    assert len(calls) == 1
+    right = basic("prometheus", PASSWORD)["Authorization"]
+    assert all(auth.check(right, "10.0.0.1") == HTTPStatus.OK for _ in range(5))
+    assert len(checks.hashes) == 1
     wrong = basic("prometheus", "nope")["Authorization"]
-    assert not any(auth.allows(wrong) for _ in range(3))
-    assert not auth.allows(basic("nobody", PASSWORD)["Authorization"])  # costs a check too
-    assert len(calls) == 5
+    assert all(auth.check(wrong, "10.0.0.1") == HTTPStatus.UNAUTHORIZED for _ in range(3))
+    assert auth.check(basic("nobody", PASSWORD)["Authorization"], "10.0.0.1") == 401
+    assert len(checks.hashes) == 3  # a new password, or an unknown user, costs one check
+
+
+def test_an_unknown_user_costs_as_much_as_the_costliest_user_so_timing_tells_no_names(checks):
+    cheap, dear = (bcrypt.hashpw(b"pw", bcrypt.gensalt(cost)) for cost in (4, 6))
+    auth = BasicAuth({"alice": cheap, "bob": dear})
+    assert auth.check(basic("mallory", "pw")["Authorization"], "10.0.0.1") == 401
+    assert auth.check(basic("bob", "nope")["Authorization"], "10.0.0.1") == 401
+    unknown, known = checks.hashes
+    assert unknown[:7] == known[:7] == b"$2b$06$"  # the same algorithm, at the same cost
+
+
+def wrong_password_flood(port: int, source: str, same: bool, stop: threading.Event):
+    """150 clients from ``source`` sending wrong passwords (20 each at most) until ``stop``."""
+    statuses: list[int] = []
+
+    def client(n: int) -> None:
+        for i in range(20):
+            if stop.is_set():
+                return
+            conn = http.client.HTTPConnection(
+                "127.0.0.1", port, timeout=10, source_address=(source, 0)
+            )
+            try:
+                headers = basic("prometheus", "wrong" if same else f"wrong-{n}-{i}")
+                conn.request("GET", "/metrics", headers=headers)
+                statuses.append(conn.getresponse().status)
+            except OSError:
+                pass  # refused while the backlog was full: still part of the flood
+            finally:
+                conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(150)]
+    for thread in threads:
+        thread.start()
+    return threads, statuses
+
+
+@pytest.mark.parametrize(
+    ("source", "same"),
+    [("127.0.0.1", True), ("127.0.0.2", False)],
+    ids=["one wrong password, same address", "a new wrong password each time"],
+)
+def test_a_wrong_password_flood_neither_queues_bcrypt_nor_keeps_prometheus_out(
+    checks, source, same
+):
+    """Prometheus' first login, from 127.0.0.1, in the middle of a 150-client flood."""
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10))  # tens of ms a check
+    with ServedExporter(engine(), END, auth=BasicAuth({"prometheus": hashed})) as served:
+        port = int(served.url.rsplit(":", 1)[1])
+        stop = threading.Event()
+        threads, statuses = wrong_password_flood(port, source, same, stop)
+        try:
+            time.sleep(1)  # the flood is on
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/metrics", headers=basic("prometheus", PASSWORD))
+            answer = conn.getresponse()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+    assert answer.status == 200 and b"ada_carbon_energy_joules{" in answer.read()
+    assert statuses and set(statuses) <= {401, 429}
+    assert checks.most <= 2
+    if same:  # the wrong password is checked once, then remembered
+        assert len(checks.hashes) <= 3
 
 
 # --- the command line, as deployed ------------------------------------------------------
@@ -354,7 +461,7 @@ def test_the_exporter_and_its_healthcheck_follow_web_listen_address_as_in_the_co
     port = free_port()
     env = {**os.environ, "WEB_LISTEN_ADDRESS": f"127.0.0.1:{port}"}
     log = tmp_path / "exporter.log"
-    check = [sys.executable, "-m", "exporter.healthcheck"]
+    check = [sys.executable, "-m", "exporter.web.healthcheck"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "exporter", "--demo"],
@@ -560,7 +667,7 @@ def test_the_dockerfile_runs_unprivileged_with_a_healthcheck_that_works_behind_t
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("0", "root")
     assert any(line.startswith("HEALTHCHECK ") for line in lines)
-    assert '"exporter.healthcheck"' in "\n".join(lines)
+    assert '"exporter.web.healthcheck"' in "\n".join(lines)
     assert "PYTHONDONTWRITEBYTECODE=1" in "\n".join(lines)  # read-only root filesystem
     assert not any(
         word in line.upper() for line in lines if line.startswith("ENV ")
@@ -578,5 +685,5 @@ def test_the_dockerfile_healthcheck_asks_where_the_exporter_listens():
     assert f"EXPOSE {port}" in lines
     checks = [line for line in lines if line.startswith("HEALTHCHECK ")]
     assert len(checks) == 1
-    assert checks[0].endswith('CMD ["python", "-m", "exporter.healthcheck"]')  # no address
+    assert checks[0].endswith('CMD ["python", "-m", "exporter.web.healthcheck"]')  # no address
     assert not any("--web.listen-address" in line for line in lines)  # which it cannot see

@@ -1,6 +1,9 @@
 """The HTTP endpoints, served by a real server on a loopback port."""
 
+import socket
 import threading
+import time
+from contextlib import suppress
 
 import httpx
 import pytest
@@ -8,7 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collectors import AdaCarbonCollector
 from exporter.config import Config, with_demo
-from exporter.web import make_app, make_http_server, parse_listen_address
+from exporter.web import server as web_server
+from exporter.web.healthcheck import parse_listen_address
+from exporter.web.server import make_app, make_http_server
 from exporter.wiring import build_engine
 
 
@@ -62,3 +67,44 @@ def test_listen_addresses(address, expected):
 def test_bad_listen_addresses_are_refused(address):
     with pytest.raises(ValueError):
         parse_listen_address(address)
+
+
+def closed_by_the_server(sock: socket.socket) -> bool:
+    sock.settimeout(5)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_dripping_clients_hold_at_most_the_cap_in_threads_and_are_dropped_at_the_deadline(
+    monkeypatch,
+):
+    """30 clients send a header line every 0.25 s, never ending their request."""
+    monkeypatch.setattr(web_server, "MAX_CONNECTIONS", 8)
+    monkeypatch.setattr(web_server, "REQUEST_HEAD_SECONDS", 1.5)
+    httpd = make_http_server("127.0.0.1:0", make_app(CollectorRegistry(), "no sources"))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    address = httpd.server_address[:2]
+    before = threading.active_count()
+    drips = [socket.create_connection(address) for _ in range(30)]
+    try:
+        most, scrape = 0, None
+        for step in range(12):  # 3 s: twice the deadline
+            for sock in drips:
+                with suppress(OSError):  # dropped already
+                    sock.sendall(b"GET /metrics HTTP/1.1\r\n" if step == 0 else b"X-Drip: 1\r\n")
+            most = max(most, threading.active_count() - before)
+            if step == 2:
+                scrape = httpx.get(f"http://{address[0]}:{address[1]}/metrics", timeout=5)
+            time.sleep(0.25)
+        assert most <= 8
+        assert scrape is not None and scrape.status_code == 200
+        assert all(closed_by_the_server(sock) for sock in drips)
+    finally:
+        for sock in drips:
+            sock.close()
+        httpd.shutdown()
+        httpd.server_close()

@@ -11,12 +11,12 @@ from types import FrameType
 from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
-from exporter.basic_auth import BasicAuth
 from exporter.collectors import AdaCarbonCollector
 from exporter.config import Config
 from exporter.engine import Engine
-from exporter.web import make_app, make_http_server
-from exporter.webconfig import WebConfig
+from exporter.web.basic_auth import BasicAuth
+from exporter.web.config import WebConfig
+from exporter.web.server import make_app, make_http_server
 
 log = logging.getLogger("exporter")
 
@@ -25,9 +25,9 @@ def run(config: Config, listen: str, engine: Engine, description: str, web: WebC
     """Serve until stopped; 0 after a signal, 1 if the address cannot be listened on."""
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(engine.snapshot, config.min_refresh_interval_seconds))
-    allows = BasicAuth(web.users).allows if web.users else None
+    auth = BasicAuth(web.users) if web.users else None
     try:
-        server = make_http_server(listen, make_app(registry, description, allows), web.tls)
+        server = make_http_server(listen, make_app(registry, description, auth), web.tls)
     except (OSError, ValueError) as exc:
         print(f"ada-carbon-exporter: cannot listen on {listen}: {exc}", file=sys.stderr)
         return 1

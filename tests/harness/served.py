@@ -11,7 +11,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +19,8 @@ from prometheus_client.registry import CollectorRegistry
 
 from exporter.collectors import AdaCarbonCollector
 from exporter.engine import Engine
-from exporter.web import make_app, make_http_server
+from exporter.web.basic_auth import BasicAuth
+from exporter.web.server import make_app, make_http_server
 
 USAGE_FAMILIES = (
     "ada_carbon_cpu_seconds",
@@ -73,13 +73,13 @@ class ServedExporter:
         end: datetime | None = None,
         min_refresh_interval: float = 0.0,
         tls: ssl.SSLContext | None = None,
-        allows: Callable[[str | None], bool] | None = None,
+        auth: BasicAuth | None = None,
     ) -> None:
         self.engine = engine
         registry = CollectorRegistry()
         self.collector = AdaCarbonCollector(lambda: engine.snapshot(end), min_refresh_interval)
         registry.register(self.collector)
-        app = make_app(registry, "test sources", allows)
+        app = make_app(registry, "test sources", auth)
         self._server = make_http_server("127.0.0.1:0", app, tls)
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

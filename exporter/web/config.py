@@ -15,7 +15,7 @@ node_exporter and this exporter alike::
 It is checked whole when the exporter starts (and by ``--config.check``): every
 problem is reported with its key, and a setting this exporter does not implement
 is an error rather than silently ignored. Basic auth, when on, guards every path,
-as in the toolkit (see :mod:`exporter.basic_auth`).
+as in the toolkit (see :mod:`exporter.web.basic_auth`).
 """
 
 from __future__ import annotations
@@ -42,18 +42,15 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-# Keys of the toolkit's format this exporter does not implement: refused, never ignored.
-_UNSUPPORTED = {
-    "tls_server_config": (
-        "cert",
-        "key",
-        "client_ca",
-        "cipher_suites",
-        "curve_preferences",
-        "prefer_server_cipher_suites",
-        "client_allowed_sans",
-    ),
-    "http_server_config": ("headers",),
+_KEYS = {  # what each section may hold
+    "tls_server_config": "cert_file key_file client_auth_type client_ca_file"
+    " min_version max_version",
+    "http_server_config": "http2",  # HTTP/2 or not: this exporter speaks HTTP/1, either is fine
+}
+_UNSUPPORTED = {  # keys of the toolkit's format this exporter lacks: refused, never ignored
+    "tls_server_config": "cert key client_ca cipher_suites curve_preferences"
+    " prefer_server_cipher_suites client_allowed_sans",
+    "http_server_config": "headers",
 }
 
 
@@ -95,16 +92,10 @@ def load_web_config(path: str | Path | None) -> WebConfig:
     data = _mapping(data, "web.config.file", problems)
     sections = {"tls_server_config", "basic_auth_users", "http_server_config"}
     problems += unknown_keys("", sorted(set(map(str, data)) - sections), str(path))
-    http = _mapping(data.get("http_server_config"), "http_server_config", problems)
-    for key in map(str, http):
-        if key in _UNSUPPORTED["http_server_config"]:
-            problems.append(f"http_server_config.{key}: not supported by this exporter")
-        elif key != "http2":  # HTTP/2 or not: this exporter speaks HTTP/1, either way is fine
-            problems.append(f"http_server_config.{key}: unknown key")
+    _section(data, "http_server_config", problems)
     tls = None
     if data.get("tls_server_config") is not None:
-        section = _mapping(data["tls_server_config"], "tls_server_config", problems)
-        tls = _tls(section, path.parent, problems)
+        tls = _tls(_section(data, "tls_server_config", problems), path.parent, problems)
     users = _users(data.get("basic_auth_users"), problems)
     if problems:
         raise WebConfigError(problems)
@@ -120,16 +111,20 @@ def _mapping(value: object, key: str, problems: list[str]) -> dict[Any, Any]:
     return value
 
 
+def _section(data: dict[Any, Any], name: str, problems: list[str]) -> dict[Any, Any]:
+    """``data[name]``, a mapping; its unknown and unsupported keys go to ``problems``."""
+    section = _mapping(data.get(name), name, problems)
+    keys = list(map(str, section))
+    unsupported = [k for k in keys if k in _UNSUPPORTED[name].split()]
+    problems += [f"{name}.{k}: not supported by this exporter" for k in unsupported]
+    unknown = [k for k in keys if k not in _KEYS[name].split() and k not in unsupported]
+    problems += unknown_keys(name, unknown)
+    return section
+
+
 def _tls(section: dict[Any, Any], base: Path, problems: list[str]) -> ssl.SSLContext | None:
     """The server's TLS context, or None with the reasons added to ``problems``."""
     before = len(problems)
-    known = {"cert_file", "key_file", "client_auth_type", "client_ca_file"}
-    known |= {"min_version", "max_version"}
-    for key in map(str, section):
-        if key in _UNSUPPORTED["tls_server_config"]:
-            problems.append(f"tls_server_config.{key}: not supported by this exporter")
-        elif key not in known:
-            problems.append(f"tls_server_config.{key}: unknown key")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _versions(section, context, problems)
     _client_auth(section, base, context, problems)

@@ -1,6 +1,6 @@
 """The container's HEALTHCHECK: is the exporter on this machine answering HTTP(S)?
 
-``python -m exporter.healthcheck [HOST:PORT]`` asks ``/-/healthy`` over HTTP, then
+``python -m exporter.web.healthcheck [HOST:PORT]`` asks ``/-/healthy`` over HTTP, then
 over HTTPS, and exits 0 on any answer below 500. Without an argument it asks where
 the exporter listens by default: ``$WEB_LISTEN_ADDRESS`` if set, else ``:9877``, the
 same default ``--web.listen-address`` takes, so the Dockerfile sets the address once,
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 LISTEN_ENV = "WEB_LISTEN_ADDRESS"
 DEFAULT_LISTEN = ":9877"
 TIMEOUT_SECONDS = 2.0
-_LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 def listen_address(environ: Mapping[str, str] = os.environ) -> str:
@@ -32,13 +32,18 @@ def listen_address(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get(LISTEN_ENV) or DEFAULT_LISTEN
 
 
+def parse_listen_address(address: str) -> tuple[str, int]:
+    """``host:port`` (``:9877`` means every interface) to a (host, port) pair."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 def local_target(address: str) -> tuple[str, int]:
     """Where to reach a server listening on ``address`` from this machine, as (host, port)."""
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {address!r}")
-    host = host.strip("[]")
-    return _LOOPBACK.get(host, host), int(port)
+    host, port = parse_listen_address(address)
+    return _LOOPBACK.get(host, host), port
 
 
 def healthy(address: str = DEFAULT_LISTEN, timeout: float = TIMEOUT_SECONDS) -> bool:

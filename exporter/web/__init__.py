@@ -1,0 +1,1 @@
+"""The exporter's own endpoint: HTTP server, TLS and basic auth, the container healthcheck."""
