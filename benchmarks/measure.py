@@ -5,7 +5,7 @@ CPU time and peak RSS. It reads a JSON spec on stdin and prints a JSON result:
 
 - ``raw`` / ``recording_rules``: the exporter's real code path, one scrape being a GET
   of the exporter's /metrics app as Prometheus makes it (OpenMetrics, gzip): the
-  ``Engine.snapshot``, the collector, the body and its compression, from one registry;
+  ``Refresh.snapshot``, the collector, the body and its compression, from one registry;
 - ``old``: the earlier service's way, one Prometheus query per workspace and one
   user lookup each (but matching hosts exactly and querying each owner's own
   stretch of the window, so that the numbers can agree).
@@ -38,17 +38,16 @@ from prometheus_client.registry import CollectorRegistry
 from pymongo import MongoClient, monitoring
 
 from benchmarks.fleet import END, START
-from exporter.cli import limit_malloc_arenas, tune_gc
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
-from exporter.engine import Engine, Snapshot
 from exporter.exposition import make_metrics_app
-from exporter.model import UNATTRIBUTED
-from exporter.promql import exact_regex, selector
+from exporter.model import UNATTRIBUTED, Snapshot
+from exporter.refresh import Refresh
 from exporter.sources.intensity import FixedIntensity
 from exporter.sources.mongo import MongoOwnership
-from exporter.sources.prometheus import PrometheusUsage
-from exporter.wiring import prometheus_client
+from exporter.sources.prometheus.client import http_client
+from exporter.sources.prometheus.promql import exact_regex, selector
+from exporter.sources.prometheus.usage import PrometheusUsage
 
 INTENSITY = 185.0
 USER_FIELDS = {"platform_name": 1, "tag": 1, "_id": 0}  # the old service read each owner's
@@ -198,10 +197,10 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
         mongodb=MongoConfig(uri=spec["mongo_uri"], timeout_seconds=TIMEOUT),
         carbon_intensity=IntensityConfig(source="fixed", fixed_gco2_per_kwh=INTENSITY),
     )
-    http = prometheus_client(config, TimedTransport(spans))  # as the exporter builds it
+    http = http_client(config.prometheus, TimedTransport(spans))  # as the exporter builds it
     usage = PrometheusUsage(http, config.prometheus, config.modes.busy, config.modes.idle)
     ownership = MongoOwnership(mongo_client(spec["mongo_uri"], spans), "ada", TIMEOUT)
-    engine = Engine(config, usage, ownership, FixedIntensity(INTENSITY), "fixed")
+    engine = Refresh(config, usage, ownership, FixedIntensity(INTENSITY), "fixed")
     profiler = cProfile.Profile() if spec.get("profile") else None
     if profiler is not None:
         # cProfile sees only the thread that enabled it: run the sources in this one.
@@ -345,8 +344,6 @@ def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    tune_gc()  # as the exporter's command line does
-    limit_malloc_arenas()
     spec = json.load(sys.stdin)
     measure = measure_old if spec["path"] == "old" else measure_exporter
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")

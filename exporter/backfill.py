@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter.collector import families
-from exporter.engine import Snapshot
+from exporter.model import Snapshot
 
 HISTORY_FAMILIES = frozenset(
     {

@@ -26,7 +26,7 @@ from exporter.report import command as report_command
 from exporter.webconfig import WebConfig, load_web_config
 
 if TYPE_CHECKING:
-    from exporter.engine import Snapshot
+    from exporter.model import Snapshot
 
 DEFAULT_CONFIG = "exporter.yaml"
 log = logging.getLogger("exporter")
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ada-carbon-exporter: {exc}", file=sys.stderr)
         return 2
-    from exporter.wiring import build_engine, describe_sources  # imports the clients lazily
+    from exporter.sources.build import build_refresh, describe_sources  # imports the clients lazily
 
     if args.config_check:
         print(f"configuration OK: {describe_sources(config)}; web: {web.describe()}")
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ada-carbon-exporter report: {exc}", file=sys.stderr)
             return exc.code
         return 0
-    engine = build_engine(config)
+    engine = build_refresh(config)
     try:
         if args.command == "snapshot":
             snaps: list[Snapshot] = []
@@ -320,9 +320,9 @@ def run_backfill(engine: object, args: argparse.Namespace) -> int:
     from collections.abc import Iterator
 
     from exporter.backfill import backfill, window_ends
-    from exporter.engine import Engine
+    from exporter.refresh import Refresh
 
-    assert isinstance(engine, Engine)
+    assert isinstance(engine, Refresh)
     window = timedelta(seconds=engine.config.window_seconds)
     step = args.step or window
     if step != window:
@@ -373,10 +373,10 @@ def serve(
     config: Config, listen: str, engine: object, description: str, web: WebConfig | None = None
 ) -> int:
     from exporter.basic_auth import BasicAuth
-    from exporter.engine import Engine
+    from exporter.refresh import Refresh
     from exporter.web import make_app, make_http_server
 
-    assert isinstance(engine, Engine)
+    assert isinstance(engine, Refresh)
     web = web or WebConfig()
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(engine.snapshot, config.min_refresh_interval_seconds))

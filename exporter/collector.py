@@ -22,12 +22,10 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__, equivalencies
 from exporter.config import SOURCES
-from exporter.digest import WorkspaceInfo
-from exporter.engine import Snapshot, Usage
 from exporter.exposition import ColumnGauge, RowGauge
 from exporter.forecast import INDEX_LEVELS
 from exporter.intensity_fallback import INTENSITY_SOURCES
-from exporter.model import SKIP_REASONS
+from exporter.model import SKIP_REASONS, Snapshot, Usage, WorkspaceInfo
 
 
 class SharedRefresh:

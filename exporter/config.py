@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from exporter.energy import PowerModel
 from exporter.forecast import WorkingHours
-from exporter.promql import label_name, metric_name
+from exporter.pricing import PowerModel
 from exporter.region import NATIONAL, Region
+from exporter.sources.prometheus.promql import label_name, metric_name
 
 DEFAULT_FACILITIES = {
     "IDAaaS": "ISIS",

@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from exporter import config as c
-from exporter.energy import PowerModel
 from exporter.forecast import parse_working_hours
+from exporter.pricing import PowerModel
 from exporter.region import parse_region
 
 T = TypeVar("T")

@@ -15,20 +15,9 @@ from typing import NamedTuple
 
 from exporter.attribution import TimelineBuilder, Timelines
 from exporter.hosts import host_key
-from exporter.model import UNATTRIBUTED, HostUsage, Workspace, WorkspaceBatch
+from exporter.model import UNATTRIBUTED, HostUsage, Workspace, WorkspaceBatch, WorkspaceInfo
 
 NO_GROUP = ("", "")  # a workspace on a host Prometheus does not measure
-
-
-class WorkspaceInfo(NamedTuple):
-    """One ``ada_carbon_workspace_info`` series: its label values, in the family's order."""
-
-    workspace_id: str
-    host: str
-    user: str
-    state: str
-    cloud_project_name: str
-    machine_name: str
 
 
 class Measured(NamedTuple):

@@ -6,23 +6,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TypeVar
 
-from exporter.model import SourceError
+from exporter.model import SourceError, SourceStatus
 
 T = TypeVar("T")
 log = logging.getLogger("exporter.health")
-
-
-@dataclass
-class SourceStatus:
-    """How one source fared during one refresh."""
-
-    up: bool = True
-    duration_seconds: float = 0.0
-    requests: int = 0
-    error: str = ""
 
 
 class HealthTracker:

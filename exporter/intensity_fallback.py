@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from exporter.config import IntensityConfig
-from exporter.energy import MeanIntensity, mean_intensity
 from exporter.forecast import SLOT_SECONDS, index_for
 from exporter.model import IntensitySlot, IntensitySource
+from exporter.pricing import MeanIntensity, mean_intensity
 
 log = logging.getLogger("exporter.intensity")
 INTENSITY_SOURCES = ("api", "cache", "last_good", "default", "fixed", "demo")

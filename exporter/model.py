@@ -10,9 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:  # annotations only: both modules import this one
+    from exporter.forecast import Outlook
+    from exporter.intensity_fallback import IntensityReading
 
 UNATTRIBUTED = "unattributed"
+UNKNOWN_FACILITY = "unknown"  # the facility of a project not in the ``facilities`` map
+GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
 
 
 class SourceError(Exception):
@@ -136,10 +142,17 @@ class IntensitySlot:
 class UsageSource(Protocol):
     """Where CPU-seconds come from (Prometheus, or the demo's simulation)."""
 
-    requests: int  # upstream requests made so far; the collector reports per-scrape deltas
+    @property
+    def requests(self) -> int:
+        """Upstream requests made so far; the refresh reports per-refresh deltas."""
+        ...
 
-    def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
-        """CPU-seconds per host and group over (end - window, end]."""
+    def window_fetches(self, end: datetime, window_seconds: float) -> list[Callable[[], Any]]:
+        """The calls that fetch the window totals, for the refresh to run side by side."""
+        ...
+
+    def window_usage_of(self, answers: Sequence[Any]) -> list[HostUsage]:
+        """CPU-seconds per host and group over (end - window, end], from those calls' answers."""
         ...
 
     def usage_steps(
@@ -191,3 +204,53 @@ class IntensitySource(Protocol):
     def cached_forecast(self, at: datetime) -> list[IntensitySlot]:
         """The forecast slots already known from the half hour containing ``at``, without I/O."""
         ...
+
+
+class Usage(NamedTuple):
+    """Attributed totals of one (project, machine type, facility, user) over the window."""
+
+    busy_seconds: float = 0.0
+    idle_seconds: float = 0.0
+    busy_joules: float = 0.0
+    idle_joules: float = 0.0
+    busy_grams: float = 0.0
+    idle_grams: float = 0.0
+
+
+class WorkspaceInfo(NamedTuple):
+    """One ``ada_carbon_workspace_info`` series: its label values, in the family's order."""
+
+    workspace_id: str
+    host: str
+    user: str
+    state: str
+    cloud_project_name: str
+    machine_name: str
+
+
+@dataclass
+class SourceStatus:
+    """How one source fared during one refresh."""
+
+    up: bool = True
+    duration_seconds: float = 0.0
+    requests: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one refresh learnt. ``usage`` is None when it could not be computed truthfully."""
+
+    end: float
+    window_seconds: float
+    sources: Mapping[str, SourceStatus]
+    intensity: IntensityReading
+    usage: Mapping[GroupKey, Usage] | None
+    workspaces: Mapping[tuple[str, str], int] | None  # (tag, state) -> alive at end
+    workspace_info: tuple[WorkspaceInfo, ...]
+    skipped: Mapping[tuple[str, str], int]  # (collection, reason) -> documents
+    unmatched_hosts: Mapping[str, int]  # side -> hosts
+    conflicted_hosts: int
+    split_hosts: int
+    outlook: Outlook  # forecast and greenest windows from ``end``

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collector import SPECS, AdaCarbonCollector
 from exporter.config import Config, IntensityConfig
-from exporter.engine import Engine
+from exporter.refresh import Refresh as Engine
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)

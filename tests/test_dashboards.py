@@ -40,8 +40,8 @@ from exporter import equivalencies
 from exporter.backfill import backfill, window_ends
 from exporter.collector import families
 from exporter.config import Config, parse_duration, with_demo
-from exporter.engine import GroupKey, Snapshot, Usage
-from exporter.wiring import build_engine
+from exporter.model import GroupKey, Snapshot, Usage
+from exporter.sources.build import build_refresh as build_engine
 from tests import grafana
 from tests.grafana import Target
 from tests.harness.fixtures import require_binaries

@@ -7,8 +7,8 @@ import mongomock
 import pytest
 
 from exporter.config import ConfigError, load
-from exporter.engine import Usage
 from exporter.experiments import Experiment, Matcher, parse_experiments
+from exporter.model import Usage
 from exporter.report.compute import Interval, by_experiment, by_labels, grams
 from exporter.sources.mongo import MongoOwnership
 

@@ -25,7 +25,7 @@ from prometheus_client.samples import Sample
 from exporter import exposition
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, with_demo
-from exporter.wiring import build_engine
+from exporter.sources.build import build_refresh as build_engine
 
 ACCEPTS = (
     None,

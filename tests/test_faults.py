@@ -22,10 +22,11 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
-from exporter.engine import Engine
+from exporter.refresh import Refresh as Engine
+from exporter.sources.build import build_refresh as build_engine
 from exporter.sources.intensity import CarbonIntensityAPI, FixedIntensity
-from exporter.sources.prometheus import PrometheusUsage
-from exporter.wiring import build_engine, prometheus_client
+from exporter.sources.prometheus.client import http_client
+from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import scenario
 from tests.harness.faulty_http import FAULTS, FaultyPrometheus
 from tests.harness.faulty_tcp import FaultyProxy
@@ -156,7 +157,7 @@ def test_a_partial_answer_to_the_second_request_is_not_reported_as_complete(faul
     faulty.fault, faulty.fault_path = "warnings", "/api/v1/query_range"
     cfg = config(prometheus=prometheus_at(faulty.url))
     owners = StubOwnership([ws("w1", "alice", T - 86400, T - 1200), ws("w2", "bob", T - 1200)])
-    source = PrometheusUsage(prometheus_client(cfg), cfg.prometheus, BUSY, IDLE)
+    source = PrometheusUsage(http_client(cfg.prometheus), cfg.prometheus, BUSY, IDLE)
     engine = Engine(cfg, source, owners, FixedIntensity(200))
     with ServedExporter(engine, END) as exporter:
         scrape = exporter.scrape()
@@ -318,7 +319,7 @@ def test_intensity_api_failing_keeps_energy_priced_by_the_fallback_and_recovers(
 def test_fifty_concurrent_scrapes_over_http_cause_one_upstream_computation(faulty):
     faulty.delay = 0.6  # the upstream is slow enough for every scrape to arrive meanwhile
     cfg = config(prometheus=PrometheusConfig(url=faulty.url, timeout_seconds=1.0))
-    source = PrometheusUsage(prometheus_client(cfg), cfg.prometheus, BUSY, IDLE)
+    source = PrometheusUsage(http_client(cfg.prometheus), cfg.prometheus, BUSY, IDLE)
     engine = Engine(cfg, source, StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200))
     with ServedExporter(engine, END) as exporter:
         start = threading.Barrier(50)
@@ -338,7 +339,7 @@ def test_fifty_concurrent_scrapes_over_http_cause_one_upstream_computation(fault
 
 def test_min_refresh_interval_bounds_upstream_load_from_several_replicas(faulty):
     cfg = config(prometheus=prometheus_at(faulty.url))
-    source = PrometheusUsage(prometheus_client(cfg), cfg.prometheus, BUSY, IDLE)
+    source = PrometheusUsage(http_client(cfg.prometheus), cfg.prometheus, BUSY, IDLE)
     engine = Engine(cfg, source, StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200))
     stop = time.monotonic() + 2.2
     with ServedExporter(engine, min_refresh_interval=1.0) as exporter:

@@ -20,7 +20,8 @@ from pytest_httpx import HTTPXMock
 from exporter.cli import main
 from exporter.collector import families
 from exporter.config import Config, IntensityConfig
-from exporter.engine import Engine, Snapshot
+from exporter.model import Snapshot
+from exporter.refresh import Refresh as Engine
 from exporter.region import NATIONAL, Region
 from exporter.sources.intensity import CarbonIntensityAPI
 from tests.stubs import StubOwnership, StubUsage, steady_steps, usage, ws

@@ -34,12 +34,12 @@ from exporter.config import (
     PrometheusConfig,
     RecordingRulesConfig,
 )
-from exporter.engine import Engine
 from exporter.model import SKIP_REASONS, SourceError, Workspace, WorkspaceBatch
+from exporter.refresh import Refresh as Engine
+from exporter.sources.build import build_refresh as build_engine
 from exporter.sources.intensity import FixedIntensity, parse_slots
 from exporter.sources.mongo import parse_workspaces
-from exporter.sources.prometheus import PrometheusUsage
-from exporter.wiring import build_engine
+from exporter.sources.prometheus.usage import PrometheusUsage
 from tests.harness.faulty_http import FaultyPrometheus
 from tests.harness.prometheus import backfill_rules, openmetrics_counter
 from tests.harness.served import ServedExporter

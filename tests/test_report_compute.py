@@ -2,7 +2,7 @@
 
 import pytest
 
-from exporter.engine import Usage
+from exporter.model import Usage
 from exporter.report.compute import (
     Interval,
     by_labels,

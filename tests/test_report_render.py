@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from exporter.engine import Usage
 from exporter.equivalencies import most_relatable
+from exporter.model import Usage
 from exporter.report.compute import Report, grams, table
 from exporter.report.render import duration, render
 

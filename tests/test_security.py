@@ -26,13 +26,13 @@ from exporter import basic_auth, healthcheck
 from exporter.basic_auth import BasicAuth
 from exporter.cli import build_parser
 from exporter.config import Config, ConfigError, IntensityConfig, PrometheusConfig, load
-from exporter.engine import Engine
 from exporter.healthcheck import healthy, local_target
 from exporter.model import SourceError
+from exporter.refresh import Refresh as Engine
 from exporter.sources.intensity import FixedIntensity
-from exporter.sources.prometheus import PrometheusUsage
+from exporter.sources.prometheus.client import http_client
+from exporter.sources.prometheus.usage import PrometheusUsage
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
-from exporter.wiring import prometheus_client
 from tests.harness.certs import Certificates, make_certificates
 from tests.harness.faulty_http import FaultyPrometheus
 from tests.harness.prometheus import free_port
@@ -436,7 +436,7 @@ def tls_prometheus(certs: Certificates) -> Iterator[FaultyPrometheus]:
 
 def window_usage(prometheus: PrometheusConfig):
     config = Config(prometheus=prometheus, carbon_intensity=IntensityConfig(source="fixed"))
-    source = PrometheusUsage(prometheus_client(config), prometheus, ("user",), ("idle",))
+    source = PrometheusUsage(http_client(config.prometheus), prometheus, ("user",), ("idle",))
     return source.window_usage(END, 3600)
 
 

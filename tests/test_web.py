@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, with_demo
+from exporter.sources.build import build_refresh as build_engine
 from exporter.web import make_app, make_http_server, parse_listen_address
-from exporter.wiring import build_engine
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from exporter.energy import JOULES_PER_KWH
-from exporter.engine import GroupKey, Usage
 from exporter.equivalencies import Equivalent
 from exporter.experiments import NO_EXPERIMENT, Experiment, Matcher
+from exporter.model import GroupKey, Usage
+from exporter.pricing import JOULES_PER_KWH
 
 # Report key -> the label names a row is keyed by.
 KEYS: Mapping[str, tuple[str, ...]] = {

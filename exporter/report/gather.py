@@ -69,14 +69,14 @@ def from_exporter(
 
 def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
     """Every window of the period computed by the engine, as ``backfill`` does."""
-    from exporter.wiring import build_engine  # imports the clients lazily
+    from exporter.sources.build import build_refresh  # imports the clients lazily
 
     window = config.window_seconds
     ends = compute.window_ends(start, end, window)
     progress = Progress("windows", len(ends))
     intensity: Counter[str] = Counter()
     intervals = []
-    engine = build_engine(config)
+    engine = build_refresh(config)
     try:
         history = engine.history([datetime.fromtimestamp(t, timezone.utc) for t in ends])
         for k, snap in enumerate(history, 1):
@@ -106,9 +106,9 @@ def gather(
         return from_raw(config, start, end, "of --source raw")
     if "prometheus" in config.demo_sources:
         return from_raw(config, start, end, "the demo stores no series")
-    from exporter.wiring import prometheus_client
+    from exporter.sources.prometheus.client import http_client
 
-    reader = PrometheusQueries(prometheus_client(config), config.prometheus.url, QUERY_TIMEOUT)
+    reader = PrometheusQueries(http_client(config.prometheus), config.prometheus.url, QUERY_TIMEOUT)
     span = reader.window_seconds(start, end)
     if span is None:
         absent = "the exporter's series (ada_carbon_*) are absent from Prometheus for this period"
@@ -129,7 +129,7 @@ def load_experiments(
     """The experiments overlapping the period, and notes on what was skipped or unmapped."""
     if "mongodb" in config.demo_sources:
         raise ReportError("reports by experiment read MongoDB's groups, which the demo has not", 2)
-    from exporter.wiring import mongo_ownership
+    from exporter.sources.build import mongo_ownership
 
     try:
         batch = mongo_ownership(config).experiments()

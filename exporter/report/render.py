@@ -14,8 +14,8 @@ import textwrap
 from datetime import datetime, timezone
 from typing import Any
 
-from exporter.engine import Usage
 from exporter.equivalencies import format_count
+from exporter.model import Usage
 from exporter.report.compute import Report, Row, grams, intensity, kwh
 
 FORMATS = ("table", "csv", "json")

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.collector import AdaCarbonCollector
-from exporter.engine import Engine
+from exporter.refresh import Refresh as Engine
 from exporter.web import make_app, make_http_server
 
 USAGE_FAMILIES = (

@@ -5,7 +5,7 @@ run the real code on what they return. Everything is a pure function of the seed
 and the time asked about (no ``random`` state), so two scrapes a minute apart see
 moving numbers while any single answer can be reproduced exactly.
 
-The fleet itself lives in :mod:`exporter.demo_fleet`.
+The fleet itself lives in :mod:`exporter.demo.fleet`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from itertools import pairwise
 
-from exporter.demo_fleet import DemoFleet, DemoHost, DemoTenure, stable_unit
+from exporter.demo.fleet import DemoFleet, DemoHost, DemoTenure, stable_unit
 from exporter.model import HostUsage, IntensitySlot, UsageStep, Workspace, WorkspaceBatch
 
 __all__ = ["DemoFleet", "DemoHost", "DemoIntensity", "DemoOwnership", "DemoTenure", "DemoUsage"]
@@ -61,11 +61,20 @@ class DemoUsage:
     def __init__(self, fleet: DemoFleet) -> None:
         self.fleet = fleet
         self.requests = 0
-        self._count_lock = threading.Lock()  # the steps may be asked for beside the totals
+        self._count_lock = threading.Lock()  # its calls run in the refresh's pool
 
     def _count(self) -> None:
         with self._count_lock:
             self.requests += 1
+
+    def window_fetches(
+        self, end: datetime, window_seconds: float
+    ) -> list[Callable[[], list[HostUsage]]]:
+        """One call: the simulation answers busy and idle at once."""
+        return [lambda: self.window_usage(end, window_seconds)]
+
+    def window_usage_of(self, answers: Sequence[list[HostUsage]]) -> list[HostUsage]:
+        return answers[0]
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host over (end - window, end], one HostUsage for every host."""
