@@ -30,6 +30,7 @@ from exporter.health import HealthTracker
 from exporter.intensity_fallback import IntensityReading, IntensityState
 from exporter.model import (
     GroupKey,
+    IntensitySlot,
     IntensitySource,
     OwnershipSource,
     Snapshot,
@@ -97,12 +98,7 @@ class Refresh:
         deadline = time.monotonic() + self.config.scrape_budget_seconds
         status = {s: SourceStatus() for s in (*SOURCES, FORECAST)}
         before = self._request_counts()
-        fetches = self.usage_source.window_fetches(end, window)
-        parts = [SourceStatus() for _ in fetches]
-        f_totals = [
-            self._submit(part, "prometheus", fetch, f"prometheus {k}")
-            for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
-        ]
+        f_totals, parts = self._start_totals(end)
         f_owner = self._submit(status["mongodb"], "mongodb", lambda: self._ownership(start, end))
         f_slots = self._submit(
             status["carbon_intensity"],
@@ -123,26 +119,34 @@ class Refresh:
         reading = self._intensity_state.read(
             slots, self.intensity_source, start, end, status["carbon_intensity"].up
         )
-        forecast = self._wait(f_forecast, status[FORECAST], FORECAST, deadline)
+        forecast_slots = self._wait(f_forecast, status[FORECAST], FORECAST, deadline)
         steps = self._wait(f_steps, status["prometheus"], "prometheus", deadline)
         usage = None
         if measured is not None and owners is not None and steps is not None:
             usage = self._usage(measured, owners, steps, reading, start, end, status)
-        after = self._request_counts()
-        for s in SOURCES:
-            status[s].requests = after[s] - before[s]
+        for source, count in self._request_counts().items():
+            status[source].requests = count - before[source]
         self.health.settle(status)
+        return self._snapshot(end, status, reading, forecast_slots, usage, measured, owners, split)
+
+    def _snapshot(
+        self,
+        end: datetime,
+        status: Mapping[str, SourceStatus],
+        reading: IntensityReading,
+        forecast: Sequence[IntensitySlot] | None,
+        usage: dict[GroupKey, Usage] | None,
+        measured: Measured | None,
+        owners: Owned | None,
+        split: Sequence[str],
+    ) -> Snapshot:
         ci = self.config.carbon_intensity
-        grid_outlook = outlook(
-            forecast if forecast is not None else self.intensity_source.cached_forecast(end),
-            end.timestamp(),
-            ci.greenest_window_seconds,
-            ci.working_hours,
-        )
         info, unmatched = self._joined(owners, measured)
+        if forecast is None:
+            forecast = self.intensity_source.cached_forecast(end)
         return Snapshot(
             end=end.timestamp(),
-            window_seconds=window,
+            window_seconds=self.config.window_seconds,
             # Copies: a hung call that returns later must not change a snapshot already served.
             sources={s: _served(s, status) for s in SOURCES},
             intensity=reading,
@@ -155,7 +159,9 @@ class Refresh:
             unmatched_hosts=unmatched,
             conflicted_hosts=len(owners.timelines.conflicted_hosts) if owners is not None else 0,
             split_hosts=len(split),
-            outlook=grid_outlook,
+            outlook=outlook(
+                forecast, end.timestamp(), ci.greenest_window_seconds, ci.working_hours
+            ),
         )
 
     def _joined(
@@ -167,6 +173,16 @@ class Refresh:
             return (), {}
         info = digest.workspace_info(owners, measured) if self.config.workspace_info else ()
         return info, digest.unmatched(owners, measured)
+
+    def _start_totals(self, end: datetime) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
+        """Start Prometheus' window queries side by side, each with a status of its own."""
+        fetches = self.usage_source.window_fetches(end, self.config.window_seconds)
+        parts = [SourceStatus() for _ in fetches]
+        futures = [
+            self._submit(part, "prometheus", fetch, f"prometheus {k}")
+            for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
+        ]
+        return futures, parts
 
     def _measured(
         self,

@@ -68,17 +68,12 @@ class PrometheusClient:
         except httpx.HTTPError as exc:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise SourceError(f"cannot reach {where}: {reason}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = _json(response)
         if not isinstance(body, dict):
             raise SourceError(f"{where} answered HTTP {response.status_code} without a JSON body")
         if body.get("status") != "success":
-            kind = f"{body['errorType']}: " if body.get("errorType") else ""
-            error = str(body.get("error") or "").strip().split("\n")[0][:200]
             raise SourceError(
-                f"{where} refused a query: {kind}{error} (HTTP {response.status_code})"
+                f"{where} refused a query: {_error(body)} (HTTP {response.status_code})"
             )
         if body.get("warnings"):
             # Thanos and friends answer 200 with warnings when some stores failed:
@@ -96,3 +91,16 @@ class PrometheusClient:
             )
         result: list[Any] = data["result"]
         return result
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error(body: dict[str, Any]) -> str:
+    """An error answer's type and first line, cut short: it may echo the query."""
+    kind = f"{body['errorType']}: " if body.get("errorType") else ""
+    return kind + str(body.get("error") or "").strip().split("\n")[0][:200]

@@ -90,24 +90,33 @@ def add_vector(result: Any, host_label: str, totals: Totals, flags: Flags) -> No
     label are passed over."""
     usable = bad = 0
     for item in result or ():
-        metric, value = item.get("metric"), item.get("value")
-        if not isinstance(metric, dict):
+        row = _row(item, host_label)
+        if row is None:
             continue
-        cls, instance = metric.get("class"), metric.get(host_label)
-        if not isinstance(instance, str) or not isinstance(cls, str):
-            continue
-        project, machine, job = (_text(metric.get(k, "")) for k in (PROJECT, MACHINE, JOB))
-        key = (instance, project, machine, job)
-        got = number(value[1]) if isinstance(value, list) and len(value) == 2 else None
+        cls, key, got = row
         if cls == SCRAPED and got in FLAGS:
-            flags.setdefault((instance, project, machine), {})[job] = FLAGS[got]
-        elif cls in _COLUMN and got is None:
-            bad += 1
-        elif cls in _COLUMN and got is not None:
+            flags.setdefault(key[:3], {})[key[3]] = FLAGS[got]
+        elif cls in _COLUMN:
+            if got is None:
+                bad += 1
+                continue
             usable += 1
             totals.setdefault(key, [0.0, 0.0])[_COLUMN[cls]] += got
     if bad and not usable:
         raise unusable(bad, "window totals")
+
+
+def _row(item: Any, host_label: str) -> tuple[str, tuple[str, str, str, str], float | None] | None:
+    """A series' class, (instance, project, machine, job) and value, if it has a class."""
+    metric, value = item.get("metric"), item.get("value")
+    if not isinstance(metric, dict):
+        return None
+    cls, instance = metric.get("class"), metric.get(host_label)
+    if not isinstance(instance, str) or not isinstance(cls, str):
+        return None
+    project, machine, job = (_text(metric.get(k, "")) for k in (PROJECT, MACHINE, JOB))
+    got = number(value[1]) if isinstance(value, list) and len(value) == 2 else None
+    return cls, (instance, project, machine, job), got
 
 
 def _text(value: object) -> str:
@@ -186,26 +195,40 @@ def tiles(
     counts once in the rates given: the raw steps query and the recording rules
     take the largest job).
     """
-    acc: dict[Key, tuple[_Series, _Series]] = {}  # -> busy and idle rates by time
+    acc = _rates(result, column_of, end, host_label)
+    newest = max((t for pair in acc.values() for c in pair for t in c), default=end)
+    return {key: _tiled(b, i, interval, rate_range, end, newest) for key, (b, i) in acc.items()}
+
+
+def _rates(
+    result: Any, column_of: Callable[[dict[str, Any]], int | None], end: float, host_label: str
+) -> dict[Key, tuple[_Series, _Series]]:
+    """Each host and group's busy and idle rates by time, series of a class added up."""
+    acc: dict[Key, tuple[_Series, _Series]] = {}
     samples = usable = 0
     for item in result or ():
         metric = item.get("metric")
         k = column_of(metric) if isinstance(metric, dict) else None
-        instance = metric.get(host_label) if isinstance(metric, dict) else None
-        if k is None or not isinstance(instance, str):
+        if k is None or not isinstance(metric.get(host_label), str):
             continue
-        key = (instance, str(metric.get(PROJECT, "")), str(metric.get(MACHINE, "")))
-        rates = acc.setdefault(key, ({}, {}))[k]
-        for t, raw in item.get("values") or ():
-            when, rate = float(t), number(raw)  # no time: a malformed answer
-            samples += 1
-            if rate is not None and when <= end:
-                usable += 1
-                rates[when] = rates.get(when, 0.0) + rate
+        key = (metric[host_label], str(metric.get(PROJECT, "")), str(metric.get(MACHINE, "")))
+        values = item.get("values") or ()
+        samples += len(values)
+        usable += _add_samples(acc.setdefault(key, ({}, {}))[k], values, end)
     if samples and not usable:
         raise unusable(samples, "usage steps")
-    newest = max((t for pair in acc.values() for c in pair for t in c), default=end)
-    return {key: _tiled(b, i, interval, rate_range, end, newest) for key, (b, i) in acc.items()}
+    return acc
+
+
+def _add_samples(rates: _Series, values: Any, end: float) -> int:
+    """Add a series' usable samples up to ``end`` to ``rates``; how many there were."""
+    usable = 0
+    for t, raw in values:
+        when, rate = float(t), number(raw)  # no time: a malformed answer
+        if rate is not None and when <= end:
+            usable += 1
+            rates[when] = rates.get(when, 0.0) + rate
+    return usable
 
 
 def _tiled(
