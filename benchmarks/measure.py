@@ -247,32 +247,43 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
         runs.append(
             {
                 "warmup": not measured,
-                "requests": {s: st.requests for s, st in snap.sources.items()},
-                "up": all(st.up for st in snap.sources.values()),
+                **_outcome(snap, body, sent),
                 "scrape_s": wall,
                 "upstream_s": upstream,
                 "exporter_s": wall - upstream,
                 "cpu_s": cpu,
                 "servers_cpu_s": servers.take(),
-                "series": sum(1 for line in body.split(b"\n") if line and line[:1] != b"#"),
-                "bytes": len(body),
-                "gzip_bytes": len(sent),
             }
         )
     if profiler is not None:
         profiler.dump_stats(spec["profile"])
     engine.close()
-    energy: dict[str, float] = defaultdict(float)
-    for (_, _, _, user), u in (snapshots[-1].usage or {}).items():
-        if user != UNATTRIBUTED:
-            energy[user] += u.busy_joules + u.idle_joules
     return {
         "runs": runs,
         "rss_before_mb": rss_before,
         "peak_rss_mb": peak_rss_mb(),
         "split_hosts": snapshots[-1].split_hosts,
-        "energy": energy,
+        "energy": _user_energy(snapshots[-1]),
     }
+
+
+def _outcome(snap: Snapshot, body: bytes, sent: bytes) -> dict[str, Any]:
+    """What one scrape made upstream and served."""
+    return {
+        "requests": {s: st.requests for s, st in snap.sources.items()},
+        "up": all(st.up for st in snap.sources.values()),
+        "series": sum(1 for line in body.split(b"\n") if line and line[:1] != b"#"),
+        "bytes": len(body),
+        "gzip_bytes": len(sent),
+    }
+
+
+def _user_energy(snap: Snapshot) -> dict[str, float]:
+    energy: dict[str, float] = defaultdict(float)
+    for (_, _, _, user), u in (snap.usage or {}).items():
+        if user != UNATTRIBUTED:
+            energy[user] += u.busy_joules + u.idle_joules
+    return energy
 
 
 def measure_old(spec: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ The usage query, for a 4 h period of 1 h windows evaluated at its end::
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -33,12 +34,10 @@ from exporter.sources.prometheus.client import PrometheusClient
 
 FAMILIES = "ada_carbon_(cpu_seconds|energy_joules|emissions_grams)"
 _FIELD = {  # (family, mode) -> position in Usage
-    ("cpu_seconds", "busy"): 0,
-    ("cpu_seconds", "idle"): 1,
-    ("energy_joules", "busy"): 2,
-    ("energy_joules", "idle"): 3,
-    ("emissions_grams", "busy"): 4,
-    ("emissions_grams", "idle"): 5,
+    (family, mode): k
+    for k, (family, mode) in enumerate(
+        itertools.product(("cpu_seconds", "energy_joules", "emissions_grams"), ("busy", "idle"))
+    )
 }
 GROUP_LABELS = ("cloud_project_name", "machine_name", "facility", "user")
 
@@ -120,19 +119,15 @@ class PrometheusQueries:
     def requests(self) -> int:
         return self.client.requests
 
-    def query(self, promql: str, at: float) -> Any:
-        """The result of ``promql`` evaluated at unix time ``at``."""
-        return self.client.query(promql, at)
-
     def window_seconds(self, start: float, end: float) -> tuple[float, float] | None:
         """The (smallest, largest) window length served in (start, end]; None: no series."""
-        low = parse_scalar(self.query(window_query(end - start, "min"), end))
-        high = parse_scalar(self.query(window_query(end - start, "max"), end))
+        low = parse_scalar(self.client.query(window_query(end - start, "min"), end))
+        high = parse_scalar(self.client.query(window_query(end - start, "max"), end))
         return None if low is None or high is None else (low, high)
 
     def windows_present(self, start: float, end: float, window: float) -> int:
-        return int(parse_scalar(self.query(windows_query(end - start, window), end)) or 0)
+        return int(parse_scalar(self.client.query(windows_query(end - start, window), end)) or 0)
 
     def usage(self, start: float, end: float, window: float) -> dict[GroupKey, Usage]:
         """The exporter's usage summed over the windows ending in (start, end]."""
-        return parse_usage(self.query(usage_query(end - start, window), end))
+        return parse_usage(self.client.query(usage_query(end - start, window), end))

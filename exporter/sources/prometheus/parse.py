@@ -114,7 +114,11 @@ def _row(item: Any, host_label: str) -> tuple[str, tuple[str, str, str, str], fl
     cls, instance = metric.get("class"), metric.get(host_label)
     if not isinstance(instance, str) or not isinstance(cls, str):
         return None
-    project, machine, job = (_text(metric.get(k, "")) for k in (PROJECT, MACHINE, JOB))
+    project, machine, job = (
+        _text(metric.get(PROJECT, "")),
+        _text(metric.get(MACHINE, "")),
+        _text(metric.get(JOB, "")),
+    )
     got = number(value[1]) if isinstance(value, list) and len(value) == 2 else None
     return cls, (instance, project, machine, job), got
 
