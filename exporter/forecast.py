@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from exporter.model import IntensitySlot
+from exporter.model import GreenWindow, IntensitySlot, Outlook
 
 SLOT_SECONDS = 1800
 FORECAST_SECONDS = 48 * 3600
@@ -62,23 +62,6 @@ def parse_working_hours(text: object) -> WorkingHours:
     if start >= end:
         raise ValueError(f"the start must be before the end, got {text!r}")
     return WorkingHours(start, end)
-
-
-@dataclass(frozen=True)
-class GreenWindow:
-    """The lowest-carbon block of one scope: when it starts and its mean forecast."""
-
-    scope: str  # "next_24h" or "working_hours"
-    start: float  # unix seconds
-    gco2_per_kwh: float
-
-
-@dataclass(frozen=True)
-class Outlook:
-    """The forecast from the half hour in progress, and the greenest windows found in it."""
-
-    points: tuple[tuple[float, float], ...] = ()  # (hours ahead, gCO2/kWh), 0 = this half hour
-    greenest: tuple[GreenWindow, ...] = ()
 
 
 def greenest_window(

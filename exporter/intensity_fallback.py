@@ -18,30 +18,16 @@ import logging
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from exporter.config import IntensityConfig
 from exporter.forecast import SLOT_SECONDS, index_for
-from exporter.model import IntensitySlot, IntensitySource
-from exporter.pricing import MeanIntensity, mean_intensity
+from exporter.model import IntensityReading, IntensitySlot, IntensitySource
+from exporter.pricing import mean_intensity
 
 log = logging.getLogger("exporter.intensity")
 INTENSITY_SOURCES = ("api", "cache", "last_good", "default", "fixed", "demo")
-
-
-@dataclass(frozen=True)
-class IntensityReading:
-    """The intensity data one refresh uses, and where it came from."""
-
-    region: str
-    slots: tuple[IntensitySlot, ...]  # the source's, and fill_gaps' for the half hours left out
-    fill: float  # gCO2/kWh: the last good value, else the configured default
-    current: float  # the slot containing the window's end, else ``fill``
-    window_mean: MeanIntensity
-    source: str  # one of INTENSITY_SOURCES
-    index: str = ""  # of ``current``: the API's index level, else its band (forecast.INDEX_LEVELS)
-    age_seconds: float = 0.0  # how old ``current`` is at the window's end (see module doc)
 
 
 def fill_gaps(

@@ -10,11 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
-
-if TYPE_CHECKING:  # annotations only: both modules import this one
-    from exporter.forecast import Outlook
-    from exporter.intensity_fallback import IntensityReading
+from typing import Any, NamedTuple, Protocol
 
 UNATTRIBUTED = "unattributed"
 UNKNOWN_FACILITY = "unknown"  # the facility of a project not in the ``facilities`` map
@@ -236,6 +232,46 @@ class SourceStatus:
     duration_seconds: float = 0.0
     requests: int = 0
     error: str = ""
+
+
+@dataclass(frozen=True)
+class MeanIntensity:
+    """A time-weighted mean intensity, and how much of the interval real slots covered."""
+
+    gco2_per_kwh: float
+    covered_ratio: float  # 0..1; the rest was filled with the fallback value
+    actual_ratio: float  # 0..1 of the interval covered by measured (not forecast) slots
+
+
+@dataclass(frozen=True)
+class IntensityReading:
+    """The intensity data one refresh uses, and where it came from."""
+
+    region: str
+    slots: tuple[IntensitySlot, ...]  # the source's, and fill_gaps' for the half hours left out
+    fill: float  # gCO2/kWh: the last good value, else the configured default
+    current: float  # the slot containing the window's end, else ``fill``
+    window_mean: MeanIntensity
+    source: str  # one of INTENSITY_SOURCES
+    index: str = ""  # of ``current``: the API's index level, else its band (forecast.INDEX_LEVELS)
+    age_seconds: float = 0.0  # how old ``current`` is at the window's end (see module doc)
+
+
+@dataclass(frozen=True)
+class GreenWindow:
+    """The lowest-carbon block of one scope: when it starts and its mean forecast."""
+
+    scope: str  # "next_24h" or "working_hours"
+    start: float  # unix seconds
+    gco2_per_kwh: float
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """The forecast from the half hour in progress, and the greenest windows found in it."""
+
+    points: tuple[tuple[float, float], ...] = ()  # (hours ahead, gCO2/kWh), 0 = this half hour
+    greenest: tuple[GreenWindow, ...] = ()
 
 
 @dataclass(frozen=True)

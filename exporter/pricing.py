@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from exporter.model import UNKNOWN_FACILITY, GroupKey, IntensitySlot, Usage
+from exporter.model import UNKNOWN_FACILITY, GroupKey, IntensitySlot, MeanIntensity, Usage
 
 JOULES_PER_KWH = 3_600_000.0
 
@@ -42,15 +42,6 @@ def kwh(joules: float) -> float:
 def grams(joules: float, gco2_per_kwh: float) -> float:
     """Grams CO2-equivalent of ``joules`` of electricity at ``gco2_per_kwh``."""
     return kwh(joules) * gco2_per_kwh
-
-
-@dataclass(frozen=True)
-class MeanIntensity:
-    """A time-weighted mean intensity, and how much of the interval real slots covered."""
-
-    gco2_per_kwh: float
-    covered_ratio: float  # 0..1; the rest was filled with the fallback value
-    actual_ratio: float  # 0..1 of the interval covered by measured (not forecast) slots
 
 
 def mean_intensity(

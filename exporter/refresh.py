@@ -27,9 +27,10 @@ from exporter.config import SOURCES, Config
 from exporter.digest import Measured, Owned
 from exporter.forecast import outlook
 from exporter.health import HealthTracker
-from exporter.intensity_fallback import IntensityReading, IntensityState
+from exporter.intensity_fallback import IntensityState
 from exporter.model import (
     GroupKey,
+    IntensityReading,
     IntensitySlot,
     IntensitySource,
     OwnershipSource,
