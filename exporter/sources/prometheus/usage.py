@@ -21,7 +21,7 @@ from exporter.model import HostUsage, SourceError, UsageStep
 from exporter.sources.prometheus import parse, queries
 from exporter.sources.prometheus.client import PrometheusClient
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("exporter.sources.prometheus")  # the name it has always logged under
 
 
 @dataclass
