@@ -1,7 +1,7 @@
 """The usage source over Prometheus: CPU-seconds per host in a constant number of requests.
 
-The window totals are two queries (busy, idle) that the refresh runs side by side,
-each answer parsed where it arrived; the steps of the hosts that changed hands are
+The window totals are two queries (busy, idle) that the refresh runs side by side;
+the steps of the hosts that changed hands are
 one more request. See :mod:`.queries` for the PromQL and :mod:`.parse` for the rules.
 """
 
@@ -11,8 +11,8 @@ import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -22,15 +22,6 @@ from exporter.sources.prometheus import parse, queries
 from exporter.sources.prometheus.client import PrometheusClient
 
 log = logging.getLogger("exporter.sources.prometheus")  # the name it has always logged under
-
-
-@dataclass
-class WindowAnswer:
-    """One window query's answer, parsed: totals per host, group and job, and scrape flags."""
-
-    totals: parse.Totals = field(default_factory=dict)
-    flags: parse.Flags = field(default_factory=dict)
-    newest: float | None = None  # the rules' heartbeat, in the busy rules answer
 
 
 class PrometheusUsage:
@@ -54,36 +45,22 @@ class PrometheusUsage:
     def requests(self) -> int:
         return self.client.requests
 
-    def window_fetches(
-        self, end: datetime, window_seconds: float
-    ) -> list[Callable[[], WindowAnswer]]:
-        """The busy query and the idle one: Prometheus evaluates each on one core."""
+    def window_fetches(self, end: datetime, window_seconds: float) -> list[Callable[[], Any]]:
+        """The busy query and the idle one: Prometheus evaluates each on one core, so the
+        refresh sends them side by side."""
         at = round(end.timestamp(), 3)
         texts = queries.window_queries(self._config, self._busy, self._idle, window_seconds)
-        return [functools.partial(self._window_answer, q, at) for q in texts]
+        return [functools.partial(self.client.query, q, at) for q in texts]
 
-    def _window_answer(self, query: str, at: float) -> WindowAnswer:
-        result = self.client.query(query, at)
-        answer = WindowAnswer()
-        with _shape_errors():
-            parse.add_vector(result, self._config.host_label, answer.totals, answer.flags)
-            if self._rules is not None and queries.HEARTBEAT_LABEL in query:
-                answer.newest = parse.newest_evaluation(result)
-        return answer
-
-    def window_usage_of(self, answers: Sequence[WindowAnswer]) -> list[HostUsage]:
-        """Every host's CPU-seconds over the window, from the answers of the two queries."""
+    def window_usage_of(self, answers: Sequence[Any]) -> list[HostUsage]:
+        """Every host's CPU-seconds over the window, from the busy and the idle answer."""
         totals: parse.Totals = {}
         flags: parse.Flags = {}
-        for answer in answers:
-            for key, (busy, idle) in answer.totals.items():
-                row = totals.setdefault(key, [0.0, 0.0])
-                row[0] += busy
-                row[1] += idle
-            for host, by_job in answer.flags.items():
-                flags.setdefault(host, {}).update(by_job)
-        if self._rules is not None:
-            self._check_heartbeat(answers[0].newest)
+        with _shape_errors():
+            for result in answers:
+                parse.add_vector(result, self._config.host_label, totals, flags)
+            if self._rules is not None:
+                self._check_heartbeat(parse.newest_evaluation(answers[0]))
         return parse.usage_rows(totals, flags)[0]
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
