@@ -196,9 +196,7 @@ class Refresh:
         answers = [
             self._wait(f, p, "prometheus", deadline) for f, p in zip(futures, parts, strict=True)
         ]
-        status.up = all(p.up for p in parts)
-        status.error = next((p.error for p in parts if p.error), "")
-        status.duration_seconds = max((p.duration_seconds for p in parts), default=0.0)
+        _side_by_side(status, *parts)
         if not status.up:
             return None
         usage = self.usage_source.window_usage_of
@@ -301,12 +299,15 @@ def _split_instances(measured: Measured | None, owners: Owned | None) -> list[st
 
 
 def _served(source: str, status: Mapping[str, SourceStatus]) -> SourceStatus:
-    """A copy of a source's status; the grid intensity's folds in its forecast's, which
-    ran beside it: down if either was, the longer wait."""
+    """A copy of a source's status; the grid intensity's with its forecast's folded in."""
     served = replace(status[source])
     if source == "carbon_intensity":
-        other = status[FORECAST]
-        served.up = served.up and other.up
-        served.error = served.error or other.error
-        served.duration_seconds = max(served.duration_seconds, other.duration_seconds)
+        _side_by_side(served, served, status[FORECAST])
     return served
+
+
+def _side_by_side(status: SourceStatus, *calls: SourceStatus) -> None:
+    """Set ``status`` to that of calls that ran side by side: down if any was, the longest wait."""
+    status.up = all(c.up for c in calls)
+    status.error = next((c.error for c in calls if c.error), "")
+    status.duration_seconds = max(c.duration_seconds for c in calls)
