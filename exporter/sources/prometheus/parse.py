@@ -51,7 +51,7 @@ reach ``end`` (the same edge as the recording rules' window total).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from exporter.config import RecordingRulesConfig
@@ -64,7 +64,7 @@ Totals = dict[tuple[str, str, str, str], list[float]]  # (*Key, job) -> [busy, i
 Flags = dict[Key, dict[str, int]]  # host and group -> job -> where scraped
 STOPPED, STARTED, WHOLE = 1, 2, 3
 FLAGS = {1.0: STOPPED, 2.0: STARTED}  # a flag row's value; any other is no flag
-_COLUMN = {"busy": 0, "idle": 1}
+CLASSES = {"busy": 0, "idle": 1}
 
 
 def number(raw: Any) -> float | None:
@@ -96,12 +96,12 @@ def add_vector(result: Any, host_label: str, totals: Totals, flags: Flags) -> No
         cls, key, got = row
         if cls == SCRAPED and got in FLAGS:
             flags.setdefault(key[:3], {})[key[3]] = FLAGS[got]
-        elif cls in _COLUMN:
+        elif cls in CLASSES:
             if got is None:
                 bad += 1
                 continue
             usable += 1
-            totals.setdefault(key, [0.0, 0.0])[_COLUMN[cls]] += got
+            totals.setdefault(key, [0.0, 0.0])[CLASSES[cls]] += got
     if bad and not usable:
         raise unusable(bad, "window totals")
 
@@ -185,7 +185,8 @@ _Series = dict[float, float]  # sample time -> rate
 
 def tiles(
     result: Any,
-    column_of: Callable[[dict[str, Any]], int | None],
+    label: str,
+    columns: Mapping[str, int],
     interval: float,
     rate_range: float,
     end: float,
@@ -193,26 +194,26 @@ def tiles(
 ) -> dict[Key, list[UsageStep]]:
     """Turn a matrix of per-host rates, sampled every ``interval``, into usage steps.
 
-    ``column_of`` tells a series' class from its labels: 0 busy, 1 idle, None
-    neither. Series of one host, group and class that differ in other labels add
-    up, as they do in the window total (a host seen by several scrape jobs already
+    A series' class is in its ``label``: ``columns`` maps its values to 0 busy, 1 idle
+    (a series of another value is passed over). Series of one host, group and class
+    that differ in other labels add up, as they do in the window total (a host seen by several scrape jobs already
     counts once in the rates given: the raw steps query and the recording rules
     take the largest job).
     """
-    acc = _rates(result, column_of, end, host_label)
+    acc = _rates(result, label, columns, end, host_label)
     newest = max((t for pair in acc.values() for c in pair for t in c), default=end)
     return {key: _tiled(b, i, interval, rate_range, end, newest) for key, (b, i) in acc.items()}
 
 
 def _rates(
-    result: Any, column_of: Callable[[dict[str, Any]], int | None], end: float, host_label: str
+    result: Any, label: str, columns: Mapping[str, int], end: float, host_label: str
 ) -> dict[Key, tuple[_Series, _Series]]:
     """Each host and group's busy and idle rates by time, series of a class added up."""
     acc: dict[Key, tuple[_Series, _Series]] = {}
     samples = usable = 0
     for item in result or ():
         metric = item.get("metric")
-        k = column_of(metric) if isinstance(metric, dict) else None
+        k = columns.get(str(metric.get(label))) if isinstance(metric, dict) else None
         if k is None or not isinstance(metric.get(host_label), str):
             continue
         key = (metric[host_label], str(metric.get(PROJECT, "")), str(metric.get(MACHINE, "")))
@@ -255,17 +256,6 @@ def rule_steps(
     result: Any, rules: RecordingRulesConfig, end: float, host_label: str = "instance"
 ) -> dict[Key, list[UsageStep]]:
     """Turn the rule samples of some hosts (a matrix) into usage steps: see :func:`tiles`."""
-    column = {rules.busy_metric: 0, rules.idle_metric: 1}
-    return tiles(
-        result,
-        lambda metric: column.get(str(metric.get("__name__"))),
-        rules.interval_seconds,
-        rules.range_seconds,
-        end,
-        host_label,
-    )
-
-
-def raw_class(metric: dict[str, Any]) -> int | None:
-    """A raw steps series' class, from the ``class`` label: 0 busy, 1 idle."""
-    return _COLUMN.get(str(metric.get("class")))
+    columns = {rules.busy_metric: 0, rules.idle_metric: 1}
+    interval, rate_range = rules.interval_seconds, rules.range_seconds
+    return tiles(result, "__name__", columns, interval, rate_range, end, host_label)

@@ -72,9 +72,9 @@ each owner's share is measured on the same timeline as the total.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from exporter.config import PrometheusConfig, RecordingRulesConfig
+from exporter.config import PrometheusConfig
 from exporter.sources.prometheus.promql import exact_regex, selector, with_label
 
 PROJECT = "cloud_project_name"
@@ -106,7 +106,7 @@ def window_queries(
 ) -> list[str]:
     """The PromQL of the window totals: the busy query, then the idle one."""
     if c.source == "recording_rules":
-        return rule_totals(c.recording_rules, c.matchers, c.host_label, window_seconds)
+        return rule_totals(c, window_seconds)
     span = f"{round(window_seconds)}s"
     by = label_list(c.host_label, PROJECT, MACHINE, JOB)
     busy_q = with_label(f"sum by ({by}) (increase({series(c, busy)}[{span}]))", "class", "busy")
@@ -161,12 +161,7 @@ def raw_steps(
     }
 
 
-def rule_totals(
-    rules: RecordingRulesConfig,
-    matchers: Mapping[str, str],
-    host_label: str,
-    window_seconds: float,
-) -> list[str]:
+def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
     """CPU-seconds per host and group over the window, one query per class (busy, idle).
 
     Prometheus evaluates each query on one core, so the exporter sends the two
@@ -178,14 +173,15 @@ def rule_totals(
     ``{HEARTBEAT_LABEL}`` (see :func:`newest_evaluation`), so that a missing
     heartbeat (an older rules file) shows.
     """
+    rules = c.recording_rules
     interval, rate_range = rules.interval_seconds, rules.range_seconds
     window_ms, interval_ms = _ms(window_seconds) - 1, _ms(interval)
     # A one-element vector without labels (empty, so no edges, if the rules stopped).
     last = f"max(timestamp({rules.heartbeat_metric}))"  # a checked metric name
-    by = f"{host_label}, {PROJECT}, {MACHINE}"
+    by = f"{c.host_label}, {PROJECT}, {MACHINE}"
     queries = []
     for cls, metric in (("busy", rules.busy_metric), ("idle", rules.idle_metric)):
-        rate = selector(metric, matchers, {})
+        rate = selector(metric, c.matchers, {})
         parts = [f"sum_over_time({rate}[{window_ms}ms])"]
         if window_seconds > interval:
             # g: from the end of the last tile to the end of the window.
@@ -219,16 +215,11 @@ def rule_totals(
     return queries
 
 
-def rule_steps(
-    rules: RecordingRulesConfig,
-    matchers: Mapping[str, str],
-    host_label: str,
-    instances: Sequence[str],
-    window_seconds: float,
-) -> str:
+def rule_steps(c: PrometheusConfig, instances: Sequence[str], window_seconds: float) -> str:
     """The rule samples of just these instances over the window (a range vector)."""
+    rules = c.recording_rules
     regex = {
         "__name__": exact_regex([rules.busy_metric, rules.idle_metric]),
-        host_label: exact_regex(instances),
+        c.host_label: exact_regex(instances),
     }
-    return f"{selector('', matchers, regex)}[{_ms(window_seconds) - 1}ms]"
+    return f"{selector('', c.matchers, regex)}[{_ms(window_seconds) - 1}ms]"

@@ -94,9 +94,7 @@ class PrometheusUsage:
         c = self._config
         at = round(end.timestamp(), 3)  # Prometheus evaluates at whole milliseconds
         if self._rules is not None:
-            query = queries.rule_steps(
-                self._rules, c.matchers, c.host_label, instances, window_seconds
-            )
+            query = queries.rule_steps(c, instances, window_seconds)
             result = self.client.query(query, at, "matrix")
             with _shape_errors():
                 return parse.rule_steps(result, self._rules, at, c.host_label)
@@ -106,7 +104,7 @@ class PrometheusUsage:
         result = self.client.post("/api/v1/query_range", form, "matrix")
         with _shape_errors():
             return parse.tiles(
-                result, parse.raw_class, step_seconds, 2 * step_seconds, at, c.host_label
+                result, "class", parse.CLASSES, step_seconds, 2 * step_seconds, at, c.host_label
             )
 
 
