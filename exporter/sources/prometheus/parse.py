@@ -196,9 +196,9 @@ def tiles(
 
     A series' class is in its ``label``: ``columns`` maps its values to 0 busy, 1 idle
     (a series of another value is passed over). Series of one host, group and class
-    that differ in other labels add up, as they do in the window total (a host seen by several scrape jobs already
-    counts once in the rates given: the raw steps query and the recording rules
-    take the largest job).
+    that differ in other labels add up, as they do in the window total (a host seen
+    by several scrape jobs already counts once in the rates given: the raw steps
+    query and the recording rules take the largest job).
     """
     acc = _rates(result, label, columns, end, host_label)
     newest = max((t for pair in acc.values() for c in pair for t in c), default=end)
