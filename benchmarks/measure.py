@@ -286,6 +286,24 @@ def _user_energy(snap: Snapshot) -> dict[str, float]:
     return energy
 
 
+def _old_query(
+    http: httpx.Client, url: str, host: str, lo: float, hi: float
+) -> tuple[float, float]:
+    """The old service's query of one workspace's busy and idle CPU-seconds over (lo, hi]."""
+    # The old query, with the host matched exactly (not instance=~"172.16.0.1.*").
+    series = selector("node_cpu_seconds_total", {}, {"instance": exact_regex([host]) + ":[0-9]+"})
+    query = f"increase({series}[{round((hi - lo) * 1000)}ms])"
+    response = http.post(url + "/api/v1/query", data={"query": query, "time": f"{hi:.3f}"})
+    busy = idle = 0.0
+    for item in response.json()["data"]["result"]:
+        mode, value = item["metric"]["mode"], float(item["value"][1])
+        if mode in ("idle", "iowait"):
+            idle += value
+        elif mode != "steal":
+            busy += value
+    return busy, idle
+
+
 def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
     """The earlier service's way: per workspace one increase() query and one user lookup."""
     spans = Spans()
@@ -308,22 +326,8 @@ def measure_old(spec: dict[str, Any]) -> dict[str, Any]:
             hi = min(w.deleted if w.deleted is not None else t1, t1)
             if hi <= lo:
                 continue
-            # The old query, with the host matched exactly (not instance=~"172.16.0.1.*").
-            series = selector(
-                "node_cpu_seconds_total", {}, {"instance": exact_regex([w.host]) + ":[0-9]+"}
-            )
-            query = f"increase({series}[{round((hi - lo) * 1000)}ms])"
-            response = http.post(
-                spec["prometheus_url"] + "/api/v1/query", data={"query": query, "time": f"{hi:.3f}"}
-            )
+            busy, idle = _old_query(http, spec["prometheus_url"], w.host, lo, hi)
             prom += 1
-            busy = idle = 0.0
-            for item in response.json()["data"]["result"]:
-                mode, value = item["metric"]["mode"], float(item["value"][1])
-                if mode in ("idle", "iowait"):
-                    idle += value
-                elif mode != "steal":
-                    busy += value
             if w.claimed and w.owner:
                 mongo["ada"]["users"].find_one({"platform_name": w.owner}, USER_FIELDS)
                 lookups += 1

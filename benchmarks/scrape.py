@@ -175,6 +175,14 @@ def max_deviation(energy: dict[str, float], reference: dict[str, float]) -> floa
     )
 
 
+def _runs(path: str, runs: int, old_runs: int, profile: Path | None) -> dict[str, Any]:
+    """How many runs a path gets, and where its profile goes (the raw path's only)."""
+    return {
+        "runs": old_runs if path == "old" else runs,
+        "profile": str(profile) if profile and path == "raw" else None,
+    }
+
+
 def run(
     tier: str,
     runs: int = 5,
@@ -220,9 +228,8 @@ def run(
                 "prometheus_url": prometheus.url,
                 "mongo_uri": mongo.uri,
                 "warmup": warmup,
-                "runs": old_runs if path == "old" else runs,
-                "profile": str(profile) if profile and path == "raw" else None,
                 "server_pids": {"prometheus": prometheus.pid, "mongodb": mongo.pid},
+                **_runs(path, runs, old_runs, profile),
             }
             raw = timed(f"measure_{path}_s", functools.partial(measure, spec), timings)
             energies[path] = raw["energy"]

@@ -141,30 +141,34 @@ class DemoOwnership:
         """Every workspace alive at any moment of [start, end], as stored at ``end``."""
         self.requests += 1
         lo, now = _seconds(start), _seconds(end)
-        out = []
-        for host in self.fleet.hosts:
-            for ten in self.fleet.tenures(host, lo, now):
-                # A pool workspace looks unclaimed until its acquisition has happened.
-                claimed = ten.owner is not None and (ten.acquired is None or ten.acquired <= now)
-                deleted = ten.deleted if ten.deleted <= now else None
-                state = "DELETED" if deleted is not None else "CLAIMED" if claimed else "READY"
-                out.append(
-                    Workspace(
-                        workspace_id=ten.workspace_id,
-                        host=host.ip,
-                        hostname=host.hostname,
-                        owner=ten.owner if claimed else None,
-                        state=state,
-                        tag=host.tag,
-                        created=ten.created,
-                        deleted=deleted,
-                        acquired=ten.acquired if claimed else None,
-                    )
-                )
+        out = [
+            _stored(host, ten, now)
+            for host in self.fleet.hosts
+            for ten in self.fleet.tenures(host, lo, now)
+        ]
         if each is not None:
             for ws in out:
                 each(ws)
         return WorkspaceBatch(tuple(out))
+
+
+def _stored(host: DemoHost, ten: DemoTenure, now: float) -> Workspace:
+    """A tenure's workspace record as MongoDB holds it at ``now``."""
+    # A pool workspace looks unclaimed until its acquisition has happened.
+    claimed = ten.owner is not None and (ten.acquired is None or ten.acquired <= now)
+    deleted = ten.deleted if ten.deleted <= now else None
+    state = "DELETED" if deleted is not None else "CLAIMED" if claimed else "READY"
+    return Workspace(
+        workspace_id=ten.workspace_id,
+        host=host.ip,
+        hostname=host.hostname,
+        owner=ten.owner if claimed else None,
+        state=state,
+        tag=host.tag,
+        created=ten.created,
+        deleted=deleted,
+        acquired=ten.acquired if claimed else None,
+    )
 
 
 class DemoIntensity:
