@@ -200,12 +200,10 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
     http = http_client(config.prometheus, TimedTransport(spans))  # as the exporter builds it
     usage = PrometheusUsage(http, config.prometheus, config.modes.busy, config.modes.idle)
     ownership = MongoOwnership(mongo_client(spec["mongo_uri"], spans), "ada", TIMEOUT)
-    engine = Refresh(config, usage, ownership, FixedIntensity(INTENSITY), "fixed")
     profiler = cProfile.Profile() if spec.get("profile") else None
-    if profiler is not None:
-        # cProfile sees only the thread that enabled it: run the sources in this one.
-        engine._pool.shutdown()
-        engine._pool = InlineExecutor()  # type: ignore[assignment]
+    # cProfile sees only the thread that enabled it: then run the sources in this one.
+    pool = InlineExecutor() if profiler is not None else None
+    engine = Refresh(config, usage, ownership, FixedIntensity(INTENSITY), "fixed", pool)
     snapshots: list[Snapshot] = []
 
     def refresh() -> Snapshot:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import math
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ from exporter.attribution import attribute
 from exporter.config import SOURCES, Config
 from exporter.digest import Measured, Owned
 from exporter.forecast import outlook
-from exporter.health import HealthTracker
+from exporter.health import Calls, HealthTracker, done
 from exporter.intensity_fallback import IntensityState
 from exporter.model import (
     GroupKey,
@@ -59,6 +58,7 @@ class Refresh:
         ownership: OwnershipSource,
         intensity: IntensitySource,
         intensity_label: str = "api",
+        pool: cf.Executor | None = None,
     ) -> None:
         self.config = config
         self.usage_source = usage
@@ -67,10 +67,9 @@ class Refresh:
         self.health = HealthTracker()
         self._intensity_state = IntensityState(config.carbon_intensity, intensity_label)
         # The one pool: enough workers that a call still hung from an earlier refresh
-        # cannot starve this one, as _submit starts no second call of one while it runs.
-        self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
-        self._running: dict[str, cf.Future[Any]] = {}
-        self._running_lock = threading.Lock()
+        # cannot starve this one, as Calls starts no second call of one while it runs.
+        self._pool = pool or cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
+        self._calls = Calls(self._pool, self.health, config.scrape_budget_seconds)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -100,31 +99,34 @@ class Refresh:
         status = {s: SourceStatus() for s in (*SOURCES, FORECAST)}
         before = self._request_counts()
         f_totals, parts = self._start_totals(end)
-        f_owner = self._submit(status["mongodb"], "mongodb", lambda: self._ownership(start, end))
-        f_slots = self._submit(
+        f_owner = self._calls.submit(
+            status["mongodb"], "mongodb", lambda: self._ownership(start, end)
+        )
+        f_slots = self._calls.submit(
             status["carbon_intensity"],
             "carbon_intensity",
             lambda: self.intensity_source.slots(start, end),
         )
-        f_forecast = self._submit(
+        f_forecast = self._calls.submit(
             status[FORECAST],
             FORECAST,
             # Given the window, the API adapter fetches both in one request per half hour.
             lambda: self.intensity_source.forecast(end, start) if with_forecast else [],
         )
         measured = self._measured(f_totals, parts, status["prometheus"], deadline)
-        owners = self._wait(f_owner, status["mongodb"], "mongodb", deadline)
+        owners = self._calls.wait(f_owner, status["mongodb"], "mongodb", deadline)
         split = _split_instances(measured, owners)
         f_steps = self._steps(split, end, status["prometheus"])
-        slots = self._wait(f_slots, status["carbon_intensity"], "carbon_intensity", deadline)
+        slots = self._calls.wait(f_slots, status["carbon_intensity"], "carbon_intensity", deadline)
         reading = self._intensity_state.read(
             slots, self.intensity_source, start, end, status["carbon_intensity"].up
         )
-        forecast_slots = self._wait(f_forecast, status[FORECAST], FORECAST, deadline)
-        steps = self._wait(f_steps, status["prometheus"], "prometheus", deadline)
+        forecast_slots = self._calls.wait(f_forecast, status[FORECAST], FORECAST, deadline)
+        steps = self._calls.wait(f_steps, status["prometheus"], "prometheus", deadline)
         usage = None
         if measured is not None and owners is not None and steps is not None:
-            usage = self._usage(measured, owners, steps, reading, start, end, status)
+            span = (start.timestamp(), end.timestamp())
+            usage = self._usage(measured, owners, steps, reading, span, status["prometheus"])
         for source, count in self._request_counts().items():
             status[source].requests = count - before[source]
         self.health.settle(status)
@@ -180,7 +182,7 @@ class Refresh:
         fetches = self.usage_source.window_fetches(end, self.config.window_seconds)
         parts = [SourceStatus() for _ in fetches]
         futures = [
-            self._submit(part, "prometheus", fetch, f"prometheus {k}")
+            self._calls.submit(part, "prometheus", fetch, f"prometheus {k}")
             for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
         ]
         return futures, parts
@@ -194,7 +196,8 @@ class Refresh:
     ) -> Measured | None:
         """Prometheus' window totals, from the answers of the queries that ran side by side."""
         answers = [
-            self._wait(f, p, "prometheus", deadline) for f, p in zip(futures, parts, strict=True)
+            self._calls.wait(f, p, "prometheus", deadline)
+            for f, p in zip(futures, parts, strict=True)
         ]
         _side_by_side(status, *parts)
         if not status.up:
@@ -204,18 +207,14 @@ class Refresh:
 
     def _steps(
         self, instances: Sequence[str], end: datetime, status: SourceStatus
-    ) -> cf.Future[dict[tuple[str, str, str], list[UsageStep]] | None]:
+    ) -> cf.Future[Any]:
         """Ask for the steps of the hosts that changed hands: one request for all of them."""
         if not instances:
-            done: cf.Future[dict[tuple[str, str, str], list[UsageStep]] | None] = cf.Future()
-            done.set_result({})
-            return done
+            return done({})
         window, step = self.config.window_seconds, self.config.prometheus.step_seconds
-        return self._submit(
-            status,
-            "prometheus",
-            lambda: self.usage_source.usage_steps(instances, end, window, step),
-            "prometheus steps",
+        steps = self.usage_source.usage_steps
+        return self._calls.submit(
+            status, "prometheus", lambda: steps(instances, end, window, step), "prometheus steps"
         )
 
     def _usage(
@@ -224,13 +223,11 @@ class Refresh:
         owners: Owned,
         steps: Mapping[tuple[str, str, str], Sequence[UsageStep]],
         reading: IntensityReading,
-        start: datetime,
-        end: datetime,
-        status: dict[str, SourceStatus],
+        span: tuple[float, float],
+        status: SourceStatus,
     ) -> dict[GroupKey, Usage] | None:
         """Every host attributed to its owners and priced; None if a total is not finite."""
-        t0, t1 = start.timestamp(), end.timestamp()
-        shares = attribute(measured.usage, owners.timelines, steps, t0, t1)
+        shares = attribute(measured.usage, owners.timelines, steps, *span)
         usage = price_shares(
             shares,
             self.config.power_for,
@@ -242,45 +239,13 @@ class Refresh:
         # Finite values too large to add up or price (1e308 CPU-seconds): no number
         # served is better than +Inf or NaN served as if Prometheus had said so.
         reason = "its values are too large to add up and price: a total is not finite"
-        self.health.mark_down(status["prometheus"], "prometheus", reason)
+        self.health.mark_down(status, "prometheus", reason)
         return None
 
     def _ownership(self, start: datetime, end: datetime) -> Owned:
         """Workspaces, each host's timeline and those alive at the end, worked out as they come."""
         builder = digest.OwnedBuilder(start.timestamp(), end.timestamp())
         return builder.owned(self.ownership_source.workspaces(start, end, builder.add))
-
-    def _submit(
-        self, status: SourceStatus, source: str, fn: Callable[[], T], slot: str | None = None
-    ) -> cf.Future[T | None]:
-        """Start ``fn`` in the pool, unless the same call of a previous refresh still runs.
-
-        A hung upstream then holds one worker, not one more per scrape, so it can
-        never starve the healthy sources; it stays down until that call returns.
-        """
-        key = slot or source
-        with self._running_lock:
-            previous = self._running.get(key)
-            if previous is None or previous.done():
-                future = self._pool.submit(self.health.call, status, source, fn)
-                self._running[key] = future
-                return future
-        self.health.mark_down(status, source, "the previous call has not returned yet")
-        skipped: cf.Future[T | None] = cf.Future()
-        skipped.set_result(None)
-        return skipped
-
-    def _wait(
-        self, future: cf.Future[T | None], status: SourceStatus, source: str, deadline: float
-    ) -> T | None:
-        try:
-            return future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except cf.TimeoutError:
-            # The call's own timing ends only when it returns: the refresh waited this long.
-            waited = self.config.scrape_budget_seconds - (deadline - time.monotonic())
-            status.duration_seconds = max(status.duration_seconds, waited)
-            self.health.mark_down(status, source, "no answer within the scrape budget")
-            return None
 
     def _request_counts(self) -> dict[str, int]:
         return {
