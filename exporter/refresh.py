@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from exporter import digest
 from exporter.attribution import attribute
@@ -43,7 +43,6 @@ from exporter.model import (
 )
 from exporter.pricing import mean_intensity, price_shares
 
-T = TypeVar("T")
 # The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
 FORECAST = "carbon_intensity forecast"
 
