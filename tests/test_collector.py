@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collector import SPECS, AdaCarbonCollector
 from exporter.config import Config, IntensityConfig
-from exporter.refresh import Refresh as Engine
+from exporter.refresh import Refresh
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -21,7 +21,7 @@ T = END.timestamp()
 
 def make(usage_src=None, owner_src=None, intensity_src=None, **config):
     cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0), **config)
-    engine = Engine(
+    engine = Refresh(
         cfg,
         usage_src or StubUsage(),
         owner_src or StubOwnership(),

@@ -41,7 +41,7 @@ from exporter.backfill import backfill, window_ends
 from exporter.collector import families
 from exporter.config import Config, parse_duration, with_demo
 from exporter.model import GroupKey, Snapshot, Usage
-from exporter.sources.build import build_refresh as build_engine
+from exporter.sources.build import build_refresh
 from tests import grafana
 from tests.grafana import Target
 from tests.harness.fixtures import require_binaries
@@ -265,7 +265,7 @@ def write_week_blocks(openmetrics: Path, data_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     require_binaries("prometheus")
-    engine = build_engine(with_demo(Config()))
+    engine = build_refresh(with_demo(Config()))
     snapshots: dict[float, Snapshot] = {}
 
     def snapshot(end: datetime) -> Snapshot:

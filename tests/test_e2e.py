@@ -18,7 +18,7 @@ from pymongo import MongoClient
 
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.model import SKIP_REASONS
-from exporter.sources.build import build_refresh as build_engine
+from exporter.sources.build import build_refresh
 from exporter.sources.prometheus.client import http_client
 from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import scenario
@@ -251,7 +251,7 @@ def test_upstream_requests_per_scrape_do_not_grow_with_the_fleet(
         mongodb=MongoConfig(uri=mongo_wire.uri),
         carbon_intensity=IntensityConfig(source="fixed"),
     )
-    engine = build_engine(config)
+    engine = build_refresh(config)
     try:
         snap = engine.snapshot(END)
     finally:

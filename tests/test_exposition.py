@@ -25,7 +25,7 @@ from prometheus_client.samples import Sample
 from exporter import exposition
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, with_demo
-from exporter.sources.build import build_refresh as build_engine
+from exporter.sources.build import build_refresh
 
 ACCEPTS = (
     None,
@@ -95,7 +95,7 @@ def a_registry_of_every_kind() -> CollectorRegistry:
 
 @pytest.mark.parametrize("accept", ACCEPTS)
 def test_the_exporters_own_metrics_are_byte_identical(accept):
-    engine = build_engine(with_demo(Config()))
+    engine = build_refresh(with_demo(Config()))
     try:
         snap = engine.snapshot()
     finally:

@@ -35,8 +35,8 @@ from exporter.config import (
     RecordingRulesConfig,
 )
 from exporter.model import SKIP_REASONS, SourceError, Workspace, WorkspaceBatch
-from exporter.refresh import Refresh as Engine
-from exporter.sources.build import build_refresh as build_engine
+from exporter.refresh import Refresh
+from exporter.sources.build import build_refresh
 from exporter.sources.intensity import FixedIntensity, parse_slots
 from exporter.sources.mongo import parse_workspaces
 from exporter.sources.prometheus.usage import PrometheusUsage
@@ -172,7 +172,7 @@ def measured_usage() -> StubUsage:
 
 
 def scrape(docs: Sequence[Any]) -> str:
-    engine = Engine(Config(), measured_usage(), DocumentOwnership(docs), FixedIntensity(200))
+    engine = Refresh(Config(), measured_usage(), DocumentOwnership(docs), FixedIntensity(200))
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(lambda: engine.snapshot(END)))
     try:
@@ -427,7 +427,7 @@ def test_hostile_documents_over_the_wire_are_skipped_by_reason_and_the_scrape_se
             mongodb=MongoConfig(uri=mongo_wire.uri, timeout_seconds=2),
             carbon_intensity=IntensityConfig(source="fixed"),
         )
-        with ServedExporter(build_engine(cfg), END) as exporter:
+        with ServedExporter(build_refresh(cfg), END) as exporter:
             scrape = exporter.scrape()
     assert scrape.status == 200
     assert set(scrape.up().values()) == {1}
@@ -510,7 +510,7 @@ def test_counter_resets_duplicate_jobs_and_missing_labels_in_a_real_prometheus(
     def cpu(**matchers: str) -> dict[tuple[str, str], float]:
         cfg = PrometheusConfig(url=prom.url, matchers=matchers, source=source)
         usage = PrometheusUsage(httpx.Client(), cfg, ("user",), ("idle",))
-        engine = Engine(Config(prometheus=cfg), usage, owners, FixedIntensity(200))
+        engine = Refresh(Config(prometheus=cfg), usage, owners, FixedIntensity(200))
         snap = engine.snapshot(END)
         engine.close()
         assert snap.usage is not None and snap.sources["prometheus"].up

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.config import Config, PrometheusConfig, RecordingRulesConfig, load
 from exporter.model import SourceError
-from exporter.refresh import Refresh as Engine
+from exporter.refresh import Refresh
 from exporter.sources.intensity import FixedIntensity
 from exporter.sources.prometheus.client import http_client
 from exporter.sources.prometheus.parse import parse_vector, rule_steps
@@ -117,7 +117,7 @@ def test_the_refresh_has_the_two_class_queries_in_flight_together(httpx_mock):
         return answer(request)
 
     httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
-    engine = Engine(Config(), source(), StubOwnership(), FixedIntensity(200))
+    engine = Refresh(Config(), source(), StubOwnership(), FixedIntensity(200))
     try:
         snap = engine.snapshot(END)
     finally:
@@ -166,7 +166,7 @@ def test_headers_from_the_config_file_reach_prometheus_on_every_request(tmp_path
         usage = PrometheusUsage(
             http_client(config.prometheus), config.prometheus, modes.busy, modes.idle
         )
-        engine = Engine(config, usage, owners, FixedIntensity(200))
+        engine = Refresh(config, usage, owners, FixedIntensity(200))
         try:
             # The first refresh asks for the split host's steps once MongoDB has answered,
             # the second beside the totals.

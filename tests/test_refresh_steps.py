@@ -7,7 +7,7 @@ import pytest
 
 from exporter.config import Config, IntensityConfig
 from exporter.model import SourceError
-from exporter.refresh import Refresh as Engine
+from exporter.refresh import Refresh
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -28,7 +28,7 @@ def handed_over(host, at):
 
 def engine(u, o):
     cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0))
-    return Engine(cfg, u, o, StubIntensity())
+    return Refresh(cfg, u, o, StubIntensity())
 
 
 def shares(snap):
@@ -134,7 +134,7 @@ def test_failing_totals_ask_for_no_steps_and_log_one_line_per_episode(caplog):
 
 def test_a_source_cut_off_by_the_budget_reports_how_long_it_was_waited_for():
     cfg = Config(scrape_budget_seconds=0.5, carbon_intensity=IntensityConfig(source="fixed"))
-    e = Engine(cfg, StubUsage([usage(A)], delay=2.0), StubOwnership(), StubIntensity())
+    e = Refresh(cfg, StubUsage([usage(A)], delay=2.0), StubOwnership(), StubIntensity())
     try:
         snap = e.snapshot(END)
     finally:
@@ -183,7 +183,7 @@ def test_the_window_fetch_and_the_forecast_end_their_episodes_separately(caplog)
 
     intensity = Intensity()
     cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0))
-    e = Engine(cfg, StubUsage([usage(C)]), StubOwnership(), intensity)
+    e = Refresh(cfg, StubUsage([usage(C)]), StubOwnership(), intensity)
     caplog.set_level(logging.INFO, logger="exporter.health")
 
     def logged():

@@ -28,7 +28,7 @@ from exporter.cli import build_parser
 from exporter.config import Config, ConfigError, IntensityConfig, PrometheusConfig, load
 from exporter.healthcheck import healthy, local_target
 from exporter.model import SourceError
-from exporter.refresh import Refresh as Engine
+from exporter.refresh import Refresh
 from exporter.sources.intensity import FixedIntensity
 from exporter.sources.prometheus.client import http_client
 from exporter.sources.prometheus.usage import PrometheusUsage
@@ -73,8 +73,8 @@ def trusting(certs: Certificates) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certs.ca))
 
 
-def engine() -> Engine:
-    return Engine(
+def engine() -> Refresh:
+    return Refresh(
         Config(), StubUsage([usage()]), StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200)
     )
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from exporter.config import Config, IntensityConfig, PrometheusConfig
-from exporter.refresh import Refresh as Engine
+from exporter.refresh import Refresh
 from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import scenario
 from tests.harness.prometheus import openmetrics_counter
@@ -61,7 +61,7 @@ def shares(url: str, handover: dict[str, float], step: float) -> dict[str, list[
             )
         ]
     )
-    engine = Engine(config, usage, owners, StubIntensity())
+    engine = Refresh(config, usage, owners, StubIntensity())
     try:
         snapshot = engine.snapshot(END)
     finally:

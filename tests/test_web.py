@@ -10,13 +10,13 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collector import AdaCarbonCollector
 from exporter.config import Config, with_demo
-from exporter.sources.build import build_refresh as build_engine
+from exporter.sources.build import build_refresh
 from exporter.web import make_app, make_http_server, parse_listen_address
 
 
 @pytest.fixture
 def server():
-    engine = build_engine(with_demo(Config()))
+    engine = build_refresh(with_demo(Config()))
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(engine.snapshot))
     httpd = make_http_server("127.0.0.1:0", make_app(registry, "demo sources"))
