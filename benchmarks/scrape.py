@@ -24,10 +24,8 @@ import functools
 import json
 import os
 import platform
-import pstats
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +47,7 @@ from benchmarks.fleet import (
     true_cpu_seconds,
     write_openmetrics,
 )
+from benchmarks.results import max_deviation, print_profile, summarise, table
 from exporter.config import Config
 from tests.harness.mongowire import MongoWireServer
 from tests.harness.prometheus import PrometheusServer, backfill_rules, write_blocks_from_file
@@ -56,7 +55,6 @@ from tests.harness.prometheus import PrometheusServer, backfill_rules, write_blo
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
 PATHS = ("raw", "recording_rules", "old")
-COLUMNS = ("scrape_s", "upstream_s", "exporter_s", "cpu_s", "series", "bytes", "gzip_bytes")
 EPILOG = """\
 examples (2-core machine; each waits a minute for Prometheus' compaction, --no-settle skips it):
   python -m benchmarks.scrape --tier S                  about 1.5 min (CI runs it as a smoke test)
@@ -147,32 +145,12 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def summarise(raw: dict[str, Any]) -> dict[str, Any]:
-    """Medians of the measured (non-warm-up) runs, plus per-run figures."""
-    runs = [r for r in raw["runs"] if not r["warmup"]]
-    median = {c: statistics.median(r[c] for r in runs) for c in COLUMNS}
-    for server in ("prometheus", "mongodb"):
-        median[f"{server}_cpu_s"] = statistics.median(
-            r.get("servers_cpu_s", {}).get(server, 0.0) for r in runs
-        )
+def _runs(path: str, runs: int, old_runs: int, profile: Path | None) -> dict[str, Any]:
+    """How many runs a path gets, and where its profile goes (the raw path's only)."""
     return {
-        "median": median,
-        "requests": [r["requests"] for r in runs],
-        "all_up": all(r["up"] for r in runs),
-        "peak_rss_mb": round(raw["peak_rss_mb"], 1),
-        "rss_before_mb": round(raw["rss_before_mb"], 1),
-        "split_hosts": raw["split_hosts"],
-        "runs": runs,
+        "runs": old_runs if path == "old" else runs,
+        "profile": str(profile) if profile and path == "raw" else None,
     }
-
-
-def max_deviation(energy: dict[str, float], reference: dict[str, float]) -> float:
-    """Largest relative difference of per-user energy from the reference (over both key sets)."""
-    users = set(energy) | set(reference)
-    return max(
-        abs(energy.get(u, 0.0) - reference.get(u, 0.0)) / max(reference.get(u, 0.0), 1e-9)
-        for u in users
-    )
 
 
 def run(
@@ -220,9 +198,8 @@ def run(
                 "prometheus_url": prometheus.url,
                 "mongo_uri": mongo.uri,
                 "warmup": warmup,
-                "runs": old_runs if path == "old" else runs,
-                "profile": str(profile) if profile and path == "raw" else None,
                 "server_pids": {"prometheus": prometheus.pid, "mongodb": mongo.pid},
+                **_runs(path, runs, old_runs, profile),
             }
             raw = timed(f"measure_{path}_s", functools.partial(measure, spec), timings)
             energies[path] = raw["energy"]
@@ -273,41 +250,6 @@ def run(
 def _prometheus_version() -> str:
     out = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout
     return out.split("\n", 1)[0].removeprefix("prometheus, version ")
-
-
-def table(result: dict[str, Any]) -> str:
-    """The results as a Markdown table (medians), with the agreement and speed-up below."""
-    lines = [
-        "| tier | path | requests p/m/ci | scrape s | upstream s | exporter s | CPU s "
-        "| Prometheus CPU s | MongoDB CPU s | peak RSS MB | series | bytes | gzip bytes |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for path, r in result["paths"].items():
-        m, req = r["median"], r["requests"][-1]
-        lines.append(
-            f"| {result['tier']} | {path} "
-            f"| {req['prometheus']}/{req['mongodb']}/{req['carbon_intensity']} "
-            f"| {m['scrape_s']:.3f} | {m['upstream_s']:.3f} | {m['exporter_s']:.3f} "
-            f"| {m['cpu_s']:.3f} | {m['prometheus_cpu_s']:.2f} | {m['mongodb_cpu_s']:.2f} "
-            f"| {r['peak_rss_mb']:.0f} "
-            f"| {m['series']:,.0f} | {m['bytes']:,.0f} | {m['gzip_bytes']:,.0f} |"
-        )
-    a, s = result["agreement"], result["speedup"]
-    lines.append(
-        f"\nper-user energy, max deviation over {a['users']:,} users: "
-        f"from raw: recording_rules {a['recording_rules_vs_raw']:.2%}, old {a['old_vs_raw']:.2%}; "
-        f"from the generator's truth: raw {a['raw_vs_truth']:.2%}, recording_rules "
-        f"{a['recording_rules_vs_truth']:.2%}, old {a['old_vs_truth']:.2%}\n"
-        f"old way / raw: {s['old_over_raw']:.1f}x slower, "
-        f"old way / recording_rules: {s['old_over_recording_rules']:.1f}x slower"
-    )
-    return "\n".join(lines)
-
-
-def print_profile(path: Path, limit: int = 25) -> None:
-    stats = pstats.Stats(str(path), stream=sys.stdout)
-    stats.sort_stats("tottime").print_stats(limit)
-    stats.sort_stats("cumulative").print_stats(limit)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ada-carbon-exporter: {exc}", file=sys.stderr)
         return 2
     if args.config_check:
-        from exporter.wiring import describe_sources
+        from exporter.sources.build import describe_sources
 
         print(f"configuration OK: {describe_sources(config)}; web: {web.describe()}")
         return 0
@@ -152,9 +152,9 @@ def run(args: argparse.Namespace, config: Config, web: WebConfig) -> int:
         sys.stdout.write(report.run(args, config))
         return 0
     from exporter.commands import serve
-    from exporter.wiring import build_engine, describe_sources  # imports the clients lazily
+    from exporter.sources.build import build_refresh, describe_sources  # the clients lazily
 
-    engine = build_engine(config)
+    engine = build_refresh(config)
     try:
         if args.command == "snapshot":
             return snapshot.run(engine, args.at)

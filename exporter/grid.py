@@ -28,8 +28,15 @@ from itertools import pairwise
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from exporter.energy import MeanIntensity, mean_intensity
-from exporter.model import IntensitySlot, IntensitySource
+from exporter.model import (
+    GreenWindow,
+    IntensityReading,
+    IntensitySlot,
+    IntensitySource,
+    MeanIntensity,
+    Outlook,
+)
+from exporter.pricing import mean_intensity
 
 log = logging.getLogger("exporter.intensity")
 SLOT_SECONDS = 1800  # the API's half-hour settlement periods
@@ -68,20 +75,6 @@ def index_for(gco2_per_kwh: float, api_index: str = "") -> str:
 
 
 # --- the fallback chain ---
-
-
-@dataclass(frozen=True)
-class IntensityReading:
-    """The intensity data one refresh uses, and where it came from."""
-
-    region: str
-    slots: tuple[IntensitySlot, ...]  # the source's, and fill_gaps' for the half hours left out
-    fill: float  # gCO2/kWh: the last good value, else the configured default
-    current: float  # the slot containing the window's end, else ``fill``
-    window_mean: MeanIntensity
-    source: str  # one of INTENSITY_SOURCES
-    index: str = ""  # of ``current``: the API's index level, else its band (INDEX_LEVELS)
-    age_seconds: float = 0.0  # how old ``current`` is at the window's end (see module doc)
 
 
 def fill_gaps(
@@ -212,23 +205,6 @@ def parse_working_hours(text: object) -> WorkingHours:
     if start >= end:
         raise ValueError(f"the start must be before the end, got {text!r}")
     return WorkingHours(start, end)
-
-
-@dataclass(frozen=True)
-class GreenWindow:
-    """The lowest-carbon block of one scope: when it starts and its mean forecast."""
-
-    scope: str  # "next_24h" or "working_hours"
-    start: float  # unix seconds
-    gco2_per_kwh: float
-
-
-@dataclass(frozen=True)
-class Outlook:
-    """The forecast from the half hour in progress, and the greenest windows found in it."""
-
-    points: tuple[tuple[float, float], ...] = ()  # (hours ahead, gCO2/kWh), 0 = this half hour
-    greenest: tuple[GreenWindow, ...] = ()
 
 
 def greenest_window(

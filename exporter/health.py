@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from exporter.model import SourceError
+from exporter.model import SourceError, SourceStatus
 
 T = TypeVar("T")
 log = logging.getLogger("exporter.health")
-
-
-@dataclass
-class SourceStatus:
-    """How one source fared during one refresh."""
-
-    up: bool = True
-    duration_seconds: float = 0.0
-    requests: int = 0
-    error: str = ""
 
 
 class HealthTracker:
@@ -84,3 +74,53 @@ class HealthTracker:
             was = self._failing.pop(source, None)
         if was is not None:
             log.info("source %s recovered", source)
+
+
+class Calls:
+    """Source calls run in the refresh's pool, each through :meth:`HealthTracker.call`.
+
+    A call is not started again while the same call of an earlier refresh still runs:
+    a hung upstream then holds one worker, not one more per scrape, so it can never
+    starve the healthy sources; it stays down until that call returns.
+    """
+
+    def __init__(self, pool: cf.Executor, health: HealthTracker, budget_seconds: float) -> None:
+        self._pool = pool
+        self._health = health
+        self._budget = budget_seconds
+        self._running: dict[str, cf.Future[Any]] = {}
+        self._lock = threading.Lock()
+
+    def submit(
+        self, status: SourceStatus, source: str, fn: Callable[[], T], slot: str | None = None
+    ) -> cf.Future[T | None]:
+        """Start ``fn`` for ``source`` (``slot``: which of its calls, if it makes several)."""
+        key = slot or source
+        with self._lock:
+            previous = self._running.get(key)
+            if previous is None or previous.done():
+                future = self._pool.submit(self._health.call, status, source, fn)
+                self._running[key] = future
+                return future
+        self._health.mark_down(status, source, "the previous call has not returned yet")
+        return done(None)
+
+    def wait(
+        self, future: cf.Future[T | None], status: SourceStatus, source: str, deadline: float
+    ) -> T | None:
+        """The call's result, or None (the source marked down) if it is not in by ``deadline``."""
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except cf.TimeoutError:
+            # The call's own timing ends only when it returns: the refresh waited this long.
+            waited = self._budget - (deadline - time.monotonic())
+            status.duration_seconds = max(status.duration_seconds, waited)
+            self._health.mark_down(status, source, "no answer within the scrape budget")
+            return None
+
+
+def done(value: T) -> cf.Future[T]:
+    """A future that already holds ``value``."""
+    future: cf.Future[T] = cf.Future()
+    future.set_result(value)
+    return future

@@ -7,12 +7,14 @@ and does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 UNATTRIBUTED = "unattributed"
+UNKNOWN_FACILITY = "unknown"  # the facility of a project not in the ``facilities`` map
+GroupKey = tuple[str, str, str, str]  # cloud_project_name, machine_name, facility, user
 
 
 class SourceError(Exception):
@@ -136,10 +138,17 @@ class IntensitySlot:
 class UsageSource(Protocol):
     """Where CPU-seconds come from (Prometheus, or the demo's simulation)."""
 
-    requests: int  # upstream requests made so far; the collector reports per-scrape deltas
+    @property
+    def requests(self) -> int:
+        """Upstream requests made so far; the refresh reports per-refresh deltas."""
+        ...
 
-    def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
-        """CPU-seconds per host and group over (end - window, end]."""
+    def window_fetches(self, end: datetime, window_seconds: float) -> list[Callable[[], Any]]:
+        """The calls that fetch the window totals, for the refresh to run side by side."""
+        ...
+
+    def window_usage_of(self, answers: Sequence[Any]) -> list[HostUsage]:
+        """CPU-seconds per host and group over (end - window, end], from those calls' answers."""
         ...
 
     def usage_steps(
@@ -184,3 +193,82 @@ class IntensitySource(Protocol):
     def cached_forecast(self, at: datetime) -> list[IntensitySlot]:
         """The forecast slots already known from the half hour containing ``at``, without I/O."""
         ...
+
+
+class Usage(NamedTuple):
+    """Attributed totals of one (project, machine type, facility, user) over the window."""
+
+    busy_seconds: float = 0.0
+    idle_seconds: float = 0.0
+    busy_joules: float = 0.0
+    idle_joules: float = 0.0
+    busy_grams: float = 0.0
+    idle_grams: float = 0.0
+
+
+@dataclass
+class SourceStatus:
+    """How one source fared during one refresh."""
+
+    up: bool = True
+    duration_seconds: float = 0.0
+    requests: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class MeanIntensity:
+    """A time-weighted mean intensity, and how much of the interval real slots covered."""
+
+    gco2_per_kwh: float
+    covered_ratio: float  # 0..1; the rest was filled with the fallback value
+    actual_ratio: float  # 0..1 of the interval covered by measured (not forecast) slots
+
+
+@dataclass(frozen=True)
+class IntensityReading:
+    """The intensity data one refresh uses, and where it came from."""
+
+    region: str
+    slots: tuple[IntensitySlot, ...]  # the source's, and fill_gaps' for the half hours left out
+    fill: float  # gCO2/kWh: the last good value, else the configured default
+    current: float  # the slot containing the window's end, else ``fill``
+    window_mean: MeanIntensity
+    source: str  # one of INTENSITY_SOURCES
+    index: str = ""  # of ``current``: the API's index level, else its band (forecast.INDEX_LEVELS)
+    age_seconds: float = 0.0  # how old ``current`` is at the window's end (see module doc)
+
+
+@dataclass(frozen=True)
+class GreenWindow:
+    """The lowest-carbon block of one scope: when it starts and its mean forecast."""
+
+    scope: str  # "next_24h" or "working_hours"
+    start: float  # unix seconds
+    gco2_per_kwh: float
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """The forecast from the half hour in progress, and the greenest windows found in it."""
+
+    points: tuple[tuple[float, float], ...] = ()  # (hours ahead, gCO2/kWh), 0 = this half hour
+    greenest: tuple[GreenWindow, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one refresh learnt. ``usage`` is None when it could not be computed truthfully."""
+
+    end: float
+    window_seconds: float
+    sources: Mapping[str, SourceStatus]
+    intensity: IntensityReading
+    usage: Mapping[GroupKey, Usage] | None
+    workspaces: Mapping[tuple[str, str], int] | None  # (tag, state) -> alive at end
+    workspace_info: tuple[WorkspaceInfo, ...]
+    skipped: Mapping[tuple[str, str], int]  # (collection, reason) -> documents
+    unmatched_hosts: Mapping[str, int]  # side -> hosts
+    conflicted_hosts: int
+    split_hosts: int
+    outlook: Outlook  # forecast and greenest windows from ``end``

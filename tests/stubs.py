@@ -32,6 +32,12 @@ class StubUsage:
     steps_called: threading.Event = field(default_factory=threading.Event)
     answered_after_steps: list = field(default_factory=list)
 
+    def window_fetches(self, end, window_seconds):
+        return [lambda: self.window_usage(end, window_seconds)]
+
+    def window_usage_of(self, answers):
+        return answers[0]
+
     def window_usage(self, end, window_seconds):
         with self.lock:
             self.requests += 1

@@ -7,7 +7,7 @@ import pytest
 from exporter.cli import main
 from exporter.commands.calculate import as_json, as_table, calculate
 from exporter.config import Config, IntensityConfig
-from exporter.energy import PowerModel, kwh
+from exporter.pricing import PowerModel, kwh
 
 
 def test_worked_example_1000_busy_5000_idle_is_0_00472_kwh_and_0_874_g_at_185():

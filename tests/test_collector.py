@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collectors import SPECS, AdaCarbonCollector
 from exporter.config import Config, IntensityConfig
-from exporter.engine import Engine
 from exporter.exposition import make_metrics_app
+from exporter.refresh import Refresh
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -20,7 +20,7 @@ T = END.timestamp()
 
 def make(usage_src=None, owner_src=None, intensity_src=None, **config):
     cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0), **config)
-    engine = Engine(
+    engine = Refresh(
         cfg,
         usage_src or StubUsage(),
         owner_src or StubOwnership(),
@@ -204,7 +204,7 @@ def test_a_refresh_that_raises_is_a_failed_refresh_served_with_200_until_one_suc
     """Not a 500 while /-/ready says 200: the health families say so, the log says it once."""
     caplog.set_level(logging.INFO)
     u, o = handover_sources()
-    engine = Engine(Config(), u, o, StubIntensity())
+    engine = Refresh(Config(), u, o, StubIntensity())
     broken = True
 
     def refresh():

@@ -165,7 +165,7 @@ def test_config_errors_never_print_a_url_password(env):
 
 
 def test_the_intensity_url_is_masked_where_the_sources_are_described(tmp_path):
-    from exporter.wiring import describe_sources
+    from exporter.sources.build import describe_sources
 
     path = write(tmp_path, "carbon_intensity:\n  url: http://user:SECRET@intensity.example\n")
     text = describe_sources(load(path, env={}))

@@ -40,8 +40,8 @@ from exporter import equivalencies
 from exporter.collectors import families
 from exporter.commands.backfill import backfill, window_ends
 from exporter.config import Config, parse_duration, with_demo
-from exporter.engine import GroupKey, Snapshot, Usage
-from exporter.wiring import build_engine
+from exporter.model import GroupKey, Snapshot, Usage
+from exporter.sources.build import build_refresh
 from tests import grafana
 from tests.grafana import Target
 from tests.harness.fixtures import require_binaries
@@ -268,7 +268,7 @@ def write_week_blocks(openmetrics: Path, data_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     require_binaries("prometheus")
-    engine = build_engine(with_demo(Config()))
+    engine = build_refresh(with_demo(Config()))
     snapshots: dict[float, Snapshot] = {}
 
     def snapshot(end: datetime) -> Snapshot:

@@ -2,8 +2,7 @@
 
 import pytest
 
-from exporter.sources.duplicates import counted_once
-from exporter.sources.prometheus import parse_vector
+from exporter.sources.prometheus.parse import counted_once, parse_vector
 
 STOPPED, STARTED = 1, 2  # scraped at the window's start only, at its end only
 

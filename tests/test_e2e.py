@@ -18,8 +18,9 @@ from pymongo import MongoClient
 
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.model import SKIP_REASONS
-from exporter.sources.prometheus import PrometheusUsage
-from exporter.wiring import build_engine, prometheus_client
+from exporter.sources.build import build_refresh
+from exporter.sources.prometheus.client import http_client
+from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import scenario
 from tests.scenario import END, Host
 
@@ -197,7 +198,7 @@ def test_answers_come_uncompressed_unless_gzip_is_on_and_read_the_same(prometheu
         (False, {"accept-encoding": "gzip"}, "gzip"),  # a configured header wins
     ):
         cfg = Config(prometheus=PrometheusConfig(url=prom.url, gzip=gzip, headers=headers))
-        client = prometheus_client(cfg)
+        client = http_client(cfg.prometheus)
         response = client.post(prom.url + "/api/v1/query", data=form)
         assert response.headers.get("content-encoding") == encoding
         assert len(response.json()["data"]["result"]) > 0
@@ -250,7 +251,7 @@ def test_upstream_requests_per_scrape_do_not_grow_with_the_fleet(
         mongodb=MongoConfig(uri=mongo_wire.uri),
         carbon_intensity=IntensityConfig(source="fixed"),
     )
-    engine = build_engine(config)
+    engine = build_refresh(config)
     try:
         snap = engine.snapshot(END)
     finally:

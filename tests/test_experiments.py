@@ -9,7 +9,7 @@ import pytest
 from exporter.attribution.experiments import Experiment, Matcher, parse_experiments
 from exporter.commands.report.compute import Interval, by_experiment, by_labels, grams
 from exporter.config import ConfigError, load
-from exporter.engine import Usage
+from exporter.model import Usage
 from exporter.sources.mongodb import MongoOwnership
 
 DAY = 86400.0

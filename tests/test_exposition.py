@@ -26,8 +26,8 @@ from exporter import exposition
 from exporter.collectors import AdaCarbonCollector
 from exporter.collectors.usage import rounded
 from exporter.config import Config, with_demo
-from exporter.engine import Usage
-from exporter.wiring import build_engine
+from exporter.model import Usage
+from exporter.sources.build import build_refresh
 
 ACCEPTS = (
     None,
@@ -96,7 +96,7 @@ def a_registry_of_every_kind() -> CollectorRegistry:
 
 
 def demo_snapshot():
-    engine = build_engine(with_demo(Config()))
+    engine = build_refresh(with_demo(Config()))
     try:
         return engine.snapshot()
     finally:

@@ -22,11 +22,12 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
-from exporter.engine import Engine
+from exporter.refresh import Refresh
+from exporter.sources.build import build_refresh
 from exporter.sources.carbon_intensity.client import CarbonIntensityAPI
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
-from exporter.sources.prometheus import PrometheusUsage
-from exporter.wiring import build_engine, prometheus_client
+from exporter.sources.prometheus.client import http_client
+from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import scenario
 from tests.harness.faulty_http import FAULTS, FaultyPrometheus
 from tests.harness.faulty_tcp import FaultyProxy
@@ -118,7 +119,7 @@ def test_prometheus_stopped_mid_test_hides_usage_and_the_restart_brings_it_back(
     prom = prometheus_factory(scenario.openmetrics())
     load_mongo(mongo_wire.uri, scenario.workspaces())
     cfg = config(prometheus=prometheus_at(prom.url), mongodb=mongodb_at(mongo_wire.uri))
-    with ServedExporter(build_engine(cfg), END) as exporter:
+    with ServedExporter(build_refresh(cfg), END) as exporter:
         before = exporter.scrape()
         assert_healthy(before)
         prom.stop()
@@ -140,7 +141,7 @@ PROMETHEUS_FAULTS = [f for f in FAULTS if f != "ok"]
 def test_prometheus_misbehaving_is_down_within_the_budget_and_recovers(fault, faulty, health_log):
     """hang, slow, trickle, 503, malformed JSON, status error, warnings, wrong shape, reset."""
     cfg = config(prometheus=prometheus_at(faulty.url), demo_sources=frozenset({"mongodb"}))
-    with ServedExporter(build_engine(cfg), END) as exporter:
+    with ServedExporter(build_refresh(cfg), END) as exporter:
         assert_healthy(exporter.scrape())
         faulty.fault = fault
         for _ in range(2):  # the second failing scrape must not log again
@@ -157,8 +158,8 @@ def test_a_partial_answer_to_the_second_request_is_not_reported_as_complete(faul
     faulty.fault, faulty.fault_path = "warnings", "/api/v1/query_range"
     cfg = config(prometheus=prometheus_at(faulty.url))
     owners = StubOwnership([ws("w1", "alice", T - 86400, T - 1200), ws("w2", "bob", T - 1200)])
-    source = PrometheusUsage(prometheus_client(cfg), cfg.prometheus, BUSY, IDLE)
-    engine = Engine(cfg, source, owners, FixedIntensity(200))
+    source = PrometheusUsage(http_client(cfg.prometheus), cfg.prometheus, BUSY, IDLE)
+    engine = Refresh(cfg, source, owners, FixedIntensity(200))
     with ServedExporter(engine, END) as exporter:
         scrape = exporter.scrape()
         assert faulty.requests == {"/api/v1/query": 2, "/api/v1/query_range": 1}
@@ -174,7 +175,7 @@ def test_a_partial_answer_to_the_second_request_is_not_reported_as_complete(faul
 def test_an_upstream_that_never_finishes_holds_one_worker_not_one_per_scrape(faulty):
     faulty.fault = "trickle"
     cfg = config(prometheus=prometheus_at(faulty.url), demo_sources=frozenset({"mongodb"}))
-    with ServedExporter(build_engine(cfg), END) as exporter:
+    with ServedExporter(build_refresh(cfg), END) as exporter:
         scrapes = [exporter.scrape() for _ in range(6)]
         busy = [t for t in threading.enumerate() if t.name.startswith("source")]
         faulty.fault = "ok"
@@ -200,7 +201,7 @@ def test_mongodb_stopped_mid_test_hides_usage_and_the_restart_brings_it_back(
     try:
         load_mongo(mongo.uri, scenario.workspaces())
         cfg = config(prometheus=prometheus_at(faulty.url), mongodb=mongodb_at(mongo.uri))
-        with ServedExporter(build_engine(cfg), END) as exporter:
+        with ServedExporter(build_refresh(cfg), END) as exporter:
             assert_healthy(exporter.scrape())
             mongo.stop()
             for _ in range(3):
@@ -220,7 +221,7 @@ def test_mongodb_that_accepts_and_never_answers_is_down_within_the_budget(
     blackhole, faulty, health_log
 ):
     cfg = config(prometheus=prometheus_at(faulty.url), mongodb=mongodb_at(blackhole.uri))
-    with ServedExporter(build_engine(cfg), END) as exporter:
+    with ServedExporter(build_refresh(cfg), END) as exporter:
         for _ in range(3):
             assert_failing(exporter.scrape(), "mongodb")
         readers = [t for t in threading.enumerate() if t.name.startswith("mongodb-")]
@@ -246,7 +247,7 @@ def test_mongodb_answering_after_the_budget_or_never_is_down_in_time_and_recover
 ):
     """slow: every reply comes after the budget; hang: none comes until the proxy lets go."""
     cfg = config(prometheus=prometheus_at(faulty.url), mongodb=mongodb_at(mongo_proxy.uri))
-    with ServedExporter(build_engine(cfg), END) as exporter:
+    with ServedExporter(build_refresh(cfg), END) as exporter:
         before = exporter.scrape()
         assert_healthy(before)
         mongo_proxy.fault = fault
@@ -294,7 +295,7 @@ def test_intensity_api_failing_keeps_energy_priced_by_the_fallback_and_recovers(
         grid.failure = INTENSITY_FAULTS[fault]
     cfg = config(carbon_intensity=IntensityConfig(timeout_seconds=TIMEOUT))
     api = CarbonIntensityAPI(httpx.Client(), timeout_seconds=TIMEOUT, now=clock)
-    engine = Engine(cfg, StubUsage([usage()]), StubOwnership([ws("w1", "alice", 0)]), api)
+    engine = Refresh(cfg, StubUsage([usage()]), StubOwnership([ws("w1", "alice", 0)]), api)
     with ServedExporter(engine, END) as exporter:
         failing = [exporter.scrape() for _ in range(3)]
         grid.failure = None
@@ -319,8 +320,8 @@ def test_intensity_api_failing_keeps_energy_priced_by_the_fallback_and_recovers(
 def test_fifty_concurrent_scrapes_over_http_cause_one_upstream_computation(faulty):
     faulty.delay = 0.6  # the upstream is slow enough for every scrape to arrive meanwhile
     cfg = config(prometheus=PrometheusConfig(url=faulty.url, timeout_seconds=1.0))
-    source = PrometheusUsage(prometheus_client(cfg), cfg.prometheus, BUSY, IDLE)
-    engine = Engine(cfg, source, StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200))
+    source = PrometheusUsage(http_client(cfg.prometheus), cfg.prometheus, BUSY, IDLE)
+    engine = Refresh(cfg, source, StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200))
     with ServedExporter(engine, END) as exporter:
         start = threading.Barrier(50)
 
@@ -339,8 +340,8 @@ def test_fifty_concurrent_scrapes_over_http_cause_one_upstream_computation(fault
 
 def test_min_refresh_interval_bounds_upstream_load_from_several_replicas(faulty):
     cfg = config(prometheus=prometheus_at(faulty.url))
-    source = PrometheusUsage(prometheus_client(cfg), cfg.prometheus, BUSY, IDLE)
-    engine = Engine(cfg, source, StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200))
+    source = PrometheusUsage(http_client(cfg.prometheus), cfg.prometheus, BUSY, IDLE)
+    engine = Refresh(cfg, source, StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200))
     stop = time.monotonic() + 2.2
     with ServedExporter(engine, min_refresh_interval=1.0) as exporter:
 
@@ -370,7 +371,7 @@ def test_min_refresh_interval_bounds_upstream_load_from_several_replicas(faulty)
 
 
 def test_a_client_that_connects_and_says_nothing_does_not_hold_up_scrapes():
-    engine = Engine(config(), StubUsage([usage()]), StubOwnership(), FixedIntensity(200))
+    engine = Refresh(config(), StubUsage([usage()]), StubOwnership(), FixedIntensity(200))
     with ServedExporter(engine, END) as exporter:
         port = int(exporter.url.rsplit(":", 1)[1])
         silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]

@@ -1,4 +1,4 @@
-"""Grid intensity at scrape level: the real adapter behind the Engine, the API faked by httpx_mock.
+"""Grid intensity at scrape level: the real adapter behind the Refresh, the API faked by httpx_mock.
 
 Covers request economy with the forecast included, the scrape budget against a slow
 API, serving energy while the API is down, regions, past windows and the new families.
@@ -20,7 +20,8 @@ from pytest_httpx import HTTPXMock
 from exporter.cli import main
 from exporter.collectors import families
 from exporter.config import Config, IntensityConfig
-from exporter.engine import Engine, Snapshot
+from exporter.model import Snapshot
+from exporter.refresh import Refresh
 from exporter.sources.carbon_intensity.client import CarbonIntensityAPI
 from exporter.sources.carbon_intensity.regions import NATIONAL, Region
 from tests.stubs import StubOwnership, StubUsage, steady_steps, usage, ws
@@ -116,13 +117,13 @@ def engine_for(
     budget: float = 8.0,
     owners: StubOwnership | None = None,
     usage_src: StubUsage | None = None,
-) -> Engine:
+) -> Refresh:
     config = Config(
         scrape_budget_seconds=budget,
         carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0, region=region),
     )
     api = CarbonIntensityAPI(client, timeout_seconds=min(3.0, budget / 2), now=clock, region=region)
-    return Engine(
+    return Refresh(
         config,
         usage_src or StubUsage([usage()]),
         owners or StubOwnership([ws("w1", "alice", 0)]),
@@ -130,7 +131,7 @@ def engine_for(
     )
 
 
-def finish(engine: Engine, grid: FakeGrid | None = None) -> None:
+def finish(engine: Refresh, grid: FakeGrid | None = None) -> None:
     """Let any call still held by the fake finish, so no thread outlives the test."""
     if grid is not None and grid.gate is not None:
         grid.gate.set()
@@ -177,7 +178,7 @@ def noon_snapshot(client: httpx.Client, httpx_mock: HTTPXMock, body: object) -> 
 
 def steady_grid_at_12_45(
     client: httpx.Client, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
-) -> tuple[Clock, FakeGrid, Engine]:
+) -> tuple[Clock, FakeGrid, Refresh]:
     """A grid at a steady 120 g/kWh, its clock at 12:45, and an engine over it; logs kept."""
     caplog.set_level(logging.INFO)
     clock = Clock("2026-01-31T12:45Z")
@@ -639,7 +640,7 @@ def test_history_fetches_the_period_once_and_no_forecast(httpx_mock):
         2.0,
         now=lambda: datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp(),
     )
-    engine = Engine(Config(), StubUsage(), StubOwnership(), api)
+    engine = Refresh(Config(), StubUsage(), StubOwnership(), api)
     try:
         snaps = list(engine.history(day))
     finally:

@@ -35,13 +35,13 @@ from exporter.config import (
     PrometheusConfig,
     RecordingRulesConfig,
 )
-from exporter.engine import Engine
 from exporter.model import SKIP_REASONS, SourceError, WorkspaceBatch
+from exporter.refresh import Refresh
+from exporter.sources.build import build_refresh
 from exporter.sources.carbon_intensity.client import parse_slots
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.mongodb import parse_workspaces
-from exporter.sources.prometheus import PrometheusUsage
-from exporter.wiring import build_engine
+from exporter.sources.prometheus.usage import PrometheusUsage
 from tests.harness.faulty_http import FaultyPrometheus
 from tests.harness.prometheus import backfill_rules, openmetrics_counter
 from tests.harness.served import ServedExporter
@@ -174,7 +174,7 @@ def measured_usage() -> StubUsage:
 
 
 def scrape(docs: Sequence[Any]) -> str:
-    engine = Engine(Config(), measured_usage(), DocumentOwnership(docs), FixedIntensity(200))
+    engine = Refresh(Config(), measured_usage(), DocumentOwnership(docs), FixedIntensity(200))
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(lambda: engine.snapshot(END)))
     try:
@@ -478,7 +478,7 @@ def test_hostile_documents_over_the_wire_are_skipped_by_reason_and_the_scrape_se
             mongodb=MongoConfig(uri=mongo_wire.uri, timeout_seconds=2),
             carbon_intensity=IntensityConfig(source="fixed"),
         )
-        with ServedExporter(build_engine(cfg), END) as exporter:
+        with ServedExporter(build_refresh(cfg), END) as exporter:
             scrape = exporter.scrape()
     assert scrape.status == 200
     assert set(scrape.up().values()) == {1}
@@ -561,7 +561,7 @@ def test_counter_resets_duplicate_jobs_and_missing_labels_in_a_real_prometheus(
     def cpu(**matchers: str) -> dict[tuple[str, str], float]:
         cfg = PrometheusConfig(url=prom.url, matchers=matchers, source=source)
         usage = PrometheusUsage(httpx.Client(), cfg, ("user",), ("idle",))
-        engine = Engine(Config(prometheus=cfg), usage, owners, FixedIntensity(200))
+        engine = Refresh(Config(prometheus=cfg), usage, owners, FixedIntensity(200))
         snap = engine.snapshot(END)
         engine.close()
         assert snap.usage is not None and snap.sources["prometheus"].up

@@ -264,7 +264,7 @@ def test_a_document_the_driver_cannot_decode_is_skipped_and_counted_not_fatal():
     from bson.datetime_ms import DatetimeMS
 
     from exporter.config import Config, MongoConfig
-    from exporter.wiring import mongo_ownership
+    from exporter.sources.build import mongo_ownership
 
     base = {"state": "CLAIMED", "created_time": naive(START - timedelta(days=1))}
     good = bson.encode({"_id": "good", "hostname": "172.16.100.50", "owner": "alice", **base})

@@ -8,14 +8,14 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from exporter.config import PrometheusConfig, RecordingRulesConfig, load
-from exporter.engine import Engine
+from exporter.config import Config, PrometheusConfig, RecordingRulesConfig, load
 from exporter.model import SourceError
-from exporter.sources import prometheus as prometheus_module
+from exporter.refresh import Refresh
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
-from exporter.sources.prometheus import PrometheusUsage, parse_vector
-from exporter.sources.recording_rules import HEARTBEAT_LABEL, parse_steps
-from exporter.wiring import prometheus_client
+from exporter.sources.prometheus.client import http_client
+from exporter.sources.prometheus.parse import parse_vector, rule_steps
+from exporter.sources.prometheus.queries import HEARTBEAT_LABEL
+from exporter.sources.prometheus.usage import PrometheusUsage
 from tests.harness.faulty_http import INSTANCE, FaultyPrometheus
 from tests.stubs import StubOwnership, ws
 
@@ -91,7 +91,7 @@ def test_window_usage_is_two_posts_of_an_increase_over_the_window_one_per_class(
         '"class", "busy", "", "")'
     )
     # The idle query also gives the jobs that scraped a host at one end of the window
-    # only: 1 at its start, 2 at its end (see exporter.sources.duplicates).
+    # only: 1 at its start, 2 at its end (see exporter.sources.prometheus.parse).
     # From the series of one idle mode: each CPU has every mode.
     idle_series = 'node_cpu_seconds_total{mode=~"idle|iowait"}'
     flag_series = 'node_cpu_seconds_total{mode=~"idle"}'
@@ -106,40 +106,24 @@ def test_window_usage_is_two_posts_of_an_increase_over_the_window_one_per_class(
     assert src.requests == 2
 
 
-def test_the_two_class_queries_are_in_flight_together(httpx_mock):
+def test_the_refresh_has_the_two_class_queries_in_flight_together(httpx_mock):
     """Prometheus evaluates each query on one core: the idle one must not wait for the busy one."""
     both_in = threading.Barrier(2, timeout=5)
 
+    answer = answer_by_class(series("h:9100", "busy", 2), series("h:9100", "idle", 3))
+
     def respond(request):
         both_in.wait()  # breaks (and the test fails) if the second query never comes
-        return httpx.Response(200, json=vector())
+        return answer(request)
 
     httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
-    assert source().window_usage(END, 3600) == []
-    assert len(httpx_mock.get_requests()) == 2
-
-
-def test_the_idle_answer_is_parsed_while_the_busy_one_is_still_awaited(httpx_mock, monkeypatch):
-    parsed = threading.Event()
-    real = prometheus_module._add_vector
-
-    def spy(totals, data, host_label, flags):
-        real(totals, data, host_label, flags)
-        parsed.set()
-
-    monkeypatch.setattr(prometheus_module, "_add_vector", spy)
-    seen = []
-
-    def respond(request):
-        if '"class", "busy"' in form(request)["query"]:
-            seen.append(parsed.wait(5))  # False (after 5 s) if parsing waits for this answer
-            return httpx.Response(200, json=vector(series("h:9100", "busy", 2)))
-        return httpx.Response(200, json=vector(series("h:9100", "idle", 3)))
-
-    httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
-    usage = source().window_usage(END, 3600)
-    assert seen == [True]
-    assert [(u.busy_seconds, u.idle_seconds) for u in usage] == [(2.0, 3.0)]
+    engine = Refresh(Config(), source(), StubOwnership(), FixedIntensity(200))
+    try:
+        snap = engine.snapshot(END)
+    finally:
+        engine.close()
+    assert snap.sources["prometheus"].up and snap.sources["prometheus"].requests == 2
+    assert [(u.busy_seconds, u.idle_seconds) for u in snap.usage.values()] == [(2.0, 3.0)]
 
 
 def test_a_failed_class_query_fails_the_window(httpx_mock):
@@ -180,9 +164,9 @@ def test_headers_from_the_config_file_reach_prometheus_on_every_request(tmp_path
         config = load(path, env={})
         modes = config.modes
         usage = PrometheusUsage(
-            prometheus_client(config), config.prometheus, modes.busy, modes.idle
+            http_client(config.prometheus), config.prometheus, modes.busy, modes.idle
         )
-        engine = Engine(config, usage, owners, FixedIntensity(200))
+        engine = Refresh(config, usage, owners, FixedIntensity(200))
         try:
             # The first refresh asks for the split host's steps once MongoDB has answered,
             # the second beside the totals.
@@ -462,7 +446,7 @@ def test_parse_steps_turns_samples_into_tiles_the_last_one_reaching_the_end():
         ]
     }
     rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
-    steps = parse_steps(data, rules, end=150)
+    steps = rule_steps(data["result"], rules, end=150)
     assert list(steps) == [("h:9100", "P", "M")]
     # A rate over [t - 120, t] stands for the minute in its middle, [t - 90, t - 30];
     # the last one stretches over the 60 s left before the end.
@@ -475,7 +459,7 @@ def test_parse_steps_does_not_stretch_a_host_gone_before_the_end():
     metric = {"instance": "h:9100", "__name__": "busy_r"}
     data = {"result": [{"metric": metric, "values": [[60, "1"]]}]}
     rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
-    (steps,) = parse_steps(data, rules, end=600).values()
+    (steps,) = rule_steps(data["result"], rules, end=600).values()
     assert [(s.start, s.end, s.busy_seconds) for s in steps] == [(-30.0, 30.0, 60.0)]
 
 
@@ -491,7 +475,7 @@ def test_parse_steps_reads_samples_out_of_order_or_repeated_as_a_sorted_series()
             ]
         }
         rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
-        (steps,) = parse_steps(data, rules, end=150).values()
+        (steps,) = rule_steps(data["result"], rules, end=150).values()
         return [tuple(s) for s in steps]
 
     in_order = tiles([[60, "0.5"], [120, "1"]], [[60, "2"], [120, "3"]])
@@ -518,7 +502,7 @@ def test_parse_steps_extends_the_last_tiles_when_the_newest_evaluation_is_not_wr
         ]
     }
     rules = RecordingRulesConfig("busy_r", "idle_r", interval_seconds=60, range_seconds=120)
-    steps = {key[0]: s for key, s in parse_steps(data, rules, end=600).items()}
+    steps = {key[0]: s for key, s in rule_steps(data["result"], rules, end=600).items()}
     span = {host: [(s.start, s.end, s.busy_seconds) for s in out] for host, out in steps.items()}
     assert span["a"] == [(389.0, 449.0, 60.0), (449.0, 600.0, 151.0)]
     assert span["b"] == [(329.0, 389.0, 120.0), (389.0, 449.0, 120.0)]

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from exporter.promql import exact_regex, selector, string_literal, with_label
+from exporter.sources.prometheus.promql import exact_regex, selector, string_literal, with_label
 
 
 def test_string_literal_escapes_quotes_backslashes_and_newlines():

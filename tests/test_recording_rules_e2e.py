@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from exporter.config import ModesConfig, PrometheusConfig
-from exporter.sources.prometheus import PrometheusUsage
+from exporter.sources.prometheus.usage import PrometheusUsage
 from tests.harness.fixtures import require_binaries
 from tests.harness.prometheus import (
     PrometheusServer,

@@ -163,7 +163,7 @@ class FakePrometheus:
 def prometheus(monkeypatch):
     fake = FakePrometheus()
     monkeypatch.setattr(
-        "exporter.wiring.prometheus_client",
+        "exporter.sources.prometheus.client.http_client",
         lambda config: httpx.Client(transport=httpx.MockTransport(fake)),
     )
     return fake

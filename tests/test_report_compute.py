@@ -13,7 +13,7 @@ from exporter.commands.report.compute import (
     table,
     window_ends,
 )
-from exporter.engine import Usage
+from exporter.model import Usage
 
 H = 3600.0
 MUON = ("IDAaaS", "Muon", "ISIS")

@@ -3,15 +3,14 @@
 import httpx
 import pytest
 
-from exporter.engine import Usage
-from exporter.model import SourceError
-from exporter.report.fetch import (
+from exporter.commands.report.fetch import (
     PrometheusQueries,
     parse_scalar,
     parse_usage,
     usage_query,
     windows_query,
 )
+from exporter.model import SourceError, Usage
 
 H = 3600.0
 
@@ -106,7 +105,7 @@ def test_no_window_series_means_the_exporters_series_are_absent():
         (httpx.Response(502, text="<html>bad gateway</html>"), "answered HTTP 502"),
         (
             httpx.Response(200, json={"status": "success", "warnings": ["store down"], "data": {}}),
-            "answered partially",
+            "partial answer from Prometheus at http://user:***@prom:9090",
         ),
     ],
 )

@@ -8,8 +8,8 @@ import pytest
 
 from exporter.commands.report.compute import Report, grams, table
 from exporter.commands.report.render import duration, render
-from exporter.engine import Usage
 from exporter.equivalencies import most_relatable
+from exporter.model import Usage
 
 T = 1769846400.0  # 2026-01-31T08:00:00Z
 GROUPS = {

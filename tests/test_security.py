@@ -28,16 +28,16 @@ import pytest
 
 from exporter.cli import build_parser
 from exporter.config import Config, ConfigError, IntensityConfig, PrometheusConfig, load
-from exporter.engine import Engine
 from exporter.model import SourceError
+from exporter.refresh import Refresh
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
-from exporter.sources.prometheus import PrometheusUsage
+from exporter.sources.prometheus.client import http_client
+from exporter.sources.prometheus.usage import PrometheusUsage
 from exporter.web import basic_auth, healthcheck
 from exporter.web import server as web_server
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.config import WebConfig, WebConfigError, load_web_config
 from exporter.web.healthcheck import healthy, local_target
-from exporter.wiring import prometheus_client
 from tests.harness.certs import Certificates, make_certificates
 from tests.harness.faulty_http import FaultyPrometheus
 from tests.harness.prometheus import free_port
@@ -79,8 +79,8 @@ def trusting(certs: Certificates) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certs.ca))
 
 
-def engine() -> Engine:
-    return Engine(
+def engine() -> Refresh:
+    return Refresh(
         Config(), StubUsage([usage()]), StubOwnership([ws("w1", "alice", 0)]), FixedIntensity(200)
     )
 
@@ -641,7 +641,7 @@ def tls_prometheus(certs: Certificates) -> Iterator[FaultyPrometheus]:
 
 def window_usage(prometheus: PrometheusConfig):
     config = Config(prometheus=prometheus, carbon_intensity=IntensityConfig(source="fixed"))
-    source = PrometheusUsage(prometheus_client(config), prometheus, ("user",), ("idle",))
+    source = PrometheusUsage(http_client(config.prometheus), prometheus, ("user",), ("idle",))
     return source.window_usage(END, 3600)
 
 

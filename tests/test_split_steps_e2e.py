@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from exporter.config import Config, IntensityConfig, PrometheusConfig
-from exporter.engine import Engine
-from exporter.sources.prometheus import PrometheusUsage
+from exporter.refresh import Refresh
+from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import scenario
 from tests.harness.prometheus import openmetrics_counter
 from tests.stubs import StubIntensity, StubOwnership, ws
@@ -61,7 +61,7 @@ def shares(url: str, handover: dict[str, float], step: float) -> dict[str, list[
             )
         ]
     )
-    engine = Engine(config, usage, owners, StubIntensity())
+    engine = Refresh(config, usage, owners, StubIntensity())
     try:
         snapshot = engine.snapshot(END)
     finally:

@@ -11,15 +11,15 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collectors import AdaCarbonCollector
 from exporter.config import Config, with_demo
+from exporter.sources.build import build_refresh
 from exporter.web import server as web_server
 from exporter.web.healthcheck import parse_listen_address
 from exporter.web.server import make_app, make_http_server
-from exporter.wiring import build_engine
 
 
 @pytest.fixture
 def server():
-    engine = build_engine(with_demo(Config()))
+    engine = build_refresh(with_demo(Config()))
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(engine.snapshot))
     httpd = make_http_server("127.0.0.1:0", make_app(registry, "demo sources"))

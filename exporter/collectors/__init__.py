@@ -18,7 +18,7 @@ from exporter.collectors.health import HealthCollector
 from exporter.collectors.shared import Served, SharedRefresh
 from exporter.collectors.usage import UsageCollector
 from exporter.collectors.workspaces import WorkspacesCollector
-from exporter.engine import Snapshot
+from exporter.model import Snapshot
 
 AREAS: tuple[type[AreaCollector], ...] = (
     UsageCollector,

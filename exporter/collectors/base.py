@@ -9,7 +9,7 @@ from typing import ClassVar
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.engine import Snapshot
+from exporter.model import Snapshot
 
 WINDOW = "over the trailing window (see ada_carbon_window_seconds)"
 # Said instead when a scrape within min_refresh_interval of a refresh is served its result.

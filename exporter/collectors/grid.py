@@ -16,8 +16,8 @@ from typing import ClassVar
 from prometheus_client.core import GaugeMetricFamily
 
 from exporter.collectors.base import WINDOW, AreaCollector, FamilySpec
-from exporter.engine import Snapshot
 from exporter.grid import INDEX_LEVELS, INTENSITY_SOURCES
+from exporter.model import Snapshot
 
 
 class GridCollector(AreaCollector):

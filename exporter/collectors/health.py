@@ -21,8 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from exporter import __version__, equivalencies
 from exporter.collectors.base import AreaCollector, FamilySpec
 from exporter.config import SOURCES
-from exporter.engine import Snapshot
-from exporter.model import SKIP_REASONS
+from exporter.model import SKIP_REASONS, Snapshot
 
 
 class HealthCollector(AreaCollector):

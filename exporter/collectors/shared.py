@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import NamedTuple
 
-from exporter.engine import Snapshot
+from exporter.model import Snapshot
 
 log = logging.getLogger("exporter.refresh")
 

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.samples import Sample
 
 from exporter.collectors.base import WINDOW, AreaCollector, FamilySpec
-from exporter.engine import Snapshot, Usage
+from exporter.model import Snapshot, Usage
 
 USAGE_LABELS = ("cloud_project_name", "machine_name", "facility", "user", "mode")
 MODES = ("busy", "idle")

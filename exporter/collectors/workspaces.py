@@ -17,8 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.samples import Sample
 
 from exporter.collectors.base import AreaCollector, FamilySpec
-from exporter.engine import Snapshot
-from exporter.model import WorkspaceInfo
+from exporter.model import Snapshot, WorkspaceInfo
 
 
 class WorkspacesCollector(AreaCollector):

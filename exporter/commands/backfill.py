@@ -1,7 +1,7 @@
 """``ada-carbon-exporter backfill``: past windows as timestamped OpenMetrics for
 ``promtool tsdb create-blocks-from openmetrics``.
 
-Each window is computed by :meth:`Engine.snapshot`, the code path of a scrape
+Each window is computed by :meth:`Refresh.snapshot`, the code path of a scrape
 and of ``snapshot --at``; its samples are stamped with the window's end. Only
 the families that describe the platform are written (usage, energy, emissions,
 grid intensity, workspaces), and the equivalency constants that dashboards divide
@@ -31,7 +31,8 @@ from prometheus_client.samples import Sample
 from exporter.collectors import families
 from exporter.commands import TIME_FORMS, CommandError, Progress, time_arg
 from exporter.config import parse_duration
-from exporter.engine import Engine, Snapshot
+from exporter.model import Snapshot
+from exporter.refresh import Refresh
 
 log = logging.getLogger("exporter")
 STOP_AFTER = 3  # windows in a row without usage before the upstreams count as down
@@ -88,7 +89,7 @@ class _History(Collector):
 def backfill(snapshots: Iterable[Snapshot]) -> bytes:
     """OpenMetrics text (ending in ``# EOF``) for these snapshots, stamped with their ends.
 
-    ``snapshots`` is usually ``Engine.history(ends)``, consumed one window at a time.
+    ``snapshots`` is usually ``Refresh.history(ends)``, consumed one window at a time.
     """
     # prometheus_client's OpenMetrics encoder is untyped; it returns bytes.
     text: bytes = generate_latest(_History(snapshots))  # type: ignore[no-untyped-call]
@@ -152,7 +153,7 @@ def _warn(text: str) -> None:
     print(f"ada-carbon-exporter backfill: {text}", file=sys.stderr)
 
 
-def run(engine: Engine, args: argparse.Namespace) -> int:
+def run(engine: Refresh, args: argparse.Namespace) -> int:
     """Write the backfill; exit 1 if any window lacked usage (an upstream failed for it)."""
     window = timedelta(seconds=engine.config.window_seconds)
     step = args.step or window

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from exporter.config import Config
-from exporter.energy import PowerModel, kwh
-from exporter.energy import grams as to_grams
 from exporter.equivalencies import equivalents, format_count, most_relatable
+from exporter.pricing import PowerModel, kwh
+from exporter.pricing import grams as to_grams
 
 
 @dataclass(frozen=True)

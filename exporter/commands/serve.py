@@ -13,7 +13,7 @@ from prometheus_client.registry import CollectorRegistry
 from exporter import __version__
 from exporter.collectors import AdaCarbonCollector
 from exporter.config import Config
-from exporter.engine import Engine
+from exporter.refresh import Refresh
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.config import WebConfig
 from exporter.web.server import make_app, make_http_server
@@ -21,7 +21,7 @@ from exporter.web.server import make_app, make_http_server
 log = logging.getLogger("exporter")
 
 
-def run(config: Config, listen: str, engine: Engine, description: str, web: WebConfig) -> int:
+def run(config: Config, listen: str, engine: Refresh, description: str, web: WebConfig) -> int:
     """Serve until stopped; 0 after a signal, 1 if the address cannot be listened on."""
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(engine.snapshot, config.min_refresh_interval_seconds))

@@ -12,7 +12,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from exporter.collectors import AdaCarbonCollector
 from exporter.commands import TIME_FORMS, time_arg
-from exporter.engine import Engine
+from exporter.refresh import Refresh
 
 
 def add_parser(
@@ -37,7 +37,7 @@ def add_parser(
     )
 
 
-def run(engine: Engine, at: datetime) -> int:
+def run(engine: Refresh, at: datetime) -> int:
     """Print the window ending at ``at``; exit 1 if a source failed for it."""
     snap = engine.snapshot(at)
     registry = CollectorRegistry()

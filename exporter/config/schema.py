@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 import exporter.config.settings as s
 import exporter.config.values as v
 from exporter.config.values import check_mongo_uri, check_url, mask_url, with_scheme
-from exporter.energy import PowerModel
 from exporter.grid import parse_working_hours
-from exporter.promql import label_name, metric_name
+from exporter.pricing import PowerModel
 from exporter.sources.carbon_intensity.regions import parse_region
+from exporter.sources.prometheus.promql import label_name, metric_name
 
 T = TypeVar("T")
 log = logging.getLogger("exporter.config")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.energy import PowerModel
 from exporter.grid import WorkingHours
+from exporter.pricing import PowerModel
 from exporter.sources.carbon_intensity.regions import NATIONAL, Region
 
 DEFAULT_FACILITIES = {
@@ -86,7 +86,7 @@ class ModesConfig:
 
 @dataclass(frozen=True)
 class ExperimentsConfig:
-    """The machine types (machine_name) each instrument's experiments use (exporter.experiments)."""
+    """The machine types (machine_name) used by each instrument's experiments."""
 
     instruments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""The exporter as Prometheus meets it: an Engine behind the real HTTP server on 127.0.0.1:0.
+"""The exporter as Prometheus meets it: a Refresh behind the real HTTP server on 127.0.0.1:0.
 
 Scrapes use the standard library (not httpx), so pytest-httpx can mock the Carbon
 Intensity API in the same test without intercepting the scrape itself.
@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.collectors import AdaCarbonCollector
-from exporter.engine import Engine
+from exporter.refresh import Refresh
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.server import make_app, make_http_server
 
@@ -69,7 +69,7 @@ class ServedExporter:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Refresh,
         end: datetime | None = None,
         min_refresh_interval: float = 0.0,
         tls: ssl.SSLContext | None = None,

@@ -16,9 +16,8 @@ from exporter.commands import TIME_FORMS, CommandError, parse_time
 from exporter.commands.report import compute, gather
 from exporter.commands.report.render import FORMATS, render
 from exporter.config import Config, check_url
-from exporter.engine import Usage
 from exporter.equivalencies import most_relatable
-from exporter.model import SourceError
+from exporter.model import SourceError, Usage
 
 DESCRIPTION = """\
 Energy and carbon of Ada workspaces over a period, by facility, cloud project,

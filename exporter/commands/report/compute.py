@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from exporter.attribution.experiments import NO_EXPERIMENT, Experiment, Matcher
-from exporter.energy import JOULES_PER_KWH
-from exporter.engine import GroupKey, Usage
 from exporter.equivalencies import Equivalent
+from exporter.model import GroupKey, Usage
+from exporter.pricing import JOULES_PER_KWH
 
 # Report key -> the label names a row is keyed by.
 KEYS: Mapping[str, tuple[str, ...]] = {

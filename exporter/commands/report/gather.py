@@ -1,7 +1,7 @@
 """Where a report's usage comes from: the exporter's series, else raw data window by window.
 
 With ``--source auto`` (the default), the exporter's series are read back from
-Prometheus when it holds any for the period (see :mod:`exporter.report.fetch`);
+Prometheus when it holds any for the period (see :mod:`exporter.commands.report.fetch`);
 otherwise every window of the period is computed from raw ``node_cpu_seconds_total``
 and MongoDB by the engine, the code path of ``backfill``, and the report says so.
 """
@@ -17,9 +17,9 @@ from exporter.attribution.experiments import Experiment
 from exporter.commands import CommandError, Progress
 from exporter.commands.report import compute
 from exporter.commands.report.compute import Interval
+from exporter.commands.report.fetch import PrometheusQueries
 from exporter.config import Config, mask_url
 from exporter.model import SourceError
-from exporter.report.fetch import PrometheusQueries
 
 LONGEST_QUERY = 31 * 86400.0  # bounds the samples one query loads (query.max-samples)
 QUERY_TIMEOUT = 120.0  # seconds; a report is not bound by a scrape's budget
@@ -56,14 +56,14 @@ def from_exporter(
 
 def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
     """Every window of the period computed by the engine, as ``backfill`` does."""
-    from exporter.wiring import build_engine  # imports the clients lazily
+    from exporter.sources.build import build_refresh  # imports the clients lazily
 
     window = config.window_seconds
     ends = compute.window_ends(start, end, window)
     progress = Progress("report", "windows", len(ends))
     intensity: Counter[str] = Counter()
     intervals = []
-    engine = build_engine(config)
+    engine = build_refresh(config)
     try:
         history = engine.history([datetime.fromtimestamp(t, timezone.utc) for t in ends])
         for k, snap in enumerate(history, 1):
@@ -94,9 +94,9 @@ def gather(
         return from_raw(config, start, end, "of --source raw")
     if "prometheus" in config.demo_sources:
         return from_raw(config, start, end, "the demo stores no series")
-    from exporter.wiring import prometheus_client
+    from exporter.sources.prometheus.client import http_client
 
-    reader = PrometheusQueries(prometheus_client(config), config.prometheus.url, QUERY_TIMEOUT)
+    reader = PrometheusQueries(http_client(config.prometheus), config.prometheus.url, QUERY_TIMEOUT)
     span = reader.window_seconds(start, end)
     if span is None:
         absent = "the exporter's series (ada_carbon_*) are absent from Prometheus for this period"
@@ -117,7 +117,7 @@ def load_experiments(
     """The experiments overlapping the period, and notes on what was skipped or unmapped."""
     if "mongodb" in config.demo_sources:
         raise CommandError("reports by experiment read MongoDB's groups, which the demo has not", 2)
-    from exporter.wiring import mongo_ownership
+    from exporter.sources.build import mongo_ownership
 
     try:
         batch = mongo_ownership(config).experiments()

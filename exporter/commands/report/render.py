@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from exporter.commands.report.compute import Report, Table, grams, intensity, kwh
-from exporter.engine import Usage
 from exporter.equivalencies import format_count
+from exporter.model import Usage
 
 FORMATS = ("table", "csv", "json")
 

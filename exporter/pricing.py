@@ -3,14 +3,17 @@
 Energy (J) = (busy W/core x busy CPU-s + idle W/core x idle CPU-s) x PUE.
 Carbon (gCO2eq) = energy (kWh) x grid intensity (gCO2/kWh), the intensity
 being the time-weighted mean of the half-hour slots the usage falls in.
+
+:func:`price` is the one pricing rule: the refresh, ``calculate``, ``report``
+and ``backfill`` all price CPU-seconds with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from exporter.model import IntensitySlot
+from exporter.model import UNKNOWN_FACILITY, GroupKey, IntensitySlot, MeanIntensity, Usage
 
 JOULES_PER_KWH = 3_600_000.0
 
@@ -41,15 +44,6 @@ def grams(joules: float, gco2_per_kwh: float) -> float:
     return kwh(joules) * gco2_per_kwh
 
 
-@dataclass(frozen=True)
-class MeanIntensity:
-    """A time-weighted mean intensity, and how much of the interval real slots covered."""
-
-    gco2_per_kwh: float
-    covered_ratio: float  # 0..1; the rest was filled with the fallback value
-    actual_ratio: float  # 0..1 of the interval covered by measured (not forecast) slots
-
-
 def mean_intensity(
     slots: Sequence[IntensitySlot], start: float, end: float, fill: float
 ) -> MeanIntensity:
@@ -68,15 +62,6 @@ def mean_intensity(
     return MeanIntensity(value, min(covered, width) / width, min(actual, width) / width)
 
 
-def mean_gco2_per_kwh(
-    slots: Sequence[IntensitySlot], start: float, end: float, fill: float
-) -> float:
-    """:func:`mean_intensity`'s value alone: for the many spans of hosts split between owners."""
-    if end - start <= 0:
-        return mean_intensity(slots, start, end, fill).gco2_per_kwh
-    return _weighted(slots, start, end, fill)[0]
-
-
 def _weighted(
     slots: Sequence[IntensitySlot], start: float, end: float, fill: float
 ) -> tuple[float, float, float]:
@@ -92,3 +77,50 @@ def _weighted(
                 actual += hi - lo
     width = end - start
     return (weighted + max(0.0, width - covered) * fill) / max(width, covered), covered, actual
+
+
+def price(
+    busy_seconds: float, idle_seconds: float, power: PowerModel, gco2_per_kwh: float
+) -> Usage:
+    """Busy and idle CPU-seconds with their energy and emissions at ``gco2_per_kwh``."""
+    busy_j, idle_j = power.joules(busy_seconds, idle_seconds)
+    return Usage(
+        busy_seconds,
+        idle_seconds,
+        busy_j,
+        idle_j,
+        grams(busy_j, gco2_per_kwh),
+        grams(idle_j, gco2_per_kwh),
+    )
+
+
+def price_shares(
+    shares: Iterable[tuple[str, str, str, float, float, float, float]],
+    power_for: Callable[[str], PowerModel],
+    facilities: Mapping[str, str],
+    gco2_per_kwh: Callable[[float, float], float],
+) -> dict[GroupKey, Usage]:
+    """Usage per (project, machine, facility, user) of attributed shares, each priced at the
+    mean intensity of its own span.
+
+    A share is (project, machine, user, start, end, busy CPU-s, idle CPU-s). The shares
+    of one group, user and span are added up first and priced once: most hosts have one
+    owner all window, so a fleet is priced in a few hundred calls, not one per host.
+    """
+    cpu: dict[tuple[str, str, str, float, float], list[float]] = {}
+    for project, machine, user, start, end, busy, idle in shares:
+        row = cpu.setdefault((project, machine, user, start, end), [0.0, 0.0])
+        row[0] += busy
+        row[1] += idle
+    means: dict[tuple[float, float], float] = {}
+    out: dict[GroupKey, Usage] = {}
+    for (project, machine, user, start, end), (busy, idle) in cpu.items():
+        if (start, end) not in means:
+            means[start, end] = gco2_per_kwh(start, end)
+        usage = price(busy, idle, power_for(machine), means[start, end])
+        key = (project, machine, facilities.get(project, UNKNOWN_FACILITY), user)
+        was = out.get(key)
+        out[key] = (
+            usage if was is None else Usage(*(a + b for a, b in zip(was, usage, strict=True)))
+        )
+    return out

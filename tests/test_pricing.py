@@ -2,8 +2,8 @@
 
 import pytest
 
-from exporter.energy import PowerModel, grams, kwh, mean_intensity
 from exporter.model import IntensitySlot
+from exporter.pricing import PowerModel, grams, kwh, mean_intensity
 
 
 def test_old_service_worked_example_energy():

@@ -14,26 +14,16 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 # RE2 treats a backslash before any punctuation as that literal character.
 _RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+# Go's escapes in a double-quoted string; other control characters as \xNN.
+_ESCAPES = str.maketrans(
+    {chr(c): f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+    | {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+)
 
 
 def string_literal(value: str) -> str:
     """Quote a value as a PromQL double-quoted string (Go escaping rules)."""
-    out = ['"']
-    for ch in value:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    return f'"{value.translate(_ESCAPES)}"'
 
 
 def exact_regex(values: Iterable[str]) -> str:

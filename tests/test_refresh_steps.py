@@ -1,15 +1,13 @@
-"""The steps of hosts that changed hands are asked for as soon as MongoDB says which they are."""
+"""The steps of the hosts that changed hands: asked for once the totals and the owners are in."""
 
 import logging
-import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
 
 from exporter.config import Config, IntensityConfig
-from exporter.engine import Engine
 from exporter.model import SourceError
+from exporter.refresh import Refresh
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -30,55 +28,33 @@ def handed_over(host, at):
 
 def engine(u, o):
     cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0))
-    return Engine(cfg, u, o, StubIntensity())
+    return Refresh(cfg, u, o, StubIntensity())
 
 
 def shares(snap):
     return {k: (round(v.busy_seconds, 6), round(v.idle_seconds, 6)) for k, v in snap.usage.items()}
 
 
-def test_the_second_refresh_asks_before_prometheus_has_answered_and_gets_the_same_result():
+def test_a_handover_is_split_by_the_steps_and_every_refresh_gives_the_same_result():
     # A's load doubles when bob takes it over: the split must follow the steps.
     steps = steady_steps(T, busy=1800.0)[:40] + steady_steps(T, busy=5400.0)[40:]
     u = StubUsage([usage(A, busy=sum(s.busy_seconds for s in steps)), usage(C)], {key(A): steps})
     o = StubOwnership([*handed_over(A, T - 1200), ws("c", "carol", T - 86400, host=C)])
     e = engine(u, o)
     try:
-        cold = e.snapshot(END)
-        assert u.steps_asked == [[f"{A}:9100"]]  # after the totals: no instances known yet
-        u.steps_called.clear()
-        u.totals_after_steps = threading.Event()  # the totals now wait for the steps call
-        warm = e.snapshot(END)
+        first = e.snapshot(END)
+        again = e.snapshot(END)
     finally:
         e.close()
-    assert u.answered_after_steps == [True]
+    # Each refresh asks for the steps of the split host, once, after the totals.
     assert u.steps_asked == [[f"{A}:9100"]] * 2
-    assert warm.sources["prometheus"].up and warm.sources["prometheus"].requests == 2
-    assert shares(warm) == shares(cold)
-    bob = next(v for k, v in warm.usage.items() if k[3] == "bob")
+    assert [s.sources["prometheus"].requests for s in (first, again)] == [2, 2]
+    assert shares(again) == shares(first)
+    bob = next(v for k, v in again.usage.items() if k[3] == "bob")
     assert bob.busy_seconds == pytest.approx(5400.0 / 3)
 
 
-def test_a_host_new_since_the_last_refresh_is_asked_for_after_the_totals():
-    u = StubUsage([usage(A)], {key(A): steady_steps(T), key(B): steady_steps(T)})
-    o = StubOwnership(handed_over(A, T - 1200))
-    e = engine(u, o)
-    try:
-        e.snapshot(END)
-        u.usage = [usage(A), usage(B)]  # B's node_exporter appeared since
-        o.workspaces_ = [*handed_over(A, T - 1200), *handed_over(B, T - 600)]
-        snap = e.snapshot(END)
-    finally:
-        e.close()
-    # A early (its instance is known), B once the totals named its instance.
-    assert u.steps_asked == [[f"{A}:9100"], [f"{A}:9100"], [f"{B}:9100"]]
-    assert snap.split_hosts == 2
-    assert snap.sources["prometheus"].requests == 3
-    bob = next(v for k, v in snap.usage.items() if k[3] == "bob")
-    assert bob.busy_seconds == pytest.approx(3600.0 * (1200 + 600) / 3600)
-
-
-def test_the_last_refreshs_split_hosts_are_asked_for_at_once_and_new_ones_once_mongodb_answers():
+def test_each_refresh_asks_for_the_steps_of_exactly_the_hosts_split_in_its_window():
     """A and C are measured; A changed hands, then C too, then A's handover left the window."""
     steps = {key(A): steady_steps(T), key(C): steady_steps(T)}
     u = StubUsage([usage(A), usage(C)], steps)
@@ -86,27 +62,25 @@ def test_the_last_refreshs_split_hosts_are_asked_for_at_once_and_new_ones_once_m
     o = StubOwnership([*handed_over(A, T - 1200), carol])
     e = engine(u, o)
     try:
-        e.snapshot(END)
+        only_a = e.snapshot(END)
         o.workspaces_ = [*handed_over(A, T - 1200), *handed_over(C, T - 600)]
         both = e.snapshot(END)
         o.workspaces_ = [ws("a", "alice", T - 86400, host=A), *handed_over(C, T - 600)]
         only_c = e.snapshot(END)
     finally:
         e.close()
-    assert u.steps_asked == [
-        [f"{A}:9100"],  # no refresh before: once MongoDB and the totals are in
-        [f"{A}:9100"],  # the last refresh's, at once
-        [f"{C}:9100"],  # split since: once MongoDB has answered
-        [f"{A}:9100", f"{C}:9100"],  # the last refresh's, A's now unused
-    ]
-    assert both.split_hosts == 2 and only_c.split_hosts == 1
-    assert both.sources["prometheus"].requests == 3 and only_c.sources["prometheus"].requests == 2
+    assert u.steps_asked == [[f"{A}:9100"], [f"{A}:9100", f"{C}:9100"], [f"{C}:9100"]]
+    assert [s.split_hosts for s in (only_a, both, only_c)] == [1, 2, 1]
+    # One request for the totals and one for the steps, whatever the number of split hosts.
+    assert [s.sources["prometheus"].requests for s in (only_a, both, only_c)] == [2, 2, 2]
     alice = sum(v.busy_seconds for k, v in only_c.usage.items() if k[3] == "alice")
-    # all of A's window (its unused steps change nothing) and C's first 50 minutes
+    # all of A's window and C's first 50 minutes
     assert alice == pytest.approx(3600.0 + 3600.0 * 3000 / 3600)
+    bob = sum(v.busy_seconds for k, v in both.usage.items() if k[3] == "bob")
+    assert bob == pytest.approx(3600.0 * (1200 + 600) / 3600)
 
 
-def test_a_failed_early_steps_call_takes_prometheus_down_and_withholds_usage():
+def test_a_failed_steps_call_takes_prometheus_down_and_withholds_usage():
     u = StubUsage([usage(A)], {key(A): steady_steps(T)})
     o = StubOwnership(handed_over(A, T - 1200))
     e = engine(u, o)
@@ -122,54 +96,16 @@ def test_a_failed_early_steps_call_takes_prometheus_down_and_withholds_usage():
     assert snap.usage is None  # a split without its steps would be a guess
 
 
-def test_totals_failing_after_the_steps_were_asked_for_leave_no_call_behind():
-    """The early steps are asked for, Prometheus' totals fail: usage is withheld, and the
-    steps call ends with that refresh, not in the next one's way."""
-
-    class SlowStepsFlakyTotals(StubUsage):
-        totals_fail = False
-
-        def window_usage(self, end, window_seconds):
-            if self.totals_fail:
-                self.requests += 1
-                raise SourceError("query: connection reset")
-            return super().window_usage(end, window_seconds)
-
-        def usage_steps(self, instances, end, window_seconds, step_seconds):
-            time.sleep(0.3)
-            return super().usage_steps(instances, end, window_seconds, step_seconds)
-
-    u = SlowStepsFlakyTotals([usage(A), usage(C)], {key(A): steady_steps(T)})
-    o = StubOwnership([*handed_over(A, T - 1200), ws("c", "carol", T - 86400, host=C)])
-    e = engine(u, o)
-    try:
-        e.snapshot(END)  # learns A's instance
-        u.totals_fail = True
-        failed = e.snapshot(END)
-        asked_while_failing = len(u.steps_asked)
-        running_after = e._running.get("prometheus_steps")
-        u.totals_fail = False
-        healed = e.snapshot(END)
-    finally:
-        e.close()
-    assert not failed.sources["prometheus"].up and failed.usage is None
-    assert failed.sources["mongodb"].up
-    assert asked_while_failing == 2  # the cold refresh's late call and this one's early one
-    assert running_after is None or running_after.done()
-    assert healed.sources["prometheus"].up and healed.sources["mongodb"].up
-    assert {k[3] for k in healed.usage} == {"alice", "bob", "carol"}
-    assert healed.sources["mongodb"].requests == 1  # the workspaces; the users are never read
-
-
-def test_failing_totals_beside_answering_steps_log_one_line_per_episode(caplog):
-    """The steps call's success is not Prometheus back: only a refresh with it up is."""
+def test_failing_totals_ask_for_no_steps_and_log_one_line_per_episode(caplog):
+    """Without the totals the steps are not needed, and not asked for; only a refresh
+    with Prometheus up ends the episode."""
 
     class FlakyTotals(StubUsage):
         fails = False
 
         def window_usage(self, end, window_seconds):
             if self.fails:
-                time.sleep(0.05)  # the early steps answer first
+                self.requests += 1
                 raise SourceError("HTTP 422: query timed out")
             return super().window_usage(end, window_seconds)
 
@@ -177,16 +113,18 @@ def test_failing_totals_beside_answering_steps_log_one_line_per_episode(caplog):
     e = engine(u, StubOwnership(handed_over(A, T - 1200)))
     caplog.set_level(logging.INFO, logger="exporter.health")
     try:
-        e.snapshot(END)  # learns A's instance: the next refreshes ask for its steps early
+        e.snapshot(END)
         u.fails = True
         down = [e.snapshot(END) for _ in range(3)]
         u.fails = False
         back = e.snapshot(END)
     finally:
         e.close()
-    assert len(u.steps_asked) == 5  # each refresh asks for them, the failing ones early
+    assert len(u.steps_asked) == 2  # the two refreshes with the totals
     assert all(not s.sources["prometheus"].up and s.usage is None for s in down)
+    assert all(s.sources["mongodb"].up and s.sources["prometheus"].requests == 1 for s in down)
     assert back.sources["prometheus"].up and back.usage is not None
+    assert {k[3] for k in back.usage} == {"alice", "bob"}
     lines = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
     assert lines == [
         "source prometheus is down: HTTP 422: query timed out",
@@ -196,7 +134,7 @@ def test_failing_totals_beside_answering_steps_log_one_line_per_episode(caplog):
 
 def test_a_source_cut_off_by_the_budget_reports_how_long_it_was_waited_for():
     cfg = Config(scrape_budget_seconds=0.5, carbon_intensity=IntensityConfig(source="fixed"))
-    e = Engine(cfg, StubUsage([usage(A)], delay=2.0), StubOwnership(), StubIntensity())
+    e = Refresh(cfg, StubUsage([usage(A)], delay=2.0), StubOwnership(), StubIntensity())
     try:
         snap = e.snapshot(END)
     finally:
@@ -245,7 +183,7 @@ def test_the_window_fetch_and_the_forecast_end_their_episodes_separately(caplog)
 
     intensity = Intensity()
     cfg = Config(carbon_intensity=IntensityConfig(default_gco2_per_kwh=150.0))
-    e = Engine(cfg, StubUsage([usage(C)]), StubOwnership(), intensity)
+    e = Refresh(cfg, StubUsage([usage(C)]), StubOwnership(), intensity)
     caplog.set_level(logging.INFO, logger="exporter.health")
 
     def logged():

@@ -173,13 +173,18 @@ class DemoFleet:
             elif ten.owner is None or (ten.acquired is not None and t < ten.acquired):
                 shares.append(_POOL_BUSY)
             else:
-                hour = ((t % 86400) / 3600 + phase) % 24
-                # Working hours peak early afternoon; nights are quiet but not dead.
-                work = 0.5 - 0.5 * math.cos(2 * math.pi * (hour - 7) / 12) if 7 <= hour <= 19 else 0
-                if (t // 86400 + 3) % 7 >= 5:  # 1970-01-01 was a Thursday; weekends are quiet
-                    work *= 0.3
                 wave = 0.1 * math.sin(2 * math.pi * t / period + wave0)
                 noise = (stable_unit(self.seed, host.index, minute) - 0.5) * 0.1
-                busy = ten.effort * (0.05 + 0.7 * work) + wave + noise
+                busy = ten.effort * (0.05 + 0.7 * _work(t, phase)) + wave + noise
                 shares.append(min(1.0, max(0.0, busy)))
         return shares
+
+
+def _work(t: int, phase: float) -> float:
+    """How hard people work at unix time ``t`` (0-1), for a host ``phase`` hours off."""
+    hour = ((t % 86400) / 3600 + phase) % 24
+    # Working hours peak early afternoon; nights are quiet but not dead.
+    work = 0.5 - 0.5 * math.cos(2 * math.pi * (hour - 7) / 12) if 7 <= hour <= 19 else 0
+    if (t // 86400 + 3) % 7 >= 5:  # 1970-01-01 was a Thursday; weekends are quiet
+        work *= 0.3
+    return work

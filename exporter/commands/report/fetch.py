@@ -23,23 +23,21 @@ The usage query, for a 4 h period of 1 h windows evaluated at its end::
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 import httpx
 
-from exporter.config import mask_url
-from exporter.engine import GroupKey, Usage
-from exporter.model import SourceError
+from exporter.model import GroupKey, Usage
+from exporter.sources.prometheus.client import PrometheusClient
 
 FAMILIES = "ada_carbon_(cpu_seconds|energy_joules|emissions_grams)"
 _FIELD = {  # (family, mode) -> position in Usage
-    ("cpu_seconds", "busy"): 0,
-    ("cpu_seconds", "idle"): 1,
-    ("energy_joules", "busy"): 2,
-    ("energy_joules", "idle"): 3,
-    ("emissions_grams", "busy"): 4,
-    ("emissions_grams", "idle"): 5,
+    (family, mode): k
+    for k, (family, mode) in enumerate(
+        itertools.product(("cpu_seconds", "energy_joules", "emissions_grams"), ("busy", "idle"))
+    )
 }
 GROUP_LABELS = ("cloud_project_name", "machine_name", "facility", "user")
 
@@ -111,51 +109,25 @@ def parse_scalar(result: Any) -> float | None:
 
 
 class PrometheusQueries:
-    """Instant queries over the Prometheus HTTP API; any failure is a SourceError."""
+    """The report's instant queries over the one Prometheus client; failures are SourceErrors."""
 
-    def __init__(self, client: httpx.Client, url: str, timeout_seconds: float) -> None:
-        self._client = client
-        self._base = url.rstrip("/")
-        self.url = mask_url(self._base)  # for messages
-        self._timeout = timeout_seconds
-        self.requests = 0
+    def __init__(self, http: httpx.Client, url: str, timeout_seconds: float) -> None:
+        self.client = PrometheusClient(http, url, timeout_seconds)
+        self.url = self.client.url  # masked, for messages
 
-    def query(self, promql: str, at: float) -> Any:
-        """The result of ``promql`` evaluated at unix time ``at`` (POSTed: queries can be long)."""
-        self.requests += 1
-        try:
-            response = self._client.post(
-                f"{self._base}/api/v1/query",
-                data={"query": promql, "time": f"{at:.3f}"},
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise SourceError(f"cannot reach Prometheus at {self.url}: {reason}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise SourceError(f"Prometheus at {self.url} answered HTTP {response.status_code}")
-        if body.get("status") != "success":
-            error = str(body.get("error", "")).splitlines()[0][:200] if body.get("error") else ""
-            raise SourceError(f"Prometheus at {self.url} refused a query: {error}")
-        if body.get("warnings"):
-            # A partial answer (Thanos, Mimir) must not pass for a complete total.
-            raise SourceError(f"Prometheus at {self.url} answered partially: {body['warnings']}")
-        data = body.get("data") or {}
-        return data.get("result") if isinstance(data, dict) else None
+    @property
+    def requests(self) -> int:
+        return self.client.requests
 
     def window_seconds(self, start: float, end: float) -> tuple[float, float] | None:
         """The (smallest, largest) window length served in (start, end]; None: no series."""
-        low = parse_scalar(self.query(window_query(end - start, "min"), end))
-        high = parse_scalar(self.query(window_query(end - start, "max"), end))
+        low = parse_scalar(self.client.query(window_query(end - start, "min"), end))
+        high = parse_scalar(self.client.query(window_query(end - start, "max"), end))
         return None if low is None or high is None else (low, high)
 
     def windows_present(self, start: float, end: float, window: float) -> int:
-        return int(parse_scalar(self.query(windows_query(end - start, window), end)) or 0)
+        return int(parse_scalar(self.client.query(windows_query(end - start, window), end)) or 0)
 
     def usage(self, start: float, end: float, window: float) -> dict[GroupKey, Usage]:
         """The exporter's usage summed over the windows ending in (start, end]."""
-        return parse_usage(self.query(usage_query(end - start, window), end))
+        return parse_usage(self.client.query(usage_query(end - start, window), end))

@@ -5,7 +5,7 @@ run the real code on what they return. Everything is a pure function of the seed
 and the time asked about (no ``random`` state), so two scrapes a minute apart see
 moving numbers while any single answer can be reproduced exactly.
 
-The fleet itself lives in :mod:`exporter.demo_fleet`.
+The fleet itself lives in :mod:`exporter.demo.fleet`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from itertools import pairwise
 
-from exporter.demo_fleet import DemoFleet, DemoHost, DemoTenure, stable_unit
+from exporter.demo.fleet import DemoFleet, DemoHost, DemoTenure, stable_unit
 from exporter.model import HostUsage, IntensitySlot, UsageStep, Workspace, WorkspaceBatch
 
 __all__ = ["DemoFleet", "DemoHost", "DemoIntensity", "DemoOwnership", "DemoTenure", "DemoUsage"]
@@ -61,11 +61,20 @@ class DemoUsage:
     def __init__(self, fleet: DemoFleet) -> None:
         self.fleet = fleet
         self.requests = 0
-        self._count_lock = threading.Lock()  # the steps may be asked for beside the totals
+        self._count_lock = threading.Lock()  # its calls run in the refresh's pool
 
     def _count(self) -> None:
         with self._count_lock:
             self.requests += 1
+
+    def window_fetches(
+        self, end: datetime, window_seconds: float
+    ) -> list[Callable[[], list[HostUsage]]]:
+        """One call: the simulation answers busy and idle at once."""
+        return [lambda: self.window_usage(end, window_seconds)]
+
+    def window_usage_of(self, answers: Sequence[list[HostUsage]]) -> list[HostUsage]:
+        return answers[0]
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host over (end - window, end], one HostUsage for every host."""
@@ -126,36 +135,35 @@ class DemoOwnership:
         self.fleet = fleet
         self.requests = 0
 
-    def workspaces(
-        self, start: datetime, end: datetime, each: Callable[[Workspace], object] | None = None
-    ) -> WorkspaceBatch:
+    def workspaces(self, start: datetime, end: datetime) -> WorkspaceBatch:
         """Every workspace alive at any moment of [start, end], as stored at ``end``."""
         self.requests += 1
         lo, now = _seconds(start), _seconds(end)
-        out = []
-        for host in self.fleet.hosts:
-            for ten in self.fleet.tenures(host, lo, now):
-                # A pool workspace looks unclaimed until its acquisition has happened.
-                claimed = ten.owner is not None and (ten.acquired is None or ten.acquired <= now)
-                deleted = ten.deleted if ten.deleted <= now else None
-                state = "DELETED" if deleted is not None else "CLAIMED" if claimed else "READY"
-                out.append(
-                    Workspace(
-                        workspace_id=ten.workspace_id,
-                        host=host.ip,
-                        hostname=host.hostname,
-                        owner=ten.owner if claimed else None,
-                        state=state,
-                        tag=host.tag,
-                        created=ten.created,
-                        deleted=deleted,
-                        acquired=ten.acquired if claimed else None,
-                    )
-                )
-        if each is not None:
-            for ws in out:
-                each(ws)
+        out = [
+            _stored(host, ten, now)
+            for host in self.fleet.hosts
+            for ten in self.fleet.tenures(host, lo, now)
+        ]
         return WorkspaceBatch(tuple(out))
+
+
+def _stored(host: DemoHost, ten: DemoTenure, now: float) -> Workspace:
+    """A tenure's workspace record as MongoDB holds it at ``now``."""
+    # A pool workspace looks unclaimed until its acquisition has happened.
+    claimed = ten.owner is not None and (ten.acquired is None or ten.acquired <= now)
+    deleted = ten.deleted if ten.deleted <= now else None
+    state = "DELETED" if deleted is not None else "CLAIMED" if claimed else "READY"
+    return Workspace(
+        workspace_id=ten.workspace_id,
+        host=host.ip,
+        hostname=host.hostname,
+        owner=ten.owner if claimed else None,
+        state=state,
+        tag=host.tag,
+        created=ten.created,
+        deleted=deleted,
+        acquired=ten.acquired if claimed else None,
+    )
 
 
 class DemoIntensity:

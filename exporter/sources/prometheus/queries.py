@@ -1,6 +1,26 @@
-"""The PromQL and parsing behind ``prometheus.source: recording_rules``.
+"""The PromQL the exporter sends, in a constant number of requests whatever the fleet size.
 
-``prometheus/ada-carbon-rules.yml`` records, every ``interval`` I (1m), each
+**Raw counters** (``prometheus.source: raw``):
+
+1. two instant queries at the window's end, sent together (Prometheus evaluates
+   a query on one core): ``increase()`` of every host's ``node_cpu_seconds_total``
+   over the window, summed by host, group and ``job``, one over the busy modes and
+   one over the idle ones, each sum then labelled with its ``class`` (labelling
+   after summing keeps Prometheus' work per host, not per series). The idle query
+   also gives the jobs that scraped a host at only one end of the window
+   (:func:`scrape_flags`), so that a host scraped by two jobs counts once and a
+   renamed job's two series add up (:func:`.parse.counted_once`);
+2. only when some hosts changed hands: a range query, for just those hosts
+   (matched by an exactly escaped regex of their ``instance`` values), of their
+   busy and idle CPU rates over two steps, every step (1 minute), summed by host,
+   group and ``job``, and of a host's jobs the largest (a host scraped twice counts
+   once); each becomes a *tile* of usage (:func:`.parse.tiles`). ``rate()`` takes
+   each series on its own, so a reset (a reboot) or a series that ends or changes
+   its labels (a CPU taken offline, a renamed ``job``) stays in its own minute or
+   two. The tiles only share out the window total.
+
+**Recording rules** (``prometheus.source: recording_rules``), far cheaper on a
+large fleet: ``prometheus/ada-carbon-rules.yml`` records, every ``interval`` I (1m), each
 host's busy and idle CPU rate: ``rate()`` over ``range`` R (2m), summed over
 cpu and mode, and of the sums that differ only in ``job`` the largest (a node
 scraped by several jobs counts once at every evaluation). A rule sample r at
@@ -8,7 +28,7 @@ time e is the mean rate over [e - R, e]. The rule series keep every other
 label, so they are read with ``matchers`` and ``host_label`` as the raw counters
 are (but for a ``job`` matcher, which the configuration refuses), and series of
 one host and group that differ in another label add up, here and in
-:func:`exporter.sources.tiles.parse`. So do the series per job that a rules file
+:func:`.parse.tiles`. So do the series per job that a rules file
 from before ``max without (job)`` records: with it, a node scraped by two jobs
 still counts twice.
 
@@ -51,17 +71,16 @@ each owner's share is measured on the same timeline as the total.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import math
+from collections.abc import Sequence
 
-from exporter.config import RecordingRulesConfig
-from exporter.model import UsageStep
-from exporter.promql import exact_regex, selector, with_label
-from exporter.sources import tiles
+from exporter.config import PrometheusConfig
+from exporter.sources.prometheus.promql import exact_regex, selector, with_label
 
-PROJECT = "cloud_project_name"  # as in exporter.sources.prometheus, which imports this module
+PROJECT = "cloud_project_name"
 MACHINE = "machine_name"
-_Key = tuple[str, str, str]  # (instance, project, machine)
+JOB = "job"
+SCRAPED = "scraped"  # the class of the flag rows in the idle answer
 HEARTBEAT_LABEL = "ada_carbon_rules_heartbeat"  # marks the newest evaluation's time
 
 
@@ -69,12 +88,80 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def total_queries(
-    rules: RecordingRulesConfig,
-    matchers: Mapping[str, str],
-    host_label: str,
-    window_seconds: float,
+def label_list(*names: str) -> str:
+    """``a, b, c`` for a ``by`` clause, each name once (host_label may be one of the others)."""
+    return ", ".join(dict.fromkeys(names))
+
+
+def series(c: PrometheusConfig, modes: Sequence[str], hosts: Sequence[str] = ()) -> str:
+    """The selector of the counters of these modes; of just these hosts if any are given."""
+    regex = {"mode": exact_regex(modes)}
+    if hosts:
+        regex[c.host_label] = exact_regex(hosts)
+    return selector(c.metric, c.matchers, regex)
+
+
+def window_queries(
+    c: PrometheusConfig, busy: Sequence[str], idle: Sequence[str], window_seconds: float
 ) -> list[str]:
+    """The PromQL of the window totals: the busy query, then the idle one."""
+    if c.source == "recording_rules":
+        return rule_totals(c, window_seconds)
+    span = f"{round(window_seconds)}s"
+    by = label_list(c.host_label, PROJECT, MACHINE, JOB)
+    busy_q = with_label(f"sum by ({by}) (increase({series(c, busy)}[{span}]))", "class", "busy")
+    idle_q = with_label(f"sum by ({by}) (increase({series(c, idle)}[{span}]))", "class", "idle")
+    # Where each job scraped each host, from one idle mode's series (every CPU has
+    # them all): at 2,000 hosts the lookups cost Prometheus 0.10 s so, 0.18 s over
+    # both idle modes, and the idle query then ends before the busy one beside it.
+    flag_mode = "idle" if "idle" in idle else idle[0]
+    return [busy_q, f"{idle_q} or {scrape_flags(series(c, (flag_mode,)), by, span)}"]
+
+
+def scrape_flags(selected: str, by: str, span: str) -> str:
+    """Per ``by`` (host, group and job) whose ``selected`` series were scraped at one end of
+    the window only: 1 at its start (``span`` before the query's time), 2 at its end;
+    labelled ``class="scraped"``. Scraped at both ends (3) gives no row."""
+    at_start = with_label(f"group by ({by}) ({selected} offset {span})", "at", "start")
+    flags = f"sum by ({by}) (2 * group by ({by}) ({selected}) or {at_start}) != 3"
+    return with_label(flags, "class", SCRAPED)
+
+
+def raw_steps(
+    c: PrometheusConfig,
+    busy: Sequence[str],
+    idle: Sequence[str],
+    instances: Sequence[str],
+    end: float,
+    window_seconds: float,
+    step: float,
+) -> dict[str, str]:
+    """The range query's form: rates of just these instances, every ``step`` seconds."""
+    # Over two steps, so that each range holds two scrapes at intervals up to a step.
+    span = f"{round(2 * step * 1000)}ms"
+    by = label_list(c.host_label, PROJECT, MACHINE)
+    by_job = label_list(c.host_label, PROJECT, MACHINE, JOB)
+    parts = []
+    for cls, modes in (("busy", busy), ("idle", idle)):
+        # rate() takes each series on its own. The largest of a host's jobs at every
+        # step counts a host scraped by several jobs once, and a job that starts,
+        # stops or is renamed needs no flags. Taken after the sum, it costs Prometheus
+        # next to nothing; per series, it doubled the query's time.
+        rates = f"sum by ({by_job}) (rate({series(c, modes, instances)}[{span}]))"
+        parts.append(with_label(f"max by ({by}) ({rates})", "class", cls))
+    # Rates every step, ending at the window's end, back to the first whose tile
+    # reaches the window's start (tiles lag their rates by half a range).
+    back = (2 * step + step) / 2
+    count = max(0, math.ceil((window_seconds - back) / step - 1e-9))
+    return {
+        "query": " or ".join(parts),
+        "start": f"{end - count * step:.3f}",
+        "end": f"{end:.3f}",
+        "step": f"{step:g}",
+    }
+
+
+def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
     """CPU-seconds per host and group over the window, one query per class (busy, idle).
 
     Prometheus evaluates each query on one core, so the exporter sends the two
@@ -86,14 +173,15 @@ def total_queries(
     ``{HEARTBEAT_LABEL}`` (see :func:`newest_evaluation`), so that a missing
     heartbeat (an older rules file) shows.
     """
+    rules = c.recording_rules
     interval, rate_range = rules.interval_seconds, rules.range_seconds
     window_ms, interval_ms = _ms(window_seconds) - 1, _ms(interval)
     # A one-element vector without labels (empty, so no edges, if the rules stopped).
     last = f"max(timestamp({rules.heartbeat_metric}))"  # a checked metric name
-    by = f"{host_label}, {PROJECT}, {MACHINE}"
+    by = f"{c.host_label}, {PROJECT}, {MACHINE}"
     queries = []
     for cls, metric in (("busy", rules.busy_metric), ("idle", rules.idle_metric)):
-        rate = selector(metric, matchers, {})
+        rate = selector(metric, c.matchers, {})
         parts = [f"sum_over_time({rate}[{window_ms}ms])"]
         if window_seconds > interval:
             # g: from the end of the last tile to the end of the window.
@@ -127,43 +215,11 @@ def total_queries(
     return queries
 
 
-def newest_evaluation(data: Any) -> float | None:
-    """The heartbeat's newest evaluation time in a busy query's answer, if there is one."""
-    for item in reversed((data or {}).get("result") or ()):
-        metric, value = item.get("metric"), item.get("value")
-        if isinstance(metric, dict) and HEARTBEAT_LABEL in metric and isinstance(value, list):
-            try:
-                return float(value[1])
-            except (IndexError, TypeError, ValueError):
-                return None
-    return None
-
-
-def steps_query(
-    rules: RecordingRulesConfig,
-    matchers: Mapping[str, str],
-    host_label: str,
-    instances: Sequence[str],
-    window_seconds: float,
-) -> str:
+def rule_steps(c: PrometheusConfig, instances: Sequence[str], window_seconds: float) -> str:
     """The rule samples of just these instances over the window (a range vector)."""
+    rules = c.recording_rules
     regex = {
         "__name__": exact_regex([rules.busy_metric, rules.idle_metric]),
-        host_label: exact_regex(instances),
+        c.host_label: exact_regex(instances),
     }
-    return f"{selector('', matchers, regex)}[{_ms(window_seconds) - 1}ms]"
-
-
-def parse_steps(
-    data: Any, rules: RecordingRulesConfig, end: float, host_label: str = "instance"
-) -> dict[_Key, list[UsageStep]]:
-    """Turn the rule samples of some hosts (a matrix) into usage steps: see :mod:`.tiles`."""
-    column = {rules.busy_metric: 0, rules.idle_metric: 1}
-    return tiles.parse(
-        data,
-        lambda metric: column.get(str(metric.get("__name__"))),
-        rules.interval_seconds,
-        rules.range_seconds,
-        end,
-        host_label,
-    )
+    return f"{selector('', c.matchers, regex)}[{_ms(window_seconds) - 1}ms]"

@@ -1,0 +1,275 @@
+"""One refresh: fetch the three sources side by side, attribute, price, snapshot.
+
+:meth:`Refresh.snapshot` is the single code path behind a scrape, ``snapshot
+--at``, ``backfill``, ``report --source raw`` and the demo. It goes one way:
+Prometheus' window totals, MongoDB's ownership and the grid intensity are asked
+for together; once the totals and the ownership are in, the steps of the hosts
+that changed hands in the window (one more request); then every host is
+attributed, every share priced, and a :class:`~exporter.model.Snapshot`, a
+plain value, returned. Nothing a refresh learns changes what the next fetches.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from exporter.attribution import attribute, join
+from exporter.attribution.join import Measured, Owned
+from exporter.config import SOURCES, Config
+from exporter.grid import IntensityState, outlook
+from exporter.health import Calls, HealthTracker, done
+from exporter.model import (
+    GroupKey,
+    IntensityReading,
+    IntensitySlot,
+    IntensitySource,
+    OwnershipSource,
+    Snapshot,
+    SourceError,
+    SourceStatus,
+    Usage,
+    UsageSource,
+    UsageStep,
+    WorkspaceInfo,
+)
+from exporter.pricing import mean_intensity, price_shares
+
+# The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
+FORECAST = "carbon_intensity forecast"
+
+
+class Refresh:
+    """Wires the sources to the maths. Sources and clients are built once and injected."""
+
+    def __init__(
+        self,
+        config: Config,
+        usage: UsageSource,
+        ownership: OwnershipSource,
+        intensity: IntensitySource,
+        intensity_label: str = "api",
+        pool: cf.Executor | None = None,
+    ) -> None:
+        self.config = config
+        self.usage_source = usage
+        self.ownership_source = ownership
+        self.intensity_source = intensity
+        self.health = HealthTracker()
+        self._intensity_state = IntensityState(config.carbon_intensity, intensity_label)
+        # The one pool: enough workers that a call still hung from an earlier refresh
+        # cannot starve this one, as Calls starts no second call of one while it runs.
+        self._pool = pool or cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="source")
+        self._calls = Calls(self._pool, self.health, config.scrape_budget_seconds)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def history(self, ends: Sequence[datetime]) -> Iterator[Snapshot]:
+        """Snapshots of past windows, for ``backfill`` and reports computed from raw data.
+
+        The grid intensity of the whole period is fetched first, in as few requests as
+        the API allows (14 days each), and no forecast is fetched: a past window's
+        forecast is never written. Without this, each window would cost two API calls.
+        """
+        if not ends:
+            return
+        first = min(ends) - timedelta(seconds=self.config.window_seconds)
+        # On failure each window tries again, and reports its own failure.
+        with contextlib.suppress(SourceError):
+            self.intensity_source.slots(first, max(ends))
+        for end in ends:
+            yield self.snapshot(end, with_forecast=False)
+
+    def snapshot(self, end: datetime | None = None, with_forecast: bool = True) -> Snapshot:
+        """Compute the window ending at ``end`` (default: now)."""
+        end = end or datetime.now(timezone.utc)
+        window = self.config.window_seconds
+        start = end - timedelta(seconds=window)
+        deadline = time.monotonic() + self.config.scrape_budget_seconds
+        status = {s: SourceStatus() for s in (*SOURCES, FORECAST)}
+        before = self._request_counts()
+        f_totals, parts = self._start_totals(end)
+        f_owner = self._calls.submit(
+            status["mongodb"], "mongodb", lambda: self._ownership(start, end)
+        )
+        f_slots = self._calls.submit(
+            status["carbon_intensity"],
+            "carbon_intensity",
+            lambda: self.intensity_source.slots(start, end),
+        )
+        f_forecast = self._calls.submit(
+            status[FORECAST],
+            FORECAST,
+            # Given the window, the API adapter fetches both in one request per half hour.
+            lambda: self.intensity_source.forecast(end, start) if with_forecast else [],
+        )
+        measured = self._measured(f_totals, parts, status["prometheus"], deadline)
+        owners = self._calls.wait(f_owner, status["mongodb"], "mongodb", deadline)
+        split = _split_instances(measured, owners)
+        f_steps = self._steps(split, end, status["prometheus"])
+        slots = self._calls.wait(f_slots, status["carbon_intensity"], "carbon_intensity", deadline)
+        reading = self._intensity_state.read(
+            slots, self.intensity_source, start, end, status["carbon_intensity"].up
+        )
+        forecast_slots = self._calls.wait(f_forecast, status[FORECAST], FORECAST, deadline)
+        steps = self._calls.wait(f_steps, status["prometheus"], "prometheus", deadline)
+        usage = None
+        if measured is not None and owners is not None and steps is not None:
+            span = (start.timestamp(), end.timestamp())
+            usage = self._usage(measured, owners, steps, reading, span, status["prometheus"])
+        for source, count in self._request_counts().items():
+            status[source].requests = count - before[source]
+        self.health.settle(status)
+        return self._snapshot(end, status, reading, forecast_slots, usage, measured, owners, split)
+
+    def _snapshot(
+        self,
+        end: datetime,
+        status: Mapping[str, SourceStatus],
+        reading: IntensityReading,
+        forecast: Sequence[IntensitySlot] | None,
+        usage: dict[GroupKey, Usage] | None,
+        measured: Measured | None,
+        owners: Owned | None,
+        split: Sequence[str],
+    ) -> Snapshot:
+        ci = self.config.carbon_intensity
+        info, unmatched = self._joined(owners, measured)
+        if forecast is None:
+            forecast = self.intensity_source.cached_forecast(end)
+        return Snapshot(
+            end=end.timestamp(),
+            window_seconds=self.config.window_seconds,
+            # Copies: a hung call that returns later must not change a snapshot already served.
+            sources={s: _served(s, status) for s in SOURCES},
+            intensity=reading,
+            usage=usage,
+            workspaces=owners.by_tag_state if owners is not None else None,
+            workspace_info=info,
+            skipped={("workspaces", r): n for r, n in owners.batch.skipped.items()}
+            if owners is not None
+            else {},
+            unmatched_hosts=unmatched,
+            conflicted_hosts=len(owners.timelines.conflicted_hosts) if owners is not None else 0,
+            split_hosts=len(split),
+            outlook=outlook(
+                forecast, end.timestamp(), ci.greenest_window_seconds, ci.working_hours
+            ),
+        )
+
+    def _joined(
+        self, owners: Owned | None, measured: Measured | None
+    ) -> tuple[tuple[WorkspaceInfo, ...], dict[str, int]]:
+        """The workspaces alive with their host's group, and the hosts seen on one side only."""
+        if owners is None or measured is None:
+            # Each workspace's group is Prometheus': without it the series would be wrong.
+            return (), {}
+        info = join.workspace_info(owners, measured) if self.config.workspace_info else ()
+        return info, join.unmatched(owners, measured)
+
+    def _start_totals(self, end: datetime) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
+        """Start Prometheus' window queries side by side, each with a status of its own."""
+        fetches = self.usage_source.window_fetches(end, self.config.window_seconds)
+        parts = [SourceStatus() for _ in fetches]
+        futures = [
+            self._calls.submit(part, "prometheus", fetch, f"prometheus {k}")
+            for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
+        ]
+        return futures, parts
+
+    def _measured(
+        self,
+        futures: Sequence[cf.Future[Any]],
+        parts: Sequence[SourceStatus],
+        status: SourceStatus,
+        deadline: float,
+    ) -> Measured | None:
+        """Prometheus' window totals, from the answers of the queries that ran side by side."""
+        answers = [
+            self._calls.wait(f, p, "prometheus", deadline)
+            for f, p in zip(futures, parts, strict=True)
+        ]
+        _side_by_side(status, *parts)
+        if not status.up:
+            return None
+        usage = self.usage_source.window_usage_of
+        return self.health.call(status, "prometheus", lambda: join.measured(usage(answers)))
+
+    def _steps(
+        self, instances: Sequence[str], end: datetime, status: SourceStatus
+    ) -> cf.Future[Any]:
+        """Ask for the steps of the hosts that changed hands: one request for all of them."""
+        if not instances:
+            return done({})
+        window, step = self.config.window_seconds, self.config.prometheus.step_seconds
+        steps = self.usage_source.usage_steps
+        return self._calls.submit(
+            status, "prometheus", lambda: steps(instances, end, window, step), "prometheus steps"
+        )
+
+    def _usage(
+        self,
+        measured: Measured,
+        owners: Owned,
+        steps: Mapping[tuple[str, str, str], Sequence[UsageStep]],
+        reading: IntensityReading,
+        span: tuple[float, float],
+        status: SourceStatus,
+    ) -> dict[GroupKey, Usage] | None:
+        """Every host attributed to its owners and priced; None if a total is not finite."""
+        shares = attribute(measured.usage, owners.timelines, steps, *span)
+        usage = price_shares(
+            shares,
+            self.config.power_for,
+            self.config.facilities,
+            lambda a, b: mean_intensity(reading.slots, a, b, reading.fill).gco2_per_kwh,
+        )
+        if all(math.isfinite(x) for u in usage.values() for x in u):
+            return usage
+        # Finite values too large to add up or price (1e308 CPU-seconds): no number
+        # served is better than +Inf or NaN served as if Prometheus had said so.
+        reason = "its values are too large to add up and price: a total is not finite"
+        self.health.mark_down(status, "prometheus", reason)
+        return None
+
+    def _ownership(self, start: datetime, end: datetime) -> Owned:
+        """Workspaces, each host's timeline and those alive at the end."""
+        batch = self.ownership_source.workspaces(start, end)
+        return join.owned(batch, start.timestamp(), end.timestamp())
+
+    def _request_counts(self) -> dict[str, int]:
+        return {
+            "prometheus": self.usage_source.requests,
+            "mongodb": self.ownership_source.requests,
+            "carbon_intensity": self.intensity_source.requests,
+        }
+
+
+def _split_instances(measured: Measured | None, owners: Owned | None) -> list[str]:
+    """The instances of the hosts that changed hands in the window (several tenures)."""
+    if measured is None or owners is None:
+        return []
+    by_host = owners.timelines.by_host
+    return sorted({u.instance for u in measured.usage if len(by_host.get(u.host, ())) > 1})
+
+
+def _served(source: str, status: Mapping[str, SourceStatus]) -> SourceStatus:
+    """A copy of a source's status; the grid intensity's with its forecast's folded in."""
+    served = replace(status[source])
+    if source == "carbon_intensity":
+        _side_by_side(served, served, status[FORECAST])
+    return served
+
+
+def _side_by_side(status: SourceStatus, *calls: SourceStatus) -> None:
+    """Set ``status`` to that of calls that ran side by side: down if any was, the longest wait."""
+    status.up = all(c.up for c in calls)
+    status.error = next((c.error for c in calls if c.error), "")
+    status.duration_seconds = max(c.duration_seconds for c in calls)
