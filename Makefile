@@ -43,7 +43,7 @@ unit: setup-test system-deps
 test: setup-test system-deps lint unit
 
 # Scrape benchmark against a real Prometheus and nx-27017 on loopback (not part of
-# `make test`; tier S also runs there as tests/test_benchmark_smoke.py):
+# `make test`; tier S also runs there as tests/e2e/test_benchmark_smoke.py):
 #   make bench TIER=M            S = 200 hosts (~1.5 min), M = 2,000 (~4 min), L = 10,000 (~25 min)
 #   make bench TIER=L BENCH_ARGS='--json L.json'
 TIER ?= S

@@ -7,7 +7,7 @@ families built and written by prometheus_client's ``generate_latest`` took 0.44 
 :func:`encode` 0.19 s (0.07 s of it building them), by the previous writer and its
 caches kept between scrapes 0.04 s. So the gauges with legacy names and no timestamps
 or exemplars (all of this exporter's) are written here, in the very bytes
-prometheus_client writes (the property tests of ``tests/test_exposition.py`` compare
+prometheus_client writes (the property tests of ``tests/unit/test_exposition.py`` compare
 them in every format), and anything else, and the ``escaping=dots`` formats, by
 prometheus_client's encoder. Nothing is kept from one scrape to the next.
 """

@@ -30,7 +30,7 @@ from tests.harness.prometheus import (
     write_blocks,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
 # 2026-01-31 11:30 UTC; counters from T0 - 2 h to T0 + 5 min. Not on a 2-hour block
 # boundary, where promtool would skip an evaluation less than a second before T0.

@@ -13,7 +13,7 @@ from exporter.cli import build_parser, main
 from exporter.commands import parse_time
 from tests.harness.prometheus import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args, cwd=ROOT):

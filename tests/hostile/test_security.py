@@ -38,15 +38,15 @@ from exporter.web import server as web_server
 from exporter.web.basic_auth import BasicAuth
 from exporter.web.config import WebConfig, WebConfigError, load_web_config
 from exporter.web.healthcheck import healthy, local_target
+from tests.e2e.test_web import closed_by_the_server
 from tests.harness.certs import Certificates, make_certificates
 from tests.harness.faulty_http import FaultyPrometheus
 from tests.harness.prometheus import free_port
 from tests.harness.served import ServedExporter
 from tests.soak import listening_port
 from tests.stubs import StubOwnership, StubUsage, usage, ws
-from tests.test_web import closed_by_the_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery staple"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()  # cost 4: fast tests

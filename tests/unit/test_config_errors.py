@@ -14,7 +14,7 @@ import pytest
 
 from exporter.config import Config, ConfigError, load
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # (YAML, the key the message must name)
 BAD_YAML = {

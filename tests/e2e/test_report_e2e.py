@@ -20,9 +20,9 @@ import pytest
 from pymongo import MongoClient
 
 from tests import scenario
+from tests.e2e.test_e2e import load_mongo
 from tests.harness.command import exporter
 from tests.scenario import END, HOSTS, Host
-from tests.test_e2e import load_mongo
 
 HOURS = 4
 START = END - timedelta(hours=HOURS)

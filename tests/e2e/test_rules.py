@@ -12,7 +12,7 @@ import yaml
 from exporter.config import ModesConfig, RecordingRulesConfig, parse_duration
 from tests.harness.fixtures import require_binaries
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
 RULE_TESTS = sorted((ROOT / "tests" / "prometheus").glob("*.test.yml"))
 

@@ -16,7 +16,7 @@ from exporter.commands.report import command, gather
 from exporter.config import Config, ExperimentsConfig
 from tests.harness.prometheus import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 H = 3600.0
 T = 1769860800.0  # 2026-01-31T12:00:00Z
 

@@ -47,7 +47,7 @@ from tests.harness.prometheus import backfill_rules, openmetrics_counter
 from tests.harness.served import ServedExporter
 from tests.stubs import StubOwnership, StubUsage, steady_steps, usage, ws
 
-RULES = Path(__file__).resolve().parent.parent / "prometheus" / "ada-carbon-rules.yml"
+RULES = Path(__file__).resolve().parents[2] / "prometheus" / "ada-carbon-rules.yml"
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
 T = END.timestamp()
 # CI replays the same examples every run (no flaky builds); a developer's run explores

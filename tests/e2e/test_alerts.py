@@ -13,7 +13,7 @@ import yaml
 from exporter.config import Config, parse_duration
 from tests.harness.fixtures import require_binaries
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "ada-carbon-alerts.yml"
 ALERT_TESTS = ROOT / "tests" / "prometheus" / "ada-carbon-alerts.test.yml"
 EXAMPLE_CONFIG = ROOT / "prometheus" / "prometheus.example.yml"

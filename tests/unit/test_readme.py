@@ -26,7 +26,7 @@ from exporter.collectors import SPECS
 from exporter.config import load
 from exporter.equivalencies import TABLE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README_PATH = ROOT / "README.md"
 README = README_PATH.read_text()
 DOCUMENTS = {p: p.read_text() for p in [README_PATH, *sorted((ROOT / "docs").glob("*.md"))]}

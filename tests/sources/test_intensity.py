@@ -18,7 +18,7 @@ from exporter.sources.carbon_intensity.client import CarbonIntensityAPI, parse_s
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.carbon_intensity.regions import Region
 
-FIXTURES = Path(__file__).parent / "fixtures" / "intensity"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "intensity"
 BASE = "https://api.carbonintensity.org.uk"
 HALF_HOUR = timedelta(minutes=30)
 

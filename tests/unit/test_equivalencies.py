@@ -6,7 +6,7 @@ import pytest
 
 from exporter.collectors import AdaCarbonCollector
 from exporter.equivalencies import TABLE, equivalents, format_count, most_relatable
-from tests.test_collector import make, samples
+from tests.unit.test_collector import make, samples
 
 # ada-platform.md, "Equivalencies, gCO2eq per unit".
 REFERENCE = {

@@ -24,7 +24,7 @@ from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import scenario
 from tests.scenario import END, Host
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_mongo(uri: str, workspaces: list[dict[str, object]]) -> None:

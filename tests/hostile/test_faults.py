@@ -29,14 +29,14 @@ from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.prometheus.client import http_client
 from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import scenario
+from tests.e2e.test_e2e import load_mongo
 from tests.harness.faulty_http import FAULTS, FaultyPrometheus
 from tests.harness.faulty_tcp import FaultyProxy
 from tests.harness.fixtures import require_binaries
 from tests.harness.mongowire import MongoWireServer
 from tests.harness.served import Scrape, ServedExporter
 from tests.stubs import StubOwnership, StubUsage, usage, ws
-from tests.test_e2e import load_mongo
-from tests.test_grid import Clock, FakeGrid
+from tests.unit.test_grid import Clock, FakeGrid
 
 BUDGET = 1.5  # scrape_budget_seconds
 TIMEOUT = 0.5  # every upstream timeout

@@ -47,7 +47,7 @@ from tests.grafana import Target
 from tests.harness.fixtures import require_binaries
 from tests.harness.prometheus import PrometheusServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_FILES = sorted((ROOT / "grafana-dashboards").glob("*.json"))
 DASHBOARDS = {p.stem: json.loads(p.read_text()) for p in DASHBOARD_FILES}
 TARGETS = [t for d in DASHBOARDS.values() for t in grafana.targets(d)]

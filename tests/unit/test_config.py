@@ -6,7 +6,7 @@ import pytest
 
 from exporter.config import Config, ConfigError, load, mask_url, parse_duration
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path, text):
