@@ -11,6 +11,10 @@ The split is the one :mod:`exporter.attribution.split` makes per user, one level
 * Each workspace's piece is priced at the mean intensity of its whole tenure, as the
   user's share is, so for every user and group the workspaces add up to the user's
   per-user usage (to rounding), grams included.
+
+Embodied emissions per workspace (issue 18, part 2) are not computed here: they would
+be each holding's host-seconds (``Holding.end - Holding.start``, busy or idle: a
+workspace reserves its VM) times its machine type's amortised rate.
 """
 
 from __future__ import annotations
