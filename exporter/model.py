@@ -272,3 +272,16 @@ class Snapshot:
     conflicted_hosts: int
     split_hosts: int
     outlook: Outlook  # forecast and greenest windows from ``end``
+    # Usage per workspace that held a host in the window (config workspace_usage; else None).
+    workspace_usage: Mapping[WorkspaceKey, Usage] | None = None
+
+
+class WorkspaceKey(NamedTuple):
+    """Whose usage per workspace: the label values of the ``ada_carbon_workspace_*`` families."""
+
+    workspace_id: str
+    host: str
+    cloud_project_name: str
+    machine_name: str
+    facility: str
+    user: str

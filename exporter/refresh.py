@@ -22,6 +22,7 @@ from typing import Any
 
 from exporter.attribution import attribute, join
 from exporter.attribution.join import Measured, Owned
+from exporter.attribution.workspaces import attribute_workspaces, price_workspaces
 from exporter.config import SOURCES, Config
 from exporter.grid import IntensityState, outlook
 from exporter.health import Calls, HealthTracker, done
@@ -38,6 +39,7 @@ from exporter.model import (
     UsageSource,
     UsageStep,
     WorkspaceInfo,
+    WorkspaceKey,
 )
 from exporter.pricing import mean_intensity, price_shares
 
@@ -120,14 +122,17 @@ class Refresh:
         )
         forecast_slots = self._calls.wait(f_forecast, status[FORECAST], FORECAST, deadline)
         steps = self._calls.wait(f_steps, status["prometheus"], "prometheus", deadline)
-        usage = None
+        usage = per_workspace = None
         if measured is not None and owners is not None and steps is not None:
             span = (start.timestamp(), end.timestamp())
             usage = self._usage(measured, owners, steps, reading, span, status["prometheus"])
+            if usage is not None and self.config.workspace_usage:
+                per_workspace = self._per_workspace(measured, owners, steps, reading)
         for source, count in self._request_counts().items():
             status[source].requests = count - before[source]
         self.health.settle(status)
-        return self._snapshot(end, status, reading, forecast_slots, usage, measured, owners, split)
+        snap = self._snapshot(end, status, reading, forecast_slots, usage, measured, owners, split)
+        return replace(snap, workspace_usage=per_workspace)
 
     def _snapshot(
         self,
@@ -238,6 +243,21 @@ class Refresh:
         reason = "its values are too large to add up and price: a total is not finite"
         self.health.mark_down(status, "prometheus", reason)
         return None
+
+    def _per_workspace(
+        self,
+        measured: Measured,
+        owners: Owned,
+        steps: Mapping[tuple[str, str, str], Sequence[UsageStep]],
+        reading: IntensityReading,
+    ) -> dict[WorkspaceKey, Usage]:
+        """Usage per workspace (``workspace_usage: true``): each user's, split by workspace."""
+        return price_workspaces(
+            attribute_workspaces(measured.usage, owners.timelines, steps),
+            self.config.power_for,
+            self.config.facilities,
+            lambda a, b: mean_intensity(reading.slots, a, b, reading.fill).gco2_per_kwh,
+        )
 
     def _ownership(self, start: datetime, end: datetime) -> Owned:
         """Workspaces, each host's timeline and those alive at the end."""

@@ -16,7 +16,7 @@ The rule, in the words the README uses:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -31,6 +31,18 @@ class Tenure(NamedTuple):
     user: str
 
 
+class Holding(NamedTuple):
+    """[start, end) of a host held by one workspace: its owner's tenure, piece by piece.
+
+    A tenure is one or more holdings: a user may hold a host through two workspaces.
+    """
+
+    start: float
+    end: float
+    user: str
+    workspace_id: str
+
+
 @dataclass(frozen=True)
 class Timelines:
     """Each host's tenures over a window, in time order and covering it; and the hosts
@@ -38,6 +50,8 @@ class Timelines:
 
     by_host: Mapping[str, tuple[Tenure, ...]]
     conflicted_hosts: frozenset[str]
+    # The same time by workspace: each tenure's holdings (nobody's time holds none).
+    holdings: Mapping[str, tuple[Holding, ...]] = field(default_factory=dict)
 
 
 def owner_of(ws: Workspace) -> str | None:
@@ -64,6 +78,9 @@ class _Claim(NamedTuple):
     user: str
 
 
+_NOBODY = _Claim(0.0, "", "", 0.0, 0.0, UNATTRIBUTED)  # who holds what no claim covers
+
+
 def build_timelines(workspaces: Iterable[Workspace], start: float, end: float) -> Timelines:
     """Each host's ownership over [start, end), from the workspaces alive in the window."""
     claims: dict[str, list[_Claim]] = {}
@@ -75,29 +92,42 @@ def build_timelines(workspaces: Iterable[Workspace], start: float, end: float) -
             claim = _Claim(since, ws.workspace_id, ws.id_type, lo, hi, user)
             claims.setdefault(ws.host, []).append(claim)
     by_host: dict[str, tuple[Tenure, ...]] = {}
+    holdings: dict[str, tuple[Holding, ...]] = {}
     conflicted: set[str] = set()
     for host, held in claims.items():
-        by_host[host], overlapped = _timeline(held, start, end)
+        pieces, overlapped = _timeline(held, start, end)
+        by_host[host] = _tenures(pieces)
+        holdings[host] = tuple(p for p in pieces if p.workspace_id)
         if overlapped:
             conflicted.add(host)
-    return Timelines(by_host, frozenset(conflicted))
+    return Timelines(by_host, frozenset(conflicted), holdings)
 
 
-def _timeline(
-    claims: Sequence[_Claim], start: float, end: float
-) -> tuple[tuple[Tenure, ...], bool]:
-    """One host's tenures from its claims, and whether any two claims overlapped."""
+def _timeline(claims: Sequence[_Claim], start: float, end: float) -> tuple[list[Holding], bool]:
+    """One host's holdings from its claims (nobody's with workspace id ""), and whether
+    any two claims overlapped."""
     cuts = {start, end}
     for c in claims:
         cuts.update((c.start, c.end))
-    pieces: list[Tenure] = []
+    pieces: list[Holding] = []
     overlapped = False
     for a, b in pairwise(sorted(cuts)):
         live = [c for c in claims if c.start <= a and c.end >= b]
         overlapped = overlapped or len(live) > 1
-        user = max(live).user if live else UNATTRIBUTED
-        if pieces and pieces[-1].user == user:
-            pieces[-1] = Tenure(pieces[-1].start, b, user)
+        win = max(live) if live else _NOBODY
+        if pieces and pieces[-1][2:] == (win.user, win.workspace_id):
+            pieces[-1] = Holding(pieces[-1].start, b, win.user, win.workspace_id)
         else:
-            pieces.append(Tenure(a, b, user))
-    return tuple(pieces), overlapped
+            pieces.append(Holding(a, b, win.user, win.workspace_id))
+    return pieces, overlapped
+
+
+def _tenures(pieces: Sequence[Holding]) -> tuple[Tenure, ...]:
+    """The holdings merged by user: a user's back-to-back workspaces are one tenure."""
+    out: list[Tenure] = []
+    for p in pieces:
+        if out and out[-1].user == p.user:
+            out[-1] = Tenure(out[-1].start, p.end, p.user)
+        else:
+            out.append(Tenure(p.start, p.end, p.user))
+    return tuple(out)

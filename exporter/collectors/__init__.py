@@ -1,8 +1,8 @@
 """The Prometheus collector: one shared refresh per scrape, its families built fresh.
 
-One collector per area (``usage``, ``grid``, ``workspaces``, ``health``), each over the
-snapshot of one refresh; :class:`AdaCarbonCollector` serves them that snapshot, shared
-by concurrent scrapes (``shared``), in this order on /metrics.
+One collector per area (``usage``, ``grid``, ``workspaces``, ``workspace_usage``,
+``health``), each over the snapshot of one refresh; :class:`AdaCarbonCollector` serves
+them that snapshot, shared by concurrent scrapes (``shared``), in this order on /metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from exporter.collectors.grid import GridCollector
 from exporter.collectors.health import HealthCollector
 from exporter.collectors.shared import Served, SharedRefresh
 from exporter.collectors.usage import UsageCollector
+from exporter.collectors.workspace_usage import WorkspaceUsageCollector
 from exporter.collectors.workspaces import WorkspacesCollector
 from exporter.model import Snapshot
 
@@ -24,6 +25,7 @@ AREAS: tuple[type[AreaCollector], ...] = (
     UsageCollector,
     GridCollector,
     WorkspacesCollector,
+    WorkspaceUsageCollector,
     HealthCollector,
 )
 SPECS: dict[str, FamilySpec] = {k: s for area in AREAS for k, s in area.specs.items()}

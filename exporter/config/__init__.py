@@ -123,5 +123,6 @@ def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Confi
 
 
 def with_demo(config: Config) -> Config:
-    """The same configuration with all three sources replaced by the demo fleet."""
-    return replace(config, demo_sources=frozenset(SOURCES))
+    """The same configuration with all three sources replaced by the demo fleet, and the
+    usage per workspace exported (its fleet is small)."""
+    return replace(config, demo_sources=frozenset(SOURCES), workspace_usage=True)

@@ -261,6 +261,7 @@ def build(data: object, env: Mapping[str, str], file: str = "") -> s.Config:
         carbon_intensity=intensity,
         experiments=experiments,
         demo_sources=demo,
+        workspace_usage=root.get("workspace_usage", d.workspace_usage, v.boolean),
     )
     root.done()
     _cross_checks(config, problems)

@@ -106,6 +106,7 @@ class Config:
     carbon_intensity: IntensityConfig = field(default_factory=IntensityConfig)
     experiments: ExperimentsConfig = field(default_factory=ExperimentsConfig)
     demo_sources: frozenset[str] = frozenset()  # sources replaced by the built-in demo
+    workspace_usage: bool = False  # the usage families per workspace too (ada_carbon_workspace_*)
 
     def power_for(self, machine_name: str) -> PowerModel:
         """The power model of a machine type: its override, else the default."""

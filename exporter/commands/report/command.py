@@ -11,25 +11,28 @@ import argparse
 from collections.abc import Callable
 from dataclasses import replace
 
-from exporter.attribution.experiments import Experiment, Matcher
+from exporter.attribution.experiments import NO_EXPERIMENT, Experiment, Matcher
 from exporter.commands import TIME_FORMS, CommandError, parse_time
 from exporter.commands.report import compute, gather
 from exporter.commands.report.render import FORMATS, render
 from exporter.config import Config, check_url
 from exporter.equivalencies import most_relatable
-from exporter.model import SourceError, Usage
+from exporter.model import UNATTRIBUTED, SourceError, Usage
 
 DESCRIPTION = """\
 Energy and carbon of Ada workspaces over a period, by facility, cloud project,
-group, user, experiment or PI: busy and idle CPU time and energy (kWh), carbon,
-the effective grid intensity (grams / kWh), each row's share, and everyday
+group, user, experiment, PI or workspace: busy and idle CPU time and energy (kWh),
+carbon, the effective grid intensity (grams / kWh), each row's share, and everyday
 equivalents of the total.
 
 Reads the exporter's own series from Prometheus, one sample per window
 (ada_carbon_window_seconds), so windows never overlap. Where those series are
 absent for the period, usage is computed from raw node_cpu_seconds_total and
-MongoDB, window by window, as backfill does, and the output says so.
+MongoDB, window by window, as backfill does, and the output says so. Reports by
+workspace are always computed so (the exporter's series are per user).
 """
+# Why a report by workspace is computed from raw data, as its output says.
+BY_WORKSPACE = "reports by workspace split each user's usage between workspaces from raw data"
 
 
 def period(start_text: str, end_text: str) -> tuple[float, float]:
@@ -56,16 +59,19 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         experiments, notes = gather.load_experiments(config, start, end)
     cuts = [t for e in experiments for t in (e.start, e.end) if t is not None]
     try:
-        got = gather.gather(config, start, end, args.source, cuts)
+        got = _gather(config, start, end, args, cuts)
     except SourceError as exc:
         raise CommandError(str(exc)) from exc
-    unassigned = None
+    unassigned, rest = None, NO_EXPERIMENT
     if args.by in ("experiment", "pi"):
         groups, unassigned = _by_experiment(config, got, experiments, args.by, notes)
+    elif args.by == "workspace":
+        groups, unassigned = compute.by_workspace(got.intervals)
+        rest = UNATTRIBUTED
     else:
         groups = compute.by_labels(got.intervals, args.by)
     _check_windows(got)
-    result = compute.table(groups, args.by, args.top, unassigned)
+    result = compute.table(groups, args.by, args.top, unassigned, rest)
     if result.total.busy_seconds + result.total.idle_seconds == 0:
         notes.append("no CPU usage found in this period")
     return compute.Report(
@@ -82,6 +88,17 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         reason=got.reason,
         notes=(*got.notes, *notes),
     )
+
+
+def _gather(
+    config: Config, start: float, end: float, args: argparse.Namespace, cuts: list[float]
+) -> gather.Gathered:
+    """The period's usage; by workspace, computed from raw data with the split by workspace."""
+    if args.by != "workspace":
+        return gather.gather(config, start, end, args.source, cuts)
+    if args.source == "exporter":
+        raise CommandError(f"--source exporter: {BY_WORKSPACE}: use --source raw or auto", 2)
+    return gather.from_raw(replace(config, workspace_usage=True), start, end, BY_WORKSPACE)
 
 
 def _check_windows(got: gather.Gathered) -> None:
@@ -143,12 +160,14 @@ def add_parser(
     """The ``report`` subcommand and its flags."""
     p = sub.add_parser(
         "report",
-        help="energy and carbon over a period, by facility, project, group, user, experiment or PI",
+        help="energy and carbon over a period, by facility, project, group, user, experiment, "
+        "PI or workspace",
         description=DESCRIPTION,
         epilog="examples:\n"
         "  ada-carbon-exporter report --from 2026-01-01 --to 2026-02-01 --by group --top 10\n"
         "  ada-carbon-exporter report --from 2026-01-01 --to 2026-02-01 --by user --format csv\n"
         "  ada-carbon-exporter report --from 2026-01-01 --to now --by experiment --format json\n"
+        "  ada-carbon-exporter report --from 2026-01-01 --to 2026-01-08 --by workspace --top 0\n"
         "\nA period (FROM, TO] counts the windows ending after FROM up to TO. Exit status: 0 "
         "done, 1 an upstream failed, 2 bad arguments.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -164,7 +183,8 @@ def add_parser(
         choices=tuple(compute.KEYS),
         default="group",
         help="one row per facility, cloud project, group (project and machine type, the "
-        "default), user, experiment or PI (principal investigator)",
+        "default), user, experiment, PI (principal investigator) or workspace (computed from "
+        "raw data; time nobody held a host is one 'unattributed' row)",
     )
     p.add_argument(
         "--top",

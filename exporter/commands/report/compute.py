@@ -1,4 +1,5 @@
-"""The report's arithmetic: usage summed by a key, top N, experiments' shares. Pure, no I/O.
+"""The report's arithmetic: usage summed by a key, top N, experiments' shares, workspaces.
+Pure, no I/O.
 
 Input is a list of :class:`Interval`: attributed usage (the exporter's
 ``Usage`` per project, machine type, facility and user) summed over the windows
@@ -10,12 +11,12 @@ one interval per window.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 from exporter.attribution.experiments import NO_EXPERIMENT, Experiment, Matcher
 from exporter.equivalencies import Equivalent
-from exporter.model import GroupKey, Usage
+from exporter.model import UNATTRIBUTED, GroupKey, Usage, WorkspaceKey
 from exporter.pricing import JOULES_PER_KWH
 
 # Report key -> the label names a row is keyed by.
@@ -26,6 +27,7 @@ KEYS: Mapping[str, tuple[str, ...]] = {
     "user": ("user",),
     "experiment": ("experiment",),
     "pi": ("pi",),
+    "workspace": ("workspace_id", "host", "user", "cloud_project_name", "machine_name"),
 }
 _POSITION = {"cloud_project_name": 0, "machine_name": 1, "facility": 2, "user": 3}
 NO_PI = "(no PI)"
@@ -38,6 +40,8 @@ class Interval:
     start: float
     end: float
     usage: Mapping[GroupKey, Usage]
+    # The same usage per workspace, for reports by workspace (computed from raw data only).
+    workspaces: Mapping[WorkspaceKey, Usage] = field(default_factory=dict)
 
 
 def plus(a: Usage, b: Usage, weight: float = 1.0) -> Usage:
@@ -100,6 +104,23 @@ def by_experiment(
     return out, rest
 
 
+def by_workspace(intervals: Iterable[Interval]) -> tuple[dict[tuple[str, ...], Usage], Usage]:
+    """Usage per workspace, and the usage of the time nobody held a host (``unattributed``).
+
+    The rows and the remainder add up to the total of every user, ``unattributed`` included.
+    """
+    out: dict[tuple[str, ...], Usage] = {}
+    rest = Usage()
+    for interval in intervals:
+        for w, u in interval.workspaces.items():
+            key = (w.workspace_id, w.host, w.user, w.cloud_project_name, w.machine_name)
+            out[key] = plus(out.get(key, Usage()), u)
+        for (_, _, _, user), u in interval.usage.items():
+            if user == UNATTRIBUTED:
+                rest = plus(rest, u)
+    return out, rest
+
+
 @dataclass(frozen=True)
 class Row:
     key: tuple[str, ...]
@@ -114,7 +135,8 @@ class Table:
     rows: tuple[Row, ...]
     other: Row | None  # the rows beyond the top N, summed
     other_count: int
-    unassigned: Row | None  # usage no experiment matched (by experiment or PI only)
+    # Usage no experiment matched (by experiment or PI), or nobody held (by workspace).
+    unassigned: Row | None
     total: Usage
 
 
@@ -123,6 +145,7 @@ def table(
     by: str,
     top: int,
     unassigned: Usage | None = None,
+    unassigned_label: str = NO_EXPERIMENT,
 ) -> Table:
     """Rank ``groups`` by emissions (then by key), keep ``top`` (0: all), sum the rest."""
     ranked = sorted(groups.items(), key=lambda kv: (-grams(kv[1]), kv[0]))
@@ -130,7 +153,7 @@ def table(
     hidden = ranked[len(shown) :]
     columns = KEYS[by]
     other = Row(("other",), total_of(u for _, u in hidden)) if hidden else None
-    rest = Row((NO_EXPERIMENT,), unassigned) if unassigned is not None else None
+    rest = Row((unassigned_label,), unassigned) if unassigned is not None else None
     total = total_of([*groups.values(), *([unassigned] if unassigned is not None else [])])
     return Table(columns, tuple(Row(k, u) for k, u in shown), other, len(hidden), rest, total)
 

@@ -73,7 +73,8 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
                 when = datetime.fromtimestamp(t, timezone.utc).isoformat()
                 progress.clear()
                 raise CommandError(f"cannot compute the window ending {when}: {down}")
-            intervals.append(Interval(snap.end - snap.window_seconds, snap.end, snap.usage))
+            span = (snap.end - snap.window_seconds, snap.end)
+            intervals.append(Interval(*span, snap.usage, snap.workspace_usage or {}))
             intensity[snap.intensity.source] += 1
             progress(k)
     finally:

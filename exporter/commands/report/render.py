@@ -184,7 +184,8 @@ def as_json(r: Report) -> str:
             {"key": dict(zip(t.columns, row.key, strict=True)), **_summary(row.usage, total)}
             for row in t.rows
         ],
-        # The rows beyond --top, summed; and, by experiment or PI, what no experiment matched.
+        # The rows beyond --top, summed; and what no experiment matched (by experiment or PI),
+        # or the time nobody held a host (by workspace).
         "other": None if t.other is None else _summary(t.other.usage, total),
         "other_count": t.other_count,
         "unassigned": None if t.unassigned is None else _summary(t.unassigned.usage, total),
