@@ -204,6 +204,7 @@ class Usage(NamedTuple):
     idle_joules: float = 0.0
     busy_grams: float = 0.0
     idle_grams: float = 0.0
+    embodied_grams: float = 0.0  # the hardware's, for the time held (exporter.embodied)
 
 
 @dataclass
@@ -272,3 +273,5 @@ class Snapshot:
     conflicted_hosts: int
     split_hosts: int
     outlook: Outlook  # forecast and greenest windows from ``end``
+    # Measured hosts per machine type with no embodied model (priced nothing).
+    embodied_unconfigured: Mapping[str, int] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from exporter import embodied
 from exporter.attribution import attribute, join
 from exporter.attribution.join import Measured, Owned
 from exporter.config import SOURCES, Config
@@ -162,6 +163,9 @@ class Refresh:
             outlook=outlook(
                 forecast, end.timestamp(), ci.greenest_window_seconds, ci.working_hours
             ),
+            embodied_unconfigured=embodied.unconfigured(measured.usage, self.config.embodied)
+            if measured is not None and usage is not None
+            else {},
         )
 
     def _joined(
@@ -230,6 +234,11 @@ class Refresh:
             self.config.power_for,
             self.config.facilities,
             lambda a, b: mean_intensity(reading.slots, a, b, reading.fill).gco2_per_kwh,
+        )
+        models = self.config.embodied
+        held = embodied.held(measured.usage, measured.groups, owners.timelines, steps, span, models)
+        usage = embodied.with_embodied(
+            usage, embodied.price_held(held, models, self.config.facilities)
         )
         if all(math.isfinite(x) for u in usage.values() for x in u):
             return usage

@@ -68,6 +68,7 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
     result = compute.table(groups, args.by, args.top, unassigned)
     if result.total.busy_seconds + result.total.idle_seconds == 0:
         notes.append("no CPU usage found in this period")
+    embodied = _embodied(config, got, notes)
     return compute.Report(
         start=start,
         end=end,
@@ -81,7 +82,15 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         equivalents=tuple(most_relatable(compute.grams(result.total))),
         reason=got.reason,
         notes=(*got.notes, *notes),
+        embodied=embodied,
     )
+
+
+def _embodied(config: Config, got: gather.Gathered, notes: list[str]) -> bool:
+    """Whether the report shows embodied emissions: computed from raw data, with models."""
+    if config.embodied and got.source != "raw":
+        notes.append("embodied emissions are computed from raw data: --source raw shows them")
+    return bool(config.embodied) and got.source == "raw"
 
 
 def _check_windows(got: gather.Gathered) -> None:
