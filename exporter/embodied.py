@@ -74,8 +74,11 @@ def held(
         if model is None:
             continue
         timeline = _timeline(timelines, u.host, span)
-        fractions = split_fractions(timeline, steps.get((u.instance, *u.group)))
         pieces = cpu.setdefault(u.host, [0.0] * len(timeline))
+        if len(timeline) == 1:  # most hosts: one tenure takes all
+            pieces[0] += u.busy_seconds + u.idle_seconds
+            continue
+        fractions = split_fractions(timeline, steps.get((u.instance, *u.group)))
         for k, (fb, fi) in enumerate(fractions):
             pieces[k] += u.busy_seconds * fb + u.idle_seconds * fi
     out: list[Held] = []

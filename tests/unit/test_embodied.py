@@ -24,6 +24,7 @@ from exporter.config import Config, ConfigError, IntensityConfig, load
 from exporter.embodied import DEFAULT_LIFETIME_SECONDS, EmbodiedModel, held
 from exporter.model import Usage, UsageStep
 from exporter.refresh import Refresh
+from tests.harness.fixtures import require_binaries
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
 END = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
@@ -65,6 +66,9 @@ def test_a_host_held_45_minutes_of_an_hour_gives_its_user_three_quarters_of_the_
     assert embodied(families, "alice") == pytest.approx(18.75)  # 3/4 of 25 g
     assert embodied(families, "unattributed") == pytest.approx(6.25)  # the other 1/4
     assert len(families["ada_carbon_embodied_grams"]) == 2
+    # No request more than without a model: the totals and the handover's steps.
+    requests = families["ada_carbon_source_requests"][(("source", "prometheus"),)]
+    assert requests == 2
 
 
 def test_a_user_holds_the_host_idle_or_busy_and_whether_or_not_it_was_measured():
@@ -253,3 +257,22 @@ def test_the_demo_report_shows_embodied_emissions_and_the_machine_type_without_a
     total = next(line for line in done.stdout.splitlines() if line.startswith("total"))
     assert float(total.split()[-1].replace(",", "")) > 0
     assert "no embodied model, so no embodied emissions, for: Training" in done.stdout
+
+
+@pytest.mark.prometheus
+def test_the_demo_exposition_with_embodied_families_passes_promtool_check_metrics():
+    require_binaries("prometheus")
+    at = "--at=2026-01-31T12:00:00Z"
+    text = subprocess.run(
+        [sys.executable, "-m", "exporter", "--demo", "snapshot", at],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "\nada_carbon_embodied_grams{" in text
+    assert '\nada_carbon_embodied_unconfigured_hosts{machine_name="Training"} 7.0' in text
+    done = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
