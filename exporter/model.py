@@ -204,6 +204,7 @@ class Usage(NamedTuple):
     idle_joules: float = 0.0
     busy_grams: float = 0.0
     idle_grams: float = 0.0
+    embodied_grams: float = 0.0  # the hardware's, for the time held (exporter.embodied)
 
 
 @dataclass
@@ -274,6 +275,8 @@ class Snapshot:
     outlook: Outlook  # forecast and greenest windows from ``end``
     # Usage per workspace that held a host in the window (config workspace_usage; else None).
     workspace_usage: Mapping[WorkspaceKey, Usage] | None = None
+    # Measured hosts per machine type with no embodied model (priced nothing).
+    embodied_unconfigured: Mapping[str, int] = field(default_factory=dict)
 
 
 class WorkspaceKey(NamedTuple):

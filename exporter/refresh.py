@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from exporter import embodied
 from exporter.attribution import attribute, join
 from exporter.attribution.join import Measured, Owned
 from exporter.attribution.workspaces import attribute_workspaces, price_workspaces
@@ -167,6 +168,9 @@ class Refresh:
             outlook=outlook(
                 forecast, end.timestamp(), ci.greenest_window_seconds, ci.working_hours
             ),
+            embodied_unconfigured=embodied.unconfigured(measured.usage, self.config.embodied)
+            if measured is not None and usage is not None
+            else {},
         )
 
     def _joined(
@@ -236,6 +240,11 @@ class Refresh:
             self.config.facilities,
             lambda a, b: mean_intensity(reading.slots, a, b, reading.fill).gco2_per_kwh,
         )
+        models = self.config.embodied
+        held = embodied.held(measured.usage, measured.groups, owners.timelines, steps, span, models)
+        usage = embodied.with_embodied(
+            usage, embodied.price_held(held, models, self.config.facilities)
+        )
         if all(math.isfinite(x) for u in usage.values() for x in u):
             return usage
         # Finite values too large to add up or price (1e308 CPU-seconds): no number
@@ -252,12 +261,13 @@ class Refresh:
         reading: IntensityReading,
     ) -> dict[WorkspaceKey, Usage]:
         """Usage per workspace (``workspace_usage: true``): each user's, split by workspace."""
-        return price_workspaces(
+        usage = price_workspaces(
             attribute_workspaces(measured.usage, owners.timelines, steps),
             self.config.power_for,
             self.config.facilities,
             lambda a, b: mean_intensity(reading.slots, a, b, reading.fill).gco2_per_kwh,
         )
+        return embodied.per_workspace(usage, owners.timelines, self.config.embodied)
 
     def _ownership(self, start: datetime, end: datetime) -> Owned:
         """Workspaces, each host's timeline and those alive at the end."""

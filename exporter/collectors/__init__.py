@@ -13,6 +13,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.collectors.base import AreaCollector, FamilySpec
+from exporter.collectors.embodied import EmbodiedCollector
 from exporter.collectors.grid import GridCollector
 from exporter.collectors.health import HealthCollector
 from exporter.collectors.shared import Served, SharedRefresh
@@ -27,6 +28,7 @@ AREAS: tuple[type[AreaCollector], ...] = (
     WorkspacesCollector,
     WorkspaceUsageCollector,
     HealthCollector,
+    EmbodiedCollector,
 )
 SPECS: dict[str, FamilySpec] = {k: s for area in AREAS for k, s in area.specs.items()}
 

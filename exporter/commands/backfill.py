@@ -48,6 +48,7 @@ HISTORY_FAMILIES = frozenset(
         "ada_carbon_grid_intensity_actual_ratio",
         "ada_carbon_workspaces",
         "ada_carbon_equivalency_grams",  # read at a panel's times, backfilled ones too
+        "ada_carbon_embodied_grams",
     }
 )
 

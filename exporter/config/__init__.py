@@ -124,5 +124,9 @@ def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Confi
 
 def with_demo(config: Config) -> Config:
     """The same configuration with all three sources replaced by the demo fleet, and the
-    usage per workspace exported (its fleet is small)."""
-    return replace(config, demo_sources=frozenset(SOURCES), workspace_usage=True)
+    usage per workspace exported (its fleet is small), and the demo's embodied models for
+    its machine types the configuration gives none."""
+    from exporter.demo.fleet import embodied_models
+
+    embodied = {**embodied_models(), **config.embodied}
+    return replace(config, demo_sources=frozenset(SOURCES), workspace_usage=True, embodied=embodied)

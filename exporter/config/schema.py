@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import exporter.config.settings as s
 import exporter.config.values as v
 from exporter.config.values import check_mongo_uri, check_url, mask_url, with_scheme
+from exporter.embodied import DEFAULT_LIFETIME_SECONDS, EmbodiedModel
 from exporter.grid import parse_working_hours
 from exporter.pricing import PowerModel
 from exporter.sources.carbon_intensity.regions import parse_region
@@ -24,6 +26,7 @@ _URL, _MONGO_URI = v.string_then(check_url), v.string_then(check_mongo_uri)
 _METRIC, _LABEL = v.string_then(metric_name), v.string_then(label_name)
 _TIMEOUT = v.duration(0.1, 300)  # and below scrape_budget
 _STEP = v.duration(1, 3600)
+_LIFETIME, _CORES = v.duration(30 * 86400, 20 * 365 * 86400), v.between(1, 4096, whole=True)
 
 
 class _Section:
@@ -96,6 +99,29 @@ def _power(section: _Section, default: PowerModel) -> PowerModel:
         section.get("idle_watts_per_core", default.idle_watts_per_core, v.number()),
         section.get("pue", default.pue, v.number(minimum=1.0)),
     )
+
+
+def _embodied(e: _Section) -> dict[str, EmbodiedModel]:
+    """Each machine type's embodied model; every key of a model but its lifetime is required."""
+    lifetime = e.get("lifetime", DEFAULT_LIFETIME_SECONDS, _LIFETIME)
+    machines, models = e.section("machines"), {}
+    for name in list(machines.data):
+        m = machines.section(str(name))
+        kg = m.get("server_kgco2e", math.nan, v.between(1, 100_000))
+        cores = m.get("cores", math.nan, _CORES)
+        server = m.get("server_cores", cores, _CORES)
+        model = EmbodiedModel(kg, cores, server, m.get("lifetime", lifetime, _LIFETIME))
+        m.done()
+        if any(m.data.get(k) is None for k in ("server_kgco2e", "cores")):
+            e.problems.append(f"{m.path}: server_kgco2e and cores are required")
+        elif server < cores:
+            e.problems.append(
+                f"{m.path}: server_cores ({server:g}) is fewer than cores ({cores:g})"
+            )
+        models[str(name)] = model
+    machines.done()
+    e.done()
+    return models
 
 
 def _recording_rules(section: _Section) -> s.RecordingRulesConfig:
@@ -262,6 +288,7 @@ def build(data: object, env: Mapping[str, str], file: str = "") -> s.Config:
         experiments=experiments,
         demo_sources=demo,
         workspace_usage=root.get("workspace_usage", d.workspace_usage, v.boolean),
+        embodied=_embodied(root.section("embodied")),
     )
     root.done()
     _cross_checks(config, problems)

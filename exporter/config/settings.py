@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from exporter.embodied import EmbodiedModel
 from exporter.grid import WorkingHours
 from exporter.pricing import PowerModel
 from exporter.sources.carbon_intensity.regions import NATIONAL, Region
@@ -107,6 +108,7 @@ class Config:
     experiments: ExperimentsConfig = field(default_factory=ExperimentsConfig)
     demo_sources: frozenset[str] = frozenset()  # sources replaced by the built-in demo
     workspace_usage: bool = False  # the usage families per workspace too (ada_carbon_workspace_*)
+    embodied: Mapping[str, EmbodiedModel] = field(default_factory=dict)  # by machine_name
 
     def power_for(self, machine_name: str) -> PowerModel:
         """The power model of a machine type: its override, else the default."""

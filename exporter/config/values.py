@@ -238,3 +238,16 @@ def check_mongo_uri(value: str) -> str:
             # pymongo's messages quote neither the URI nor its parts
             raise ValueError(f"not a valid MongoDB URI {mask_url(value)!r}: {exc}") from None
     return value
+
+
+def between(low: float, high: float, whole: bool = False) -> Callable[[Any], float]:
+    """A number from ``low`` to ``high`` (``whole``: a whole number)."""
+
+    def convert(value: Any) -> float:
+        found = number(-math.inf)(value)
+        if not low <= found <= high or (whole and not found.is_integer()):
+            kind = "a whole number " if whole else ""
+            raise ValueError(f"must be {kind}from {low:g} to {high:g}, got {shown(value)}")
+        return found
+
+    return convert

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from exporter.embodied import EmbodiedModel
 from exporter.model import User
 
 _MASK = (1 << 64) - 1
@@ -32,8 +33,21 @@ _MACHINES = (
     ("DDAaaS", "DEV", "Development (Large)", 16, 3),
     ("TDAaaS", "TRAINING", "Training", 2, 7),
 )
+# The demo's embodied models (illustrative figures, not Ada's): every machine type a share
+# of a 64-core server of 1.5 tCO2e, the 16-core types of a GPU server of 4 t; Training
+# has none, to show a machine type priced nothing (ada_carbon_embodied_unconfigured_hosts).
+_SERVER_KGCO2E = {2: 1500.0, 4: 1500.0, 8: 1500.0, 16: 4000.0}
 _SUBNET = {"IDAaaS": 100, "CDAaaS": 101, "DDAaaS": 102, "TDAaaS": 103}
 _USERS_PER_TAG = {"ISIS": 16, "CLF": 7, "DEV": 4, "TRAINING": 5}
+
+
+def embodied_models() -> dict[str, EmbodiedModel]:
+    """The embodied model of each demo machine type but Training."""
+    return {
+        machine: EmbodiedModel(_SERVER_KGCO2E[cores], cores, 64)
+        for _, _, machine, cores, _ in _MACHINES
+        if machine != "Training"
+    }
 
 
 def stable_hash(*parts: int) -> int:

@@ -19,7 +19,8 @@ def test_the_usage_query_sums_non_overlapping_windows_counting_each_replica_once
     assert usage_query(4 * H, H) == (
         "sum by (family, cloud_project_name, machine_name, facility, user, mode) ("
         "sum_over_time((max without (instance, job) ("
-        'label_replace({__name__=~"ada_carbon_(cpu_seconds|energy_joules|emissions_grams)"}, '
+        'label_replace({__name__=~"ada_carbon_(cpu_seconds|energy_joules|emissions_grams|'
+        'embodied_grams)"}, '
         '"family", "$1", "__name__", "ada_carbon_(.+)")))[14399999ms:3600s]))'
     )
 
@@ -36,7 +37,9 @@ def series(family, mode, value, user="alice"):
     return {"metric": {**labels, "user": user, "family": family, "mode": mode}, "value": [0, value]}
 
 
-def test_parse_usage_gathers_the_six_numbers_of_each_group():
+def test_parse_usage_gathers_the_numbers_of_each_group_embodied_grams_without_a_mode():
+    embodied = series("embodied_grams", "", "2.68")
+    del embodied["metric"]["mode"]
     result = [
         series("cpu_seconds", "busy", "3600"),
         series("cpu_seconds", "idle", "7200"),
@@ -44,6 +47,7 @@ def test_parse_usage_gathers_the_six_numbers_of_each_group():
         series("energy_joules", "idle", "7200"),
         series("emissions_grams", "busy", "2.22"),
         series("emissions_grams", "idle", "0.37"),
+        embodied,
         series("cpu_seconds", "busy", "10", user="bob"),
         series("cpu_seconds", "steal", "99"),  # not a mode the exporter serves
         series("cpu_seconds", "busy", "NaN", user="carol"),
@@ -51,7 +55,7 @@ def test_parse_usage_gathers_the_six_numbers_of_each_group():
         "garbage",
     ]
     assert parse_usage(result) == {
-        ("IDAaaS", "Muon", "ISIS", "alice"): Usage(3600, 7200, 43200, 7200, 2.22, 0.37),
+        ("IDAaaS", "Muon", "ISIS", "alice"): Usage(3600, 7200, 43200, 7200, 2.22, 0.37, 2.68),
         ("IDAaaS", "Muon", "ISIS", "bob"): Usage(busy_seconds=10),
     }
     assert parse_usage(None) == {}

@@ -8,8 +8,9 @@ from prometheus_client import CollectorRegistry
 
 from exporter.collectors import AdaCarbonCollector
 from exporter.config import Config, ConfigError, IntensityConfig, load, with_demo
+from exporter.embodied import EmbodiedModel
 from exporter.exposition import encode
-from exporter.model import UNATTRIBUTED, IntensitySlot
+from exporter.model import UNATTRIBUTED, IntensitySlot, Usage
 from exporter.refresh import Refresh
 from tests.stubs import StubIntensity, StubOwnership, StubUsage, steady_steps, usage, ws
 
@@ -72,7 +73,7 @@ def snapshot(workspace_usage=True, intensity=None):
 
 def test_workspaces_of_each_user_add_up_to_the_users_usage_on_a_handover():
     snap = snapshot()
-    by_user = defaultdict(lambda: [0.0] * 6)
+    by_user = defaultdict(lambda: [0.0] * len(Usage._fields))
     for key, u in snap.workspace_usage.items():
         group = (key.cloud_project_name, key.machine_name, key.facility, key.user)
         by_user[group] = [a + b for a, b in zip(by_user[group], u, strict=True)]
@@ -152,3 +153,23 @@ def test_the_option_is_read_from_the_file_and_checked(tmp_path):
 
 def test_the_demo_turns_it_on():
     assert with_demo(Config()).workspace_usage is True
+
+
+def test_each_workspace_carries_the_embodied_grams_of_the_time_it_held_its_host():
+    """dave held C through w4 for 30 minutes and w5 for 15: 2/3 and 1/3 of his grams."""
+    model = EmbodiedModel(server_kgco2e=3504.0, cores=4, server_cores=16)  # 25 g an hour
+    config = Config(workspace_usage=True, embodied={"Muon": model})
+    engine = Refresh(config, *handover_fleet(), HalfHourly())
+    try:
+        snap = engine.snapshot(END)
+    finally:
+        engine.close()
+    got = {k.workspace_id: u.embodied_grams for k, u in snap.workspace_usage.items()}
+    assert got["w4"] == pytest.approx(25.0 * 30 / 60, rel=1e-9)
+    assert got["w5"] == pytest.approx(25.0 * 15 / 60, rel=1e-9)
+    by_user = defaultdict(float)
+    for key, u in snap.workspace_usage.items():
+        by_user[key.user] += u.embodied_grams
+    for (_, _, _, user), u in snap.usage.items():
+        if user != UNATTRIBUTED:
+            assert by_user[user] == pytest.approx(u.embodied_grams, rel=1e-12), user

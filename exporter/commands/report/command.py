@@ -74,6 +74,7 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
     result = compute.table(groups, args.by, args.top, unassigned, rest)
     if result.total.busy_seconds + result.total.idle_seconds == 0:
         notes.append("no CPU usage found in this period")
+    embodied = _embodied(config, got, notes)
     return compute.Report(
         start=start,
         end=end,
@@ -87,6 +88,7 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         equivalents=tuple(most_relatable(compute.grams(result.total))),
         reason=got.reason,
         notes=(*got.notes, *notes),
+        embodied=embodied,
     )
 
 
@@ -99,6 +101,16 @@ def _gather(
     if args.source == "exporter":
         raise CommandError(f"--source exporter: {BY_WORKSPACE}: use --source raw or auto", 2)
     return gather.from_raw(replace(config, workspace_usage=True), start, end, BY_WORKSPACE)
+
+
+def _embodied(config: Config, got: gather.Gathered, notes: list[str]) -> bool:
+    """Whether the report shows embodied emissions: when a model is configured."""
+    if config.embodied and got.source != "raw":
+        notes.append(
+            "embodied emissions as the exporter served them: windows served without a "
+            "model count none (--source raw computes them with today's models)"
+        )
+    return bool(config.embodied)
 
 
 def _check_windows(got: gather.Gathered) -> None:

@@ -174,6 +174,7 @@ class Report:
     equivalents: tuple[Equivalent, ...]
     reason: str = ""  # why this source was used, when it was not the first choice
     notes: tuple[str, ...] = ()
+    embodied: bool = False  # show the embodied column (computed from raw data, with models)
 
 
 def window_ends(start: float, end: float, window: float) -> list[float]:

@@ -6,7 +6,7 @@ The usage query, for a 4 h period of 1 h windows evaluated at its end::
 
     sum by (family, cloud_project_name, machine_name, facility, user, mode) (
       sum_over_time((max without (instance, job) (
-        label_replace({__name__=~"ada_carbon_(cpu_seconds|energy_joules|emissions_grams)"},
+        label_replace({__name__=~"ada_carbon_(cpu_seconds|energy_joules|emissions_grams|embodied_grams)"},
                       "family", "$1", "__name__", "ada_carbon_(.+)")
       ))[14399999ms:3600s]))
 
@@ -15,8 +15,8 @@ The usage query, for a 4 h period of 1 h windows evaluated at its end::
   period's start (3.x ranges are left-open; the short range is right for both).
 * ``max without (instance, job)`` counts once what several exporter replicas
   served, and backfilled history where it overlaps live scrapes.
-* ``label_replace`` keeps the three families apart through the aggregation, so
-  one request reads all three.
+* ``label_replace`` keeps the families apart through the aggregation, so one
+  request reads them all (``ada_carbon_embodied_grams`` has no ``mode``).
 
 :func:`usage_query` and :func:`parse_usage` are pure and tested with literals.
 """
@@ -32,13 +32,14 @@ import httpx
 from exporter.model import GroupKey, Usage
 from exporter.sources.prometheus.client import PrometheusClient
 
-FAMILIES = "ada_carbon_(cpu_seconds|energy_joules|emissions_grams)"
+FAMILIES = "ada_carbon_(cpu_seconds|energy_joules|emissions_grams|embodied_grams)"
 _FIELD = {  # (family, mode) -> position in Usage
     (family, mode): k
     for k, (family, mode) in enumerate(
         itertools.product(("cpu_seconds", "energy_joules", "emissions_grams"), ("busy", "idle"))
     )
 }
+_FIELD["embodied_grams", ""] = Usage._fields.index("embodied_grams")
 GROUP_LABELS = ("cloud_project_name", "machine_name", "facility", "user")
 
 
@@ -48,7 +49,7 @@ def _range(seconds: float) -> str:
 
 
 def usage_query(period_seconds: float, window_seconds: float) -> str:
-    """PromQL: the three usage families summed over the windows of a period ending at its time."""
+    """PromQL: the usage families summed over the windows of a period ending at its time."""
     series = (
         f'label_replace({{__name__=~"{FAMILIES}"}}, "family", "$1", "__name__", "ada_carbon_(.+)")'
     )
@@ -94,7 +95,7 @@ def parse_usage(result: Any) -> dict[GroupKey, Usage]:
             labels.get("facility", ""),
             labels.get("user", ""),
         )
-        acc.setdefault(key, [0.0] * 6)[position] += number
+        acc.setdefault(key, [0.0] * len(Usage._fields))[position] += number
     return {k: Usage(*v) for k, v in acc.items()}
 
 

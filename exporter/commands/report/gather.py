@@ -62,6 +62,7 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
     ends = compute.window_ends(start, end, window)
     progress = Progress("report", "windows", len(ends))
     intensity: Counter[str] = Counter()
+    unpriced: set[str] = set()  # machine types with no embodied model
     intervals = []
     engine = build_refresh(config)
     try:
@@ -76,15 +77,23 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
             span = (snap.end - snap.window_seconds, snap.end)
             intervals.append(Interval(*span, snap.usage, snap.workspace_usage or {}))
             intensity[snap.intensity.source] += 1
+            unpriced.update(snap.embodied_unconfigured)
             progress(k)
     finally:
         engine.close()
     origin = "the built-in demo" if "prometheus" in config.demo_sources else config.prometheus.url
     used = ", ".join(f"{s} for {n} windows" for s, n in sorted(intensity.items()))
-    notes = (f"grid intensity: {used}",) if used else ()
+    notes = (*((f"grid intensity: {used}",) if used else ()), *_unpriced(config, unpriced))
     return Gathered(
         intervals, "raw", mask_url(origin), window, (len(ends), len(ends)), reason, notes
     )
+
+
+def _unpriced(config: Config, machines: set[str]) -> tuple[str, ...]:
+    """A note naming the machine types with no embodied model, when some have one."""
+    if not config.embodied or not machines:
+        return ()
+    return (f"no embodied model, so no embodied emissions, for: {', '.join(sorted(machines))}",)
 
 
 def gather(

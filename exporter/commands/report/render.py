@@ -68,12 +68,8 @@ def _wrapped(text: str) -> list[str]:
     return textwrap.wrap(text, 88, subsequent_indent="  ", break_on_hyphens=False)
 
 
-def _cells(t: Table) -> list[list[str]]:
-    """The header, then each row's cells: the top N, `other`, `(no experiment)`, the total."""
-    total_g = grams(t.total)
-    scale = 1000.0 if total_g >= 10_000 else 1.0
-    kd, gd = _decimals(kwh(t.total)[2]), _decimals(total_g / scale)
-    hd = _decimals((t.total.busy_seconds + t.total.idle_seconds) / 3600)
+def _rows(t: Table) -> list[tuple[tuple[str, ...], Usage]]:
+    """The rows a table shows: the top N, `other`, `(no experiment)`, the total."""
     blank = ("",) * (len(t.columns) - 1)
     rows = [(row.key, row.usage) for row in t.rows]
     if t.other is not None:
@@ -81,6 +77,16 @@ def _cells(t: Table) -> list[list[str]]:
     if t.unassigned is not None:
         rows.append(((t.unassigned.key[0], *blank), t.unassigned.usage))
     rows.append((("total", *blank), t.total))
+    return rows
+
+
+def _cells(t: Table, embodied: bool = False) -> list[list[str]]:
+    """The header, then each row's cells: the top N, `other`, `(no experiment)`, the total."""
+    total_g = grams(t.total)
+    scale = 1000.0 if total_g >= 10_000 else 1.0
+    kd, gd = _decimals(kwh(t.total)[2]), _decimals(total_g / scale)
+    hd = _decimals((t.total.busy_seconds + t.total.idle_seconds) / 3600)
+    rows = _rows(t)
     carbon = "kgCO2eq" if scale > 1 else "gCO2eq"
     head = [*t.columns, "CPU-h busy", "CPU-h idle", "kWh busy", "kWh idle", "kWh", carbon]
     out = [[*head, "gCO2/kWh", "share"]]
@@ -100,11 +106,23 @@ def _cells(t: Table) -> list[list[str]]:
                 f"{grams(u) / total_g if total_g > 0 else 0.0:.1%}",
             ]
         )
+    if embodied:
+        _embodied_column(out, [u for _, u in rows])
     return out
 
 
+def _embodied_column(lines: list[list[str]], usages: list[Usage]) -> None:
+    """Append the embodied column to the header and each row, scaled by its own total."""
+    total = usages[-1].embodied_grams
+    scale = 1000.0 if total >= 10_000 else 1.0
+    digits = _decimals(total / scale)
+    lines[0].append("embodied kgCO2eq" if scale > 1 else "embodied gCO2eq")
+    for line, u in zip(lines[1:], usages, strict=True):
+        line.append(f"{u.embodied_grams / scale:,.{digits}f}")
+
+
 def as_table(r: Report) -> str:
-    head, *body = _cells(r.table)
+    head, *body = _cells(r.table, r.embodied)
     widths = [max(len(line[k]) for line in [head, *body]) for k in range(len(head))]
     keys = len(r.table.columns)
 
@@ -151,26 +169,36 @@ def as_csv(r: Report) -> str:
     t = r.table
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*t.columns, *_numbers(Usage()), "intensity_gco2_per_kwh"])
+    extra = ["embodied_grams"] if r.embodied else []
+    writer.writerow([*t.columns, *_numbers(Usage()), "intensity_gco2_per_kwh", *extra])
     rows = [*t.rows, *(x for x in (t.other, t.unassigned) if x is not None)]
     for row in rows:
         key = [*row.key, *[""] * (len(t.columns) - len(row.key))]
         g = intensity(row.usage)
-        writer.writerow([*key, *(repr(v) for v in _numbers(row.usage).values()), g if g else ""])
+        embodied = [repr(row.usage.embodied_grams)] if r.embodied else []
+        numbers = (repr(v) for v in _numbers(row.usage).values())
+        writer.writerow([*key, *numbers, g if g else "", *embodied])
     return out.getvalue()
 
 
-def _summary(u: Usage, total_grams: float) -> dict[str, Any]:
-    return {
+def _summary(u: Usage, total_grams: float, embodied: bool = False) -> dict[str, Any]:
+    summary = {
         **_numbers(u),
         "intensity_gco2_per_kwh": intensity(u),
         "share": grams(u) / total_grams if total_grams > 0 else 0.0,
     }
+    if embodied:
+        summary["embodied_grams"] = u.embodied_grams
+    return summary
 
 
 def as_json(r: Report) -> str:
     t = r.table
     total = grams(t.total)
+
+    def summary(u: Usage) -> dict[str, Any]:
+        return _summary(u, total, r.embodied)
+
     doc: dict[str, Any] = {
         "from": when(r.start),
         "to": when(r.end),
@@ -181,15 +209,15 @@ def as_json(r: Report) -> str:
         "window_seconds": r.window_seconds,
         "windows": {"expected": r.windows_expected, "present": r.windows_present},
         "rows": [
-            {"key": dict(zip(t.columns, row.key, strict=True)), **_summary(row.usage, total)}
+            {"key": dict(zip(t.columns, row.key, strict=True)), **summary(row.usage)}
             for row in t.rows
         ],
         # The rows beyond --top, summed; and what no experiment matched (by experiment or PI),
         # or the time nobody held a host (by workspace).
-        "other": None if t.other is None else _summary(t.other.usage, total),
+        "other": None if t.other is None else summary(t.other.usage),
         "other_count": t.other_count,
-        "unassigned": None if t.unassigned is None else _summary(t.unassigned.usage, total),
-        "total": _summary(t.total, total),
+        "unassigned": None if t.unassigned is None else summary(t.unassigned.usage),
+        "total": summary(t.total),
         "equivalents": [
             {
                 "equivalent": q.equivalency.key,
