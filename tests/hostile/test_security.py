@@ -127,7 +127,7 @@ def bad_web_configs(certs: Certificates) -> dict[str, tuple[str, str]]:
             "tls_server_config.cipher_suites: not supported",
         ),
         "plain password": ("basic_auth_users:\n  alice: hunter2\n", "basic_auth_users.alice:"),
-        "user with a colon": (f"basic_auth_users:\n  'a:b': {HASH}\n", "basic_auth_users.a:b:"),
+        "user with a colon": (f"basic_auth_users:\n  'a:b': {HASH}\n", "basic_auth_users: user 1:"),
         "users as a list": ("basic_auth_users: [alice]\n", "basic_auth_users: expected a mapping"),
         "response headers": (
             "http_server_config:\n  headers: {X-Frame-Options: deny}\n",
@@ -143,6 +143,16 @@ def test_every_bad_web_config_is_refused_naming_its_key(tmp_path, certs):
             load_web_config(web_config_file(tmp_path, text))
         assert key in str(err.value), name
         assert "hunter2" not in str(err.value)  # a plain password is not echoed back
+
+
+def test_a_web_config_user_name_is_cut_and_one_pasted_with_its_password_never_shown(tmp_path):
+    text = f"basic_auth_users:\n  ok: {HASH}\n  'alice:SECRET': {HASH}\n  {'u' * 100}: x\n"
+    with pytest.raises(WebConfigError) as err:
+        load_web_config(web_config_file(tmp_path, text))
+    assert err.value.problems == [
+        "basic_auth_users: user 2: a user name is a non-empty string without ':' (not shown)",
+        f"basic_auth_users.{'u' * 39}…: expected a bcrypt hash ($2y$10$...), not a plain password",
+    ]
 
 
 def test_a_missing_web_config_file_is_refused(tmp_path):
