@@ -11,7 +11,7 @@ from pathlib import Path
 from exporter import __version__
 from exporter.commands import CommandError, backfill, calculate, snapshot
 from exporter.commands.report import command as report
-from exporter.config import Config, ConfigError, load, scrub_logs, with_demo
+from exporter.config import Config, ConfigError, load, scrub, scrub_logs, with_demo
 from exporter.web.config import WebConfig, load_web_config
 from exporter.web.healthcheck import DEFAULT_LISTEN, LISTEN_ENV, listen_address
 
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         config = load_config(args)
-        scrub_logs(config)  # before any client can raise a secret into a log line
+        urls = [u for u in [getattr(args, "prometheus_url", None)] if u]  # report's
+        scrub_logs(config, *urls)  # before any client can raise a secret into a log line
         web = load_web_config(args.web_config_file)
     except ConfigError as exc:
         print(f"ada-carbon-exporter: {exc}", file=sys.stderr)
@@ -138,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return run(args, config, web)
-    except CommandError as exc:
-        print(f"ada-carbon-exporter {args.command}: {exc}", file=sys.stderr)
+    except CommandError as exc:  # its text may quote an upstream's error, so scrubbed too
+        print(
+            f"ada-carbon-exporter {args.command}: {scrub(config, str(exc), *urls)}", file=sys.stderr
+        )
         return exc.code
 
 

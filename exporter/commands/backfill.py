@@ -30,7 +30,7 @@ from prometheus_client.samples import Sample
 
 from exporter.collectors import families
 from exporter.commands import TIME_FORMS, CommandError, Progress, time_arg
-from exporter.config import parse_duration
+from exporter.config.values import duration
 from exporter.model import Snapshot
 from exporter.refresh import Refresh
 
@@ -175,15 +175,15 @@ def run(engine: Refresh, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+_STEP = duration(1, 31 * 86400)  # as a window may be, at most; longer overflows a date
+
+
 def _step(value: str) -> timedelta:
-    """A positive duration such as 1h or 900s."""
+    """A duration such as 1h or 900s, from 1s to 31d."""
     try:
-        seconds = parse_duration(value)
+        return timedelta(seconds=_STEP(value))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
-    return timedelta(seconds=seconds)
 
 
 def add_parser(

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from exporter.commands import CommandError
 from exporter.config import Config
 from exporter.equivalencies import equivalents, format_count, most_relatable
 from exporter.pricing import PowerModel, kwh
@@ -166,4 +167,8 @@ def add_parser(
 def run(args: argparse.Namespace, config: Config) -> str:
     """The command's output for parsed ``args``."""
     c = calculate(config, args.busy_seconds, args.idle_seconds, args.machine, args.intensity)
+    if not math.isfinite(c.busy_grams + c.idle_grams + c.busy_joules + c.idle_joules):
+        # finite inputs near 1e308 multiply past it: say so rather than print inf (or
+        # "Infinity", which is not JSON)
+        raise CommandError("the energy or carbon of these numbers is too large to compute", 2)
     return as_json(c) if args.format == "json" else as_table(c)

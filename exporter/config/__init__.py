@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 # Re-exported ("X as X"): what the rest of the exporter imports from exporter.config.
+from exporter.config.redact import scrub as scrub
 from exporter.config.redact import scrub_logs as scrub_logs
 from exporter.config.schema import build
 from exporter.config.settings import SOURCES as SOURCES

@@ -11,7 +11,7 @@ import re
 import ssl
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 _DURATION = re.compile(r"(?:(\d{1,9})d)?(?:(\d{1,9})h)?(?:(\d{1,9})m)?(?:(\d{1,9})s)?")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # what a setting (or a mistyped one) looks like
@@ -194,13 +194,6 @@ def mask_url(url: str) -> str:
     start, end = userinfo(url)
     user, colon, _ = url[start:end].partition(":")
     return url[:start] + user + colon + "***" + url[end:] if colon else url
-
-
-def url_password(url: str) -> list[str]:
-    """The password in ``url`` as written and percent-decoded (none: [])."""
-    start, end = userinfo(url)
-    _, colon, password = url[start:end].partition(":")
-    return [password, unquote(password)] if colon and password else []
 
 
 def with_scheme(value: str, scheme: str, notes: list[str]) -> str:

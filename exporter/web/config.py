@@ -195,12 +195,19 @@ def _file(section: dict[Any, Any], key: str, base: Path, problems: list[str]) ->
 
 def _users(value: object, problems: list[str]) -> dict[str, bytes]:
     users: dict[str, bytes] = {}
-    for name, hashed in _mapping(value, "basic_auth_users", problems).items():
-        key = f"basic_auth_users.{name}"
+    for n, (name, hashed) in enumerate(_mapping(value, "basic_auth_users", problems).items(), 1):
         if not isinstance(name, str) or not name or ":" in name:
-            problems.append(f"{key}: a user name is a non-empty string without ':'")
+            # not shown: "alice:hunter2" is a password pasted with its user
+            problems.append(
+                f"basic_auth_users: user {n}: a user name is a non-empty string without ':'"
+                " (not shown)"
+            )
         elif not isinstance(hashed, str) or not _BCRYPT.match(hashed):
-            problems.append(f"{key}: expected a bcrypt hash ($2y$10$...), not a plain password")
+            shown = name if len(name) <= 40 else name[:39] + "…"
+            problems.append(
+                f"basic_auth_users.{shown}: expected a bcrypt hash ($2y$10$...), "
+                "not a plain password"
+            )
         else:
             users[name] = hashed.encode()
     return users

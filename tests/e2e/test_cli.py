@@ -127,6 +127,14 @@ def test_a_time_out_of_range_is_a_usage_error_not_a_traceback(when, capsys):
     assert "out of range" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("step", ["999999999d", "32d", "0s"])
+def test_a_backfill_step_out_of_range_is_a_usage_error_not_a_traceback(step, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--demo", "backfill", "--from=2026-01-01", "--to=2026-01-02", f"--step={step}"])
+    assert exit_.value.code == 2
+    assert "--step: must be from 1s to 31d" in capsys.readouterr().err
+
+
 def test_backfill_refuses_an_unwritable_output_or_the_future_before_computing(tmp_path, capsys):
     frm, to = "--from=2026-01-31T10:00:00Z", "--to=2026-01-31T12:00:00Z"
     for output in (tmp_path, tmp_path / "missing" / "x.om"):

@@ -138,6 +138,7 @@ class FakePrometheus:
         self.window = window if window is not None else {"min": "3600", "max": "3600"}
         self.windows = windows
         self.usage_queries: list[tuple[str, float]] = []
+        self.users, self.grams = ("alice",), "2.22"
 
     def __call__(self, request):
         form = dict(httpx.QueryParams(request.content.decode()))
@@ -151,10 +152,11 @@ class FakePrometheus:
             self.usage_queries.append((query, at))
             labels = {"cloud_project_name": "IDAaaS", "machine_name": "Muon", "facility": "ISIS"}
             result = [
-                {"metric": {**labels, "user": "alice", "family": f, "mode": "busy"},
+                {"metric": {**labels, "user": user, "family": f, "mode": "busy"},
                  "value": [at, v]}
                 for f, v in (("cpu_seconds", "3600"), ("energy_joules", "43200"),
-                             ("emissions_grams", "2.22"))
+                             ("emissions_grams", self.grams))
+                for user in self.users
             ]  # fmt: skip
         return httpx.Response(200, json={"status": "success", "data": {"result": result}})
 
@@ -187,6 +189,12 @@ def test_experiment_dates_cut_the_period_into_pieces_queried_one_by_one(promethe
     assert row.key == ("RB1",) and row.usage.busy_grams == pytest.approx(1.5 * 2.22)
     assert report.table.unassigned is not None
     assert report.table.unassigned.usage.busy_grams == pytest.approx(1.5 * 2.22)
+
+
+def test_finite_values_whose_sum_overflows_are_an_error_not_an_infinite_report(prometheus):
+    prometheus.users, prometheus.grams = ("alice", "bob"), "1e308"  # each finite, not the sum
+    with pytest.raises(CommandError, match="not a finite number"):
+        command.build(Config(), args_for("--by", "facility"))
 
 
 def test_missing_windows_are_reported(prometheus):

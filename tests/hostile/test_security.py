@@ -127,7 +127,7 @@ def bad_web_configs(certs: Certificates) -> dict[str, tuple[str, str]]:
             "tls_server_config.cipher_suites: not supported",
         ),
         "plain password": ("basic_auth_users:\n  alice: hunter2\n", "basic_auth_users.alice:"),
-        "user with a colon": (f"basic_auth_users:\n  'a:b': {HASH}\n", "basic_auth_users.a:b:"),
+        "user with a colon": (f"basic_auth_users:\n  'a:b': {HASH}\n", "basic_auth_users: user 1:"),
         "users as a list": ("basic_auth_users: [alice]\n", "basic_auth_users: expected a mapping"),
         "response headers": (
             "http_server_config:\n  headers: {X-Frame-Options: deny}\n",
@@ -143,6 +143,16 @@ def test_every_bad_web_config_is_refused_naming_its_key(tmp_path, certs):
             load_web_config(web_config_file(tmp_path, text))
         assert key in str(err.value), name
         assert "hunter2" not in str(err.value)  # a plain password is not echoed back
+
+
+def test_a_web_config_user_name_is_cut_and_one_pasted_with_its_password_never_shown(tmp_path):
+    text = f"basic_auth_users:\n  ok: {HASH}\n  'alice:SECRET': {HASH}\n  {'u' * 100}: x\n"
+    with pytest.raises(WebConfigError) as err:
+        load_web_config(web_config_file(tmp_path, text))
+    assert err.value.problems == [
+        "basic_auth_users: user 2: a user name is a non-empty string without ':' (not shown)",
+        f"basic_auth_users.{'u' * 39}…: expected a bcrypt hash ($2y$10$...), not a plain password",
+    ]
 
 
 def test_a_missing_web_config_file_is_refused(tmp_path):
@@ -626,6 +636,55 @@ def test_every_configured_secret_is_scrubbed_from_log_records_and_their_tracebac
     assert "ValueError: <secret> <secret> <secret>" in text
     for secret in [*SECRETS.values(), URL_SECRET, MONGO_URI_SECRET]:
         assert secret not in text
+
+
+@pytest.fixture
+def echoing_prometheus() -> Iterator[str]:
+    """A Prometheus (or a proxy before it) whose error quotes the credentials it was sent."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            said = self.headers.get("Authorization")
+            body = f'{{"status": "error", "errorType": "bad_data", "error": "refused {said}"}}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_commands_error_printed_to_stderr_is_scrubbed_of_every_configured_secret(
+    tmp_path, echoing_prometheus
+):
+    """`report` prints its errors, not logs them: an upstream quoting a secret is masked too."""
+    (tmp_path / "c.yaml").write_text("prometheus:\n  username: exporter\n")
+    period = ["report", "--from", "2026-01-01", "--to", "2026-01-02"]
+    runs = {
+        "bearer token": ({"PROMETHEUS_BEARER_TOKEN": "tokSECRETtok"}, []),
+        "basic auth": ({"PROMETHEUS_PASSWORD": "pwSECRETpw"}, [f"--config.file={tmp_path}/c.yaml"]),
+        "URL password": ({}, [f"--prometheus-url=http://u:url%2FSECRET@{echoing_prometheus}"]),
+    }
+    for name, (secret_env, args) in runs.items():
+        env = {**os.environ, "PROMETHEUS_URL": f"http://{echoing_prometheus}", **secret_env}
+        result = subprocess.run(
+            [sys.executable, "-m", "exporter", *period, *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert result.returncode == 1, (name, result.stderr)
+        assert "<secret> (HTTP 400)" in result.stderr, (name, result.stderr)
+        assert "SECRET" not in result.stderr and "Traceback" not in result.stderr, name
 
 
 # --- TLS to Prometheus: verified by default, with a CA bundle option ----------------------

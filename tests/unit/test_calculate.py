@@ -74,6 +74,14 @@ def test_negative_or_non_numbers_are_refused(bad, capsys):
     assert "--busy-seconds" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_finite_numbers_whose_energy_or_carbon_overflows_are_refused(fmt, capsys):
+    args = ["calculate", "--busy-seconds=1e308", "--idle-seconds=1", "--intensity=1e308"]
+    assert main([*args, f"--format={fmt}"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "too large to compute" in err
+
+
 def test_help_explains_the_command(capsys):
     with pytest.raises(SystemExit):
         main(["calculate", "--help"])

@@ -8,6 +8,7 @@ Parses the period, gathers usage (:mod:`.gather`), sums it by the chosen key
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -72,6 +73,7 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         groups = compute.by_labels(got.intervals, args.by)
     _check_windows(got)
     result = compute.table(groups, args.by, args.top, unassigned, rest)
+    _check_finite(result)
     if result.total.busy_seconds + result.total.idle_seconds == 0:
         notes.append("no CPU usage found in this period")
     embodied = _embodied(config, got, notes)
@@ -126,6 +128,18 @@ def _check_windows(got: gather.Gathered) -> None:
             f"none of the {expected} windows of this period is in {got.origin}: backfill "
             "them, or use --source raw (windows must end on whole multiples of the window)"
         )
+
+
+def _check_finite(table: compute.Table) -> None:
+    """Refuse a table with a number that is not finite: finite values can sum past 1e308."""
+    rows = [*table.rows, *(r for r in (table.other, table.unassigned) if r is not None)]
+    for usage in [table.total, *(row.usage for row in rows)]:
+        numbers = [*usage, *compute.kwh(usage), compute.intensity(usage) or 0.0]
+        if not all(map(math.isfinite, numbers)):
+            raise CommandError(
+                "a total of this period is not a finite number: the usage read is too large "
+                "to add up (values near 1e308)"
+            )
 
 
 def _with_prometheus(config: Config, url: str) -> Config:
