@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:  # for an annotation only: pricing imports this module
+    from exporter.pricing import PowerModel
 
 UNATTRIBUTED = "unattributed"
 UNKNOWN_FACILITY = "unknown"  # the facility of a project not in the ``facilities`` map
@@ -272,3 +275,5 @@ class Snapshot:
     conflicted_hosts: int
     split_hosts: int
     outlook: Outlook  # forecast and greenest windows from ``end``
+    # machine_name -> the power model that priced its usage (the machine types in ``usage``)
+    power_models: Mapping[str, PowerModel] = field(default_factory=dict)

@@ -162,6 +162,7 @@ class Refresh:
             outlook=outlook(
                 forecast, end.timestamp(), ci.greenest_window_seconds, ci.working_hours
             ),
+            power_models={m: self.config.power_for(m) for m in sorted({k[1] for k in usage or {}})},
         )
 
     def _joined(

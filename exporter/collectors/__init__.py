@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from exporter.collectors.base import AreaCollector, FamilySpec
 from exporter.collectors.grid import GridCollector
 from exporter.collectors.health import HealthCollector
+from exporter.collectors.power import PowerCollector
 from exporter.collectors.shared import Served, SharedRefresh
 from exporter.collectors.usage import UsageCollector
 from exporter.collectors.workspaces import WorkspacesCollector
@@ -25,6 +26,7 @@ AREAS: tuple[type[AreaCollector], ...] = (
     GridCollector,
     WorkspacesCollector,
     HealthCollector,
+    PowerCollector,
 )
 SPECS: dict[str, FamilySpec] = {k: s for area in AREAS for k, s in area.specs.items()}
 

@@ -81,6 +81,7 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         equivalents=tuple(most_relatable(compute.grams(result.total))),
         reason=got.reason,
         notes=(*got.notes, *notes),
+        method=got.method,
     )
 
 

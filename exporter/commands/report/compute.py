@@ -10,11 +10,12 @@ one interval per window.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 from exporter.attribution.experiments import NO_EXPERIMENT, Experiment, Matcher
 from exporter.equivalencies import Equivalent
+from exporter.methodology import Method
 from exporter.model import GroupKey, Usage
 from exporter.pricing import JOULES_PER_KWH
 
@@ -151,6 +152,9 @@ class Report:
     equivalents: tuple[Equivalent, ...]
     reason: str = ""  # why this source was used, when it was not the first choice
     notes: tuple[str, ...] = ()
+    method: Method = field(
+        default_factory=Method
+    )  # the power models and intensity sources behind the numbers
 
 
 def window_ends(start: float, end: float, window: float) -> list[float]:
