@@ -1,8 +1,8 @@
 """The Prometheus collector: one shared refresh per scrape, its families built fresh.
 
-One collector per area (``usage``, ``grid``, ``workspaces``, ``health``), each over the
-snapshot of one refresh; :class:`AdaCarbonCollector` serves them that snapshot, shared
-by concurrent scrapes (``shared``), in this order on /metrics.
+One collector per area (``usage``, ``grid``, ``workspaces``, ``health``, ``power``), each
+over the snapshot of one refresh; :class:`AdaCarbonCollector` serves them that snapshot,
+shared by concurrent scrapes (``shared``), in this order on /metrics.
 """
 
 from __future__ import annotations

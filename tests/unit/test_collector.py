@@ -103,6 +103,7 @@ def test_families_come_in_their_documented_order():
             *("source_duration_seconds", "source_requests", "skipped_documents"),
             *("unmatched_hosts", "ownership_conflicts", "split_hosts", "equivalency_grams"),
             "build_info",
+            *("power_watts", "emission_rate_grams_per_second", "power_model_info"),
         )
     ]
 
