@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:  # for an annotation only: pricing imports this module
+    from exporter.pricing import PowerModel
 
 UNATTRIBUTED = "unattributed"
 UNKNOWN_FACILITY = "unknown"  # the facility of a project not in the ``facilities`` map
@@ -277,6 +280,8 @@ class Snapshot:
     workspace_usage: Mapping[WorkspaceKey, Usage] | None = None
     # Measured hosts per machine type with no embodied model (priced nothing).
     embodied_unconfigured: Mapping[str, int] = field(default_factory=dict)
+    # machine_name -> the power model that priced its usage (the machine types in ``usage``)
+    power_models: Mapping[str, PowerModel] = field(default_factory=dict)
 
 
 class WorkspaceKey(NamedTuple):

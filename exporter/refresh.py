@@ -171,6 +171,7 @@ class Refresh:
             embodied_unconfigured=embodied.unconfigured(measured.usage, self.config.embodied)
             if measured is not None and usage is not None
             else {},
+            power_models={m: self.config.power_for(m) for m in sorted({k[1] for k in usage or {}})},
         )
 
     def _joined(

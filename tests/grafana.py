@@ -9,7 +9,7 @@ and 11 do it for the Prometheus data source:
   any other variable is inserted as it is;
 - ``$__interval`` is the time range over the panel's max data points, rounded to
   one of Grafana's steps, and at least the panel's min interval; ``$__range`` is
-  the time range in whole seconds;
+  the time range in whole seconds (``30s``), ``$__range_s`` the same number alone;
 - a range query's start and end are aligned down to a multiple of its step, so the
   points fall on whole hours and days (in UTC, the time zone used here); an instant
   query is evaluated at the end of the time range.

@@ -1,8 +1,9 @@
 """The Prometheus collector: one shared refresh per scrape, its families built fresh.
 
 One collector per area (``usage``, ``grid``, ``workspaces``, ``workspace_usage``,
-``health``), each over the snapshot of one refresh; :class:`AdaCarbonCollector` serves
-them that snapshot, shared by concurrent scrapes (``shared``), in this order on /metrics.
+``health``, ``embodied``, ``power``), each
+over the snapshot of one refresh; :class:`AdaCarbonCollector` serves them that snapshot,
+shared by concurrent scrapes (``shared``), in this order on /metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from exporter.collectors.base import AreaCollector, FamilySpec
 from exporter.collectors.embodied import EmbodiedCollector
 from exporter.collectors.grid import GridCollector
 from exporter.collectors.health import HealthCollector
+from exporter.collectors.power import PowerCollector
 from exporter.collectors.shared import Served, SharedRefresh
 from exporter.collectors.usage import UsageCollector
 from exporter.collectors.workspace_usage import WorkspaceUsageCollector
@@ -29,6 +31,7 @@ AREAS: tuple[type[AreaCollector], ...] = (
     WorkspaceUsageCollector,
     HealthCollector,
     EmbodiedCollector,
+    PowerCollector,
 )
 SPECS: dict[str, FamilySpec] = {k: s for area in AREAS for k, s in area.specs.items()}
 

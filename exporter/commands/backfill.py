@@ -49,6 +49,9 @@ HISTORY_FAMILIES = frozenset(
         "ada_carbon_workspaces",
         "ada_carbon_equivalency_grams",  # read at a panel's times, backfilled ones too
         "ada_carbon_embodied_grams",
+        "ada_carbon_power_watts",
+        "ada_carbon_emission_rate_grams_per_second",
+        "ada_carbon_power_model_info",
     }
 )
 

@@ -142,14 +142,29 @@ def test_template_variables_are_chained_label_values(name):
         for before in chain[:i]:
             assert f'{before}=~"${before}"' in v["definition"]
     used = {n for t in grafana.targets(DASHBOARDS[name]) for n in re.findall(r"\$(\w+)", t.expr)}
-    assert used - {"__interval", "__range"} <= set(variables)
+    assert used - {"__interval", "__range", "__range_s"} <= set(variables)
+
+
+# A rate's total over the range: the sum of the series first (so that series that come
+# and go count as 0 while absent), averaged over the range, times its length.
+POWER_FAMILIES = re.compile(r"ada_carbon_(power_watts|emission_rate_grams_per_second)\b")
+POWER_OVER_THE_RANGE = re.compile(
+    r"avg_over_time\(sum(?: by \([\w, ]+\) )?\("
+    + POWER_FAMILIES.pattern
+    + r"\{[^}]*\}\)\[\$__range:\]\) \* \$__range_s( / [\d.e]+)?"
+)
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
 def test_totals_take_one_window_per_hour(target):
-    """Usage is only ever summed over time as 1 h windows, one per hour, ranges (a, b]."""
+    """Usage is only ever summed over time as 1 h windows, one per hour, ranges (a, b];
+    or, from the power, as the mean of a sum over the range times its length."""
     expr = target.expr
     ranges = re.findall(r"\[([^\]]*)\]", expr)
+    if POWER_FAMILIES.search(expr) and ranges:
+        assert POWER_OVER_THE_RANGE.fullmatch(expr), expr
+        assert 'user=~"$user"' not in expr, "a user's series comes and goes: never averaged"
+        return
     assert all(re.fullmatch(r"[^:]+:1h", r) for r in ranges), "a range that is not [RANGE:1h]"
     # -1s turns Prometheus 2.x's [t-RANGE, t] into (t-RANGE, t], also when Grafana ends a
     # range at hh:59:59.999 with $__range rounded to whole hours.
@@ -387,7 +402,11 @@ def run(url: str, target: Target, values: dict[str, str], at: float = NOW) -> Re
     start = NOW - span
     min_interval = parse_duration(target.min_interval) if target.min_interval else SCRAPE_INTERVAL
     step = grafana.interval(span, min_interval, target.max_data_points)
-    builtins = {"__interval": grafana.format_interval(step), "__range": f"{span:.0f}s"}
+    builtins = {
+        "__interval": grafana.format_interval(step),
+        "__range": f"{span:.0f}s",
+        "__range_s": f"{span:.0f}",
+    }
     expr = grafana.interpolate(target.expr, {**values, **builtins})
     if target.instant:
         data = _get(url, "/api/v1/query", {"query": expr, "time": at})
@@ -470,6 +489,21 @@ def test_a_users_carbon_is_the_sum_of_their_hours(scenario, selections):
     expected = scenario.total(NOW - RANGE, NOW, grams, one.matches)
     assert expected > 0 and "(" in one.picked["machine_name"]
     assert got == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("selection", SELECTIONS)
+def test_energy_from_power_is_the_ranges_energy_within_1_percent(scenario, selections, selection):
+    """avg_over_time of the summed power times the range: the windows' sum, within 1 %."""
+    target = panel_target("ada-carbon-overview", "Energy over the range, from power")
+    chosen = selections[target.dashboard, selection]
+    groups = {k: v for k, v in chosen.picked.items() if k != "user"}  # the panel's selection
+    ((_, [(_, got)]),) = run(scenario.url, target, chosen.values).series
+    joules = scenario.total(
+        NOW - RANGE, NOW, lambda u: u.busy_joules + u.idle_joules, Selection({}, groups).matches
+    )
+    assert joules > 0
+    assert got == pytest.approx(joules / 3.6e6, rel=0.01)
 
 
 # The User dashboard's "The same carbon as": each count's legend and the equivalent it

@@ -14,6 +14,7 @@ from exporter.cli import build_parser, main
 from exporter.commands import CommandError, Progress, parse_time
 from exporter.commands.report import command, gather
 from exporter.config import Config, ExperimentsConfig
+from exporter.pricing import PowerModel
 from tests.harness.prometheus import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,6 +149,11 @@ class FakePrometheus:
             result = [] if value is None else [{"metric": {}, "value": [at, value]}]
         elif query.startswith("count_over_time"):
             result = [{"metric": {}, "value": [at, self.windows]}]
+        elif "ada_carbon_power_model_info" in query:
+            model = {"busy_watts_per_core": "12", "idle_watts_per_core": "1", "pue": "1"}
+            result = [{"metric": {**model, "machine_name": "Muon"}, "value": [at, "1"]}]
+        elif "ada_carbon_grid_intensity_source" in query:
+            result = [{"metric": {"region": "GB", "source": "api"}, "value": [at, self.windows]}]
         else:
             self.usage_queries.append((query, at))
             labels = {"cloud_project_name": "IDAaaS", "machine_name": "Muon", "facility": "ISIS"}
@@ -176,6 +182,8 @@ def test_with_the_exporters_series_one_query_sums_the_period(prometheus):
     assert (report.source, report.windows_expected, report.windows_present) == ("exporter", 4, 4)
     assert [at for _, at in prometheus.usage_queries] == [T]
     assert report.table.rows[0].usage.busy_grams == 2.22
+    assert report.method.power == (("Muon", PowerModel(12, 1, 1)),)
+    assert report.method.intensity == "region GB: the Carbon Intensity API (NESO) for 4 windows"
 
 
 def test_experiment_dates_cut_the_period_into_pieces_queried_one_by_one(prometheus, monkeypatch):

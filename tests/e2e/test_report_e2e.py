@@ -213,3 +213,20 @@ def test_report_by_experiment_splits_shared_usage_and_never_double_counts(histor
     by_pi = rows(report(config, url, "--by=pi"))
     assert_matches(by_pi["carol"], truth({"alice": 0.5, "carol": 1.0}), "pi carol")
     assert_matches(by_pi["dave"], truth({"dave": 0.5}), "pi dave")
+
+
+@pytest.mark.prometheus
+def test_the_method_is_the_same_from_the_exporters_series_and_from_raw_data(history, fleet):
+    """The power models and intensity read back from Prometheus are those raw windows use."""
+    from_series = report(history[1], history[0], "--by=group")["methodology"]
+    from_raw = report(fleet[1], fleet[0], "--by=group")["methodology"]
+    assert from_series == from_raw
+    machines = {k[1] for k in scenario.expected_cpu_seconds()}
+    assert {m["machine_name"] for m in from_series["power_models"]} == machines
+    assert all(
+        (m["busy_watts_per_core"], m["idle_watts_per_core"], m["pue"]) == (12, 1, 1)
+        for m in from_series["power_models"]
+    )
+    assert (
+        from_series["intensity"] == "region GB: carbon_intensity.fixed_gco2_per_kwh for 4 windows"
+    )

@@ -11,6 +11,7 @@ from exporter.commands.report.fetch import (
     windows_query,
 )
 from exporter.model import SourceError, Usage
+from exporter.pricing import PowerModel
 
 H = 3600.0
 
@@ -122,3 +123,43 @@ def test_failures_are_one_source_error_with_the_password_masked(response, messag
     with pytest.raises(SourceError, match=message.replace("*", r"\*")) as caught:
         reader(handler).usage(0, H, H)
     assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_method_reads_each_model_and_the_windows_of_each_intensity_source():
+    seen = []
+
+    def handler(request):
+        query = dict(httpx.QueryParams(request.content.decode()))["query"]
+        seen.append(query)
+        if "power_model_info" in query:
+            return answer(
+                [
+                    {"metric": {**MODEL, "machine_name": "Muon"}, "value": [0, "1"]},
+                    {"metric": {**MODEL, "machine_name": "SANS", "pue": "1.2"}, "value": [0, "1"]},
+                    {"metric": {**MODEL, "machine_name": "X", "pue": "NaN"}, "value": [0, "1"]},
+                    {"metric": {"machine_name": "no model"}, "value": [0, "1"]},
+                ]
+            )
+        return answer(
+            [
+                {"metric": {"region": "GB", "source": "api"}, "value": [0, "3"]},
+                {"metric": {"region": "GB", "source": "cache"}, "value": [0, "1"]},
+                {"metric": {"region": "GB", "source": "default"}, "value": [0, "0"]},
+            ]
+        )
+
+    method = reader(handler).method(0, 4 * H, H)
+    assert seen == [
+        "count by (machine_name, busy_watts_per_core, idle_watts_per_core, pue) "
+        "(max_over_time(ada_carbon_power_model_info[14399999ms:3600s]))",
+        "sum by (region, source) (sum_over_time((max without (instance, job) "
+        "(ada_carbon_grid_intensity_source))[14399999ms:3600s]))",
+    ]
+    assert method.power == (("Muon", PowerModel(12, 1, 1)), ("SANS", PowerModel(12, 1, 1.2)))
+    assert method.intensity == (
+        "region GB: the Carbon Intensity API (NESO) for 3 windows; "
+        "the Carbon Intensity API (NESO), cached for 1 window"
+    )
+
+
+MODEL = {"busy_watts_per_core": "12", "idle_watts_per_core": "1", "pue": "1"}

@@ -7,6 +7,7 @@ import pytest
 from exporter.cli import main
 from exporter.commands.calculate import as_json, as_table, calculate
 from exporter.config import Config, IntensityConfig
+from exporter.equivalencies import most_relatable
 from exporter.pricing import PowerModel, kwh
 
 
@@ -48,8 +49,71 @@ def test_table_shows_kwh_grams_and_equivalents():
     text = as_table(calculate(Config(), 1000, 5000, None, 185))
     assert "0.00472 kWh = 0.00333 busy + 0.00139 idle" in text
     assert "0.874 gCO2eq = 0.617 busy + 0.257 idle" in text
-    assert "185 gCO2/kWh  (--intensity)" in text
+    assert "  grid intensity: 185 gCO2/kWh (--intensity)\n" in text
     assert "smartphone charges" in text
+
+
+def test_table_ends_with_the_methodology_block_of_the_model_used():
+    config = Config(machine_power={"Muon": PowerModel(15, 1.5, 1.2)})
+    text = as_table(calculate(config, 100, 100, "Muon", 200))
+    assert text.endswith(
+        "Method: energy = CPU-seconds x W per core (busy or idle) x PUE, carbon = energy x "
+        "intensity\n"
+        "  power model: 15 W busy / 1.5 W idle per core, PUE 1.2: Muon\n"
+        "  grid intensity: 200 gCO2/kWh (--intensity)\n"
+    )
+    text = as_table(calculate(config, 100, 100, "SANS", None))
+    assert "  power model: 12 W busy / 1 W idle per core, PUE 1: SANS (no power.machines " in text
+    assert "  grid intensity: 200 gCO2/kWh (no --intensity: the configured\n" in text
+    assert "    carbon_intensity.default_gco2_per_kwh)\n" in text
+
+
+def test_grams_prints_the_equivalents_easiest_to_picture_by_the_reports_rule(capsys):
+    assert main(["calculate", "--grams", "18.89"]) == 0
+    out = capsys.readouterr().out
+    top = most_relatable(18.89)
+    assert [q.equivalency.key for q in top] == [
+        "smartphone_charge",
+        "led_bulb_hour",
+        "tablet_charge",
+    ]
+    assert out == (
+        "Carbon     18.9 gCO2eq  (--grams)\n"
+        "That is about 2.3 smartphone charges, or 2.1 hours of a 10 W LED bulb, or 0.994 "
+        "tablet charges.\n"
+    )
+
+
+def test_kwh_is_priced_at_the_intensity_then_compared(capsys):
+    assert main(["calculate", "--kwh", "2", "--intensity", "185", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["emissions_grams"] == 370 and doc["energy_joules"] == 7_200_000
+    assert doc["top_equivalents"] == [q.equivalency.key for q in most_relatable(370)]
+    assert doc["equivalents"]["smartphone_charge"]["count"] == pytest.approx(370 / 8.22)
+    assert main(["calculate", "--kwh", "1"]) == 0  # the configured default, 200 g/kWh
+    assert "Carbon     200 gCO2eq\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--busy-seconds", "1"], "give --idle-seconds (or --grams, or --kwh)"),
+        ([], "give --busy-seconds and --idle-seconds (or --grams, or --kwh)"),
+        (["--grams", "1", "--intensity", "3"], "--grams does not go with --intensity"),
+        (["--kwh", "1", "--busy-seconds", "1"], "--kwh does not go with --busy-seconds"),
+        (["--grams", "1", "--machine", "Muon"], "--grams does not go with --machine"),
+    ],
+)
+def test_cpu_seconds_grams_and_kwh_are_alternatives(argv, message, capsys):
+    assert main(["calculate", *argv]) == 2
+    assert capsys.readouterr().err == f"ada-carbon-exporter calculate: {message}\n"
+
+
+def test_grams_and_kwh_together_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["calculate", "--grams", "1", "--kwh", "1"])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_json_stores_joules_and_grams():
@@ -58,6 +122,10 @@ def test_json_stores_joules_and_grams():
     assert doc["emissions_grams"] == pytest.approx(0.874, abs=5e-4)
     assert doc["top_equivalents"][0] == "smartphone_charge"
     assert doc["equivalents"]["miles_driven_car"]["count"] == pytest.approx(0.874 / 400, rel=1e-3)
+    assert doc["methodology"]["power_models"] == [
+        {"machine_name": "", "busy_watts_per_core": 12, "idle_watts_per_core": 1, "pue": 1}
+    ]
+    assert doc["methodology"]["intensity"] == "185 gCO2/kWh (--intensity)"
 
 
 def test_the_command(capsys):

@@ -104,6 +104,7 @@ def test_families_come_in_their_documented_order():
             *("unmatched_hosts", "ownership_conflicts", "split_hosts", "equivalency_grams"),
             "build_info",
             *("embodied_grams", "embodied_unconfigured_hosts"),
+            *("power_watts", "emission_rate_grams_per_second", "power_model_info"),
         )
     ]
 

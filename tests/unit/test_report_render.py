@@ -3,13 +3,16 @@
 import csv
 import io
 import json
+from dataclasses import replace
 
 import pytest
 
 from exporter.commands.report.compute import Report, grams, table
 from exporter.commands.report.render import duration, render
 from exporter.equivalencies import most_relatable
+from exporter.methodology import FORMULA, lines, method_of
 from exporter.model import Usage
+from exporter.pricing import PowerModel
 
 T = 1769846400.0  # 2026-01-31T08:00:00Z
 GROUPS = {
@@ -115,3 +118,21 @@ def test_json_keeps_joules_grams_and_the_equivalents():
 )
 def test_durations_read_easily(seconds, text):
     assert duration(seconds) == text
+
+
+def test_the_methodology_block_follows_the_source_and_is_in_the_json():
+    method = method_of([("Muon", PowerModel()), ("Laser", PowerModel(15, 1.5, 1.2))], "x")
+    r = replace(report(), method=method)
+    text = render(r, "table")
+    assert text.split("\n\n")[1] == "\n".join(lines(method))
+    assert json.loads(render(r, "json"))["methodology"] == {
+        "formula": FORMULA,
+        "power_models": [
+            {"machine_name": "Laser", "busy_watts_per_core": 15, "idle_watts_per_core": 1.5,
+             "pue": 1.2},
+            {"machine_name": "Muon", "busy_watts_per_core": 12, "idle_watts_per_core": 1,
+             "pue": 1},
+        ],
+        "intensity": "x",
+    }  # fmt: skip
+    assert "Method:" not in render(report(), "table")  # nothing known, nothing said

@@ -91,6 +91,7 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         reason=got.reason,
         notes=(*got.notes, *notes),
         embodied=embodied,
+        method=got.method,
     )
 
 

@@ -16,6 +16,7 @@ from itertools import pairwise
 
 from exporter.attribution.experiments import NO_EXPERIMENT, Experiment, Matcher
 from exporter.equivalencies import Equivalent
+from exporter.methodology import Method
 from exporter.model import UNATTRIBUTED, GroupKey, Usage, WorkspaceKey
 from exporter.pricing import JOULES_PER_KWH
 
@@ -175,6 +176,9 @@ class Report:
     reason: str = ""  # why this source was used, when it was not the first choice
     notes: tuple[str, ...] = ()
     embodied: bool = False  # show the embodied column (computed from raw data, with models)
+    method: Method = field(
+        default_factory=Method
+    )  # the power models and intensity sources behind the numbers
 
 
 def window_ends(start: float, end: float, window: float) -> list[float]:

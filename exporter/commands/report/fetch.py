@@ -29,7 +29,9 @@ from typing import Any
 
 import httpx
 
+from exporter.methodology import Method, intensity_text, method_of
 from exporter.model import GroupKey, Usage
+from exporter.pricing import PowerModel
 from exporter.sources.prometheus.client import PrometheusClient
 
 FAMILIES = "ada_carbon_(cpu_seconds|energy_joules|emissions_grams|embodied_grams)"
@@ -41,6 +43,7 @@ _FIELD = {  # (family, mode) -> position in Usage
 }
 _FIELD["embodied_grams", ""] = Usage._fields.index("embodied_grams")
 GROUP_LABELS = ("cloud_project_name", "machine_name", "facility", "user")
+MODEL_LABELS = ("machine_name", "busy_watts_per_core", "idle_watts_per_core", "pue")
 
 
 def _range(seconds: float) -> str:
@@ -68,6 +71,20 @@ def windows_query(period_seconds: float, window_seconds: float) -> str:
 def window_query(period_seconds: float, fn: str) -> str:
     """PromQL: the largest (``fn="max"``) or smallest window length served in the period."""
     return f"{fn}({fn}_over_time(ada_carbon_window_seconds[{round(period_seconds)}s]))"
+
+
+def models_query(period_seconds: float, window_seconds: float) -> str:
+    """PromQL: the power models that priced the period's windows, one series each."""
+    step = f"{round(window_seconds)}s"
+    series = f"ada_carbon_power_model_info[{_range(period_seconds)}:{step}]"
+    return f"count by ({', '.join(MODEL_LABELS)}) (max_over_time({series}))"
+
+
+def sources_query(period_seconds: float, window_seconds: float) -> str:
+    """PromQL: how many of the period's windows took their intensity from each source."""
+    step = f"{round(window_seconds)}s"
+    series = "max without (instance, job) (ada_carbon_grid_intensity_source)"
+    return f"sum by (region, source) (sum_over_time(({series})[{_range(period_seconds)}:{step}]))"
 
 
 def _number(value: Any) -> float | None:
@@ -109,6 +126,34 @@ def parse_scalar(result: Any) -> float | None:
     return values[0] if values else None
 
 
+def parse_models(result: Any) -> list[tuple[str, PowerModel]]:
+    """(machine_name, model) of each series of the models query; malformed ones are ignored."""
+    out = []
+    for item in result or ():
+        labels = item.get("metric") if isinstance(item, dict) else None
+        if not isinstance(labels, dict):
+            continue
+        try:
+            numbers = [float(labels[k]) for k in MODEL_LABELS[1:]]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if all(math.isfinite(x) for x in numbers):
+            out.append((str(labels.get("machine_name", "")), PowerModel(*numbers)))
+    return out
+
+
+def parse_sources(result: Any) -> dict[str, dict[str, int]]:
+    """Windows per intensity source, by region, from the sources query; zeros left out."""
+    out: dict[str, dict[str, int]] = {}
+    for item in result or ():
+        labels = item.get("metric") if isinstance(item, dict) else None
+        number = _number(item.get("value")) if isinstance(item, dict) else None
+        if isinstance(labels, dict) and number:
+            region = out.setdefault(str(labels.get("region", "")), {})
+            region[str(labels.get("source", ""))] = round(number)
+    return out
+
+
 class PrometheusQueries:
     """The report's instant queries over the one Prometheus client; failures are SourceErrors."""
 
@@ -132,3 +177,10 @@ class PrometheusQueries:
     def usage(self, start: float, end: float, window: float) -> dict[GroupKey, Usage]:
         """The exporter's usage summed over the windows ending in (start, end]."""
         return parse_usage(self.client.query(usage_query(end - start, window), end))
+
+    def method(self, start: float, end: float, window: float) -> Method:
+        """The power models and intensity sources of the windows ending in (start, end]."""
+        models = parse_models(self.client.query(models_query(end - start, window), end))
+        sources = parse_sources(self.client.query(sources_query(end - start, window), end))
+        intensity = "; ".join(intensity_text(r, n) for r, n in sorted(sources.items()))
+        return method_of(models, intensity)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from exporter.attribution.experiments import Experiment
@@ -19,7 +19,9 @@ from exporter.commands.report import compute
 from exporter.commands.report.compute import Interval
 from exporter.commands.report.fetch import PrometheusQueries
 from exporter.config import Config, mask_url
+from exporter.methodology import Method, intensity_text, method_of
 from exporter.model import SourceError
+from exporter.pricing import PowerModel
 
 LONGEST_QUERY = 31 * 86400.0  # bounds the samples one query loads (query.max-samples)
 QUERY_TIMEOUT = 120.0  # seconds; a report is not bound by a scrape's budget
@@ -37,6 +39,7 @@ class Gathered:
     windows: tuple[int, int]  # (expected, present)
     reason: str = ""
     notes: tuple[str, ...] = ()
+    method: Method = field(default_factory=Method)
 
 
 def from_exporter(
@@ -51,7 +54,8 @@ def from_exporter(
         progress(k)
     expected = len(compute.window_ends(start, end, window))
     present = reader.windows_present(start, end, window)
-    return Gathered(intervals, "exporter", reader.url, window, (expected, present))
+    method = reader.method(start, end, window)
+    return Gathered(intervals, "exporter", reader.url, window, (expected, present), method=method)
 
 
 def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
@@ -63,6 +67,8 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
     progress = Progress("report", "windows", len(ends))
     intensity: Counter[str] = Counter()
     unpriced: set[str] = set()  # machine types with no embodied model
+    models: set[tuple[str, PowerModel]] = set()
+    region = config.carbon_intensity.region.label
     intervals = []
     engine = build_refresh(config)
     try:
@@ -78,14 +84,17 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
             intervals.append(Interval(*span, snap.usage, snap.workspace_usage or {}))
             intensity[snap.intensity.source] += 1
             unpriced.update(snap.embodied_unconfigured)
+            models.update(snap.power_models.items())
+            region = snap.intensity.region
             progress(k)
     finally:
         engine.close()
     origin = "the built-in demo" if "prometheus" in config.demo_sources else config.prometheus.url
     used = ", ".join(f"{s} for {n} windows" for s, n in sorted(intensity.items()))
     notes = (*((f"grid intensity: {used}",) if used else ()), *_unpriced(config, unpriced))
+    method = method_of(models, intensity_text(region, intensity))
     return Gathered(
-        intervals, "raw", mask_url(origin), window, (len(ends), len(ends)), reason, notes
+        intervals, "raw", mask_url(origin), window, (len(ends), len(ends)), reason, notes, method
     )
 
 

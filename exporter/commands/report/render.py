@@ -16,6 +16,8 @@ from typing import Any
 
 from exporter.commands.report.compute import Report, Table, grams, intensity, kwh
 from exporter.equivalencies import format_count
+from exporter.methodology import as_dict
+from exporter.methodology import lines as method_lines
 from exporter.model import Usage
 
 FORMATS = ("table", "csv", "json")
@@ -121,6 +123,11 @@ def _embodied_column(lines: list[list[str]], usages: list[Usage]) -> None:
         line.append(f"{u.embodied_grams / scale:,.{digits}f}")
 
 
+def _method(r: Report) -> list[str]:
+    """The methodology block after a blank line; nothing when the method is unknown."""
+    return ["", *method_lines(r.method)] if r.method.power or r.method.intensity else []
+
+
 def as_table(r: Report) -> str:
     head, *body = _cells(r.table, r.embodied)
     widths = [max(len(line[k]) for line in [head, *body]) for k in range(len(head))]
@@ -136,6 +143,7 @@ def as_table(r: Report) -> str:
         f"Ada carbon report by {r.by}: {when(r.start)} to {when(r.end)} "
         f"({duration(r.end - r.start)})",
         *source_lines(r),
+        *_method(r),
         "",
         fmt(head),
         *(fmt(line) for line in body[:-1]),
@@ -230,5 +238,6 @@ def as_json(r: Report) -> str:
             for q in r.equivalents
         ],
         "notes": list(r.notes),
+        "methodology": as_dict(r.method),
     }
     return json.dumps(doc, indent=2) + "\n"
