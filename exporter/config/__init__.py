@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 
 # Re-exported ("X as X"): what the rest of the exporter imports from exporter.config.
+from exporter.config.budgets import DEMO_BUDGETS
+from exporter.config.budgets import Budget as Budget
 from exporter.config.redact import scrub_logs as scrub_logs
 from exporter.config.schema import build
 from exporter.config.settings import SOURCES as SOURCES
@@ -123,5 +125,8 @@ def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Confi
 
 
 def with_demo(config: Config) -> Config:
-    """The same configuration with all three sources replaced by the demo fleet."""
-    return replace(config, demo_sources=frozenset(SOURCES))
+    """The same configuration with all three sources replaced by the demo fleet.
+
+    Without budgets of its own, it gets the demo's, so a newcomer sees them.
+    """
+    return replace(config, demo_sources=frozenset(SOURCES), budgets=config.budgets or DEMO_BUDGETS)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import exporter.config.settings as s
 import exporter.config.values as v
+from exporter.config.budgets import parse_budgets
 from exporter.config.values import check_mongo_uri, check_url, mask_url, with_scheme
 from exporter.grid import parse_working_hours
 from exporter.pricing import PowerModel
@@ -261,6 +262,7 @@ def build(data: object, env: Mapping[str, str], file: str = "") -> s.Config:
         carbon_intensity=intensity,
         experiments=experiments,
         demo_sources=demo,
+        budgets=parse_budgets(root.get("budgets", None, lambda data: data), problems),
     )
     root.done()
     _cross_checks(config, problems)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from exporter.config.budgets import Budget
 from exporter.grid import WorkingHours
 from exporter.pricing import PowerModel
 from exporter.sources.carbon_intensity.regions import NATIONAL, Region
@@ -106,6 +107,7 @@ class Config:
     carbon_intensity: IntensityConfig = field(default_factory=IntensityConfig)
     experiments: ExperimentsConfig = field(default_factory=ExperimentsConfig)
     demo_sources: frozenset[str] = frozenset()  # sources replaced by the built-in demo
+    budgets: tuple[Budget, ...] = ()  # monthly carbon budgets, exported as they are
 
     def power_for(self, machine_name: str) -> PowerModel:
         """The power model of a machine type: its override, else the default."""
