@@ -125,8 +125,12 @@ def test_without_budgets_no_budget_family_is_exported():
 
 def test_registering_describes_the_budget_families_without_a_refresh():
     calls = []
-    collector = AdaCarbonCollector(lambda: calls.append(1), budgets=DEMO_BUDGETS)  # type: ignore[arg-type, func-returns-value]
-    names = {m.name for m in collector.describe()}
+
+    def refresh():
+        calls.append(1)
+        raise AssertionError("describe() must not refresh")
+
+    names = {m.name for m in AdaCarbonCollector(refresh, budgets=DEMO_BUDGETS).describe()}
     assert {"ada_carbon_budget_grams", "ada_carbon_budget_kwh"} <= names
     assert calls == []
 
