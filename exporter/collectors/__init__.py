@@ -2,7 +2,8 @@
 
 One collector per area (``usage``, ``grid``, ``workspaces``, ``health``), each over the
 snapshot of one refresh; :class:`AdaCarbonCollector` serves them that snapshot, shared
-by concurrent scrapes (``shared``), in this order on /metrics.
+by concurrent scrapes (``shared``), in this order on /metrics. The monthly budgets of
+the configuration (``budgets``) follow: constants, needing no refresh.
 """
 
 from __future__ import annotations
