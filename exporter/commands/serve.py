@@ -24,7 +24,9 @@ log = logging.getLogger("exporter")
 def run(config: Config, listen: str, engine: Refresh, description: str, web: WebConfig) -> int:
     """Serve until stopped; 0 after a signal, 1 if the address cannot be listened on."""
     registry = CollectorRegistry()
-    registry.register(AdaCarbonCollector(engine.snapshot, config.min_refresh_interval_seconds))
+    registry.register(
+        AdaCarbonCollector(engine.snapshot, config.min_refresh_interval_seconds, config.budgets)
+    )
     auth = BasicAuth(web.users) if web.users else None
     try:
         server = make_http_server(listen, make_app(registry, description, auth), web.tls)

@@ -41,7 +41,7 @@ def run(engine: Refresh, at: datetime) -> int:
     """Print the window ending at ``at``; exit 1 if a source failed for it."""
     snap = engine.snapshot(at)
     registry = CollectorRegistry()
-    registry.register(AdaCarbonCollector(lambda: snap))
+    registry.register(AdaCarbonCollector(lambda: snap, budgets=engine.config.budgets))
     sys.stdout.write(generate_latest(registry).decode())
     # Printed either way (source_up says what failed), but a script must notice.
     return 0 if all(s.up for s in snap.sources.values()) else 1

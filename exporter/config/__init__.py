@@ -21,6 +21,9 @@ from typing import Any
 
 import yaml
 
+from exporter.config.budgets import DEMO_BUDGETS
+from exporter.config.budgets import Budget as Budget
+
 # Re-exported ("X as X"): what the rest of the exporter imports from exporter.config.
 from exporter.config.redact import scrub as scrub
 from exporter.config.redact import scrub_logs as scrub_logs
@@ -125,9 +128,14 @@ def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Confi
 
 def with_demo(config: Config) -> Config:
     """The same configuration with all three sources replaced by the demo fleet, and the
-    usage per workspace exported (its fleet is small), and the demo's embodied models for
-    its machine types the configuration gives none."""
+    usage per workspace exported (its fleet is small). Without embodied models or budgets
+    of its own, it gets the demo's, so a newcomer sees them."""
     from exporter.demo.fleet import embodied_models
 
-    embodied = {**embodied_models(), **config.embodied}
-    return replace(config, demo_sources=frozenset(SOURCES), workspace_usage=True, embodied=embodied)
+    return replace(
+        config,
+        demo_sources=frozenset(SOURCES),
+        workspace_usage=True,
+        embodied={**embodied_models(), **config.embodied},
+        budgets=config.budgets or DEMO_BUDGETS,
+    )

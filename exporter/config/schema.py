@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import exporter.config.settings as s
 import exporter.config.values as v
+from exporter.config.budgets import parse_budgets
 from exporter.config.values import check_mongo_uri, check_url, mask_url, with_scheme
 from exporter.embodied import DEFAULT_LIFETIME_SECONDS, EmbodiedModel
 from exporter.grid import parse_working_hours
@@ -289,6 +290,7 @@ def build(data: object, env: Mapping[str, str], file: str = "") -> s.Config:
         demo_sources=demo,
         workspace_usage=root.get("workspace_usage", d.workspace_usage, v.boolean),
         embodied=_embodied(root.section("embodied")),
+        budgets=parse_budgets(root.get("budgets", None, lambda data: data), problems),
     )
     root.done()
     _cross_checks(config, problems)

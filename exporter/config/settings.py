@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from exporter.config.budgets import Budget
 from exporter.embodied import EmbodiedModel
 from exporter.grid import WorkingHours
 from exporter.pricing import PowerModel
@@ -109,6 +110,7 @@ class Config:
     demo_sources: frozenset[str] = frozenset()  # sources replaced by the built-in demo
     workspace_usage: bool = False  # the usage families per workspace too (ada_carbon_workspace_*)
     embodied: Mapping[str, EmbodiedModel] = field(default_factory=dict)  # by machine_name
+    budgets: tuple[Budget, ...] = ()  # monthly carbon budgets, exported as they are
 
     def power_for(self, machine_name: str) -> PowerModel:
         """The power model of a machine type: its override, else the default."""

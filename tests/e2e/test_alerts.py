@@ -16,6 +16,9 @@ from tests.harness.fixtures import require_binaries
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "ada-carbon-alerts.yml"
 ALERT_TESTS = ROOT / "tests" / "prometheus" / "ada-carbon-alerts.test.yml"
+# The budget alerts live beside their recording rules, each file with its own unit tests.
+BUDGETS = ROOT / "prometheus" / "ada-carbon-budgets.yml"
+BUDGET_TESTS = ROOT / "tests" / "prometheus" / "ada-carbon-budgets.test.yml"
 EXAMPLE_CONFIG = ROOT / "prometheus" / "prometheus.example.yml"
 
 
@@ -25,13 +28,14 @@ def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    groups = yaml.safe_load(ALERTS.read_text())["groups"]
-    return [rule for group in groups for rule in group["rules"]]
+    groups = [g for f in (ALERTS, BUDGETS) for g in yaml.safe_load(f.read_text())["groups"]]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
 
 
 @pytest.mark.prometheus
-def test_promtool_check_rules_accepts_the_alerts():
-    result = promtool("check", "rules", str(ALERTS))
+@pytest.mark.parametrize("rules", [ALERTS, BUDGETS], ids=lambda p: p.name)
+def test_promtool_check_rules_accepts_the_alerts(rules):
+    result = promtool("check", "rules", str(rules))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -49,9 +53,9 @@ def test_promtool_check_config_accepts_the_example():
 
 
 def test_every_alert_is_shown_firing_and_not_firing():
-    tests = yaml.safe_load(ALERT_TESTS.read_text())
-    assert all("interval" in t for t in tests["tests"]), "give every test an explicit interval"
-    cases = [case for t in tests["tests"] for case in t.get("alert_rule_test", [])]
+    tests = [t for f in (ALERT_TESTS, BUDGET_TESTS) for t in yaml.safe_load(f.read_text())["tests"]]
+    assert all("interval" in t for t in tests), "give every test an explicit interval"
+    cases = [case for t in tests for case in t.get("alert_rule_test", [])]
     for rule in alert_rules():
         mine = [c for c in cases if c["alertname"] == rule["alert"]]
         assert any(c["exp_alerts"] for c in mine), f"{rule['alert']} never fires"
@@ -79,3 +83,4 @@ def test_the_example_scrape_job_fits_the_exporter_budget_and_the_alerts():
     (down,) = [r for r in alert_rules() if r["alert"] == "AdaCarbonExporterDown"]
     assert f'job="{job["job_name"]}"' in down["expr"]
     assert ALERTS.name in config["rule_files"]
+    assert BUDGETS.name in config["rule_files"]

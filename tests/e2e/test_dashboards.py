@@ -38,12 +38,14 @@ from prometheus_client.samples import Sample
 
 from exporter import equivalencies
 from exporter.collectors import families
+from exporter.collectors.budgets import BudgetCollector
 from exporter.commands.backfill import backfill, window_ends
 from exporter.config import Config, parse_duration, with_demo
 from exporter.model import GroupKey, Snapshot, Usage
 from exporter.sources.build import build_refresh
 from tests import grafana
 from tests.grafana import Target
+from tests.harness.budget_rules import backfill_budget_rules
 from tests.harness.fixtures import require_binaries
 from tests.harness.prometheus import PrometheusServer
 
@@ -260,8 +262,9 @@ class _Scraped(Collector):
             metric = merged.setdefault(name, Metric(name, doc, "gauge"))
             metric.samples.append(Sample(name, {**labels, **SCRAPE_LABELS}, value, at))
 
+        budgets = list(BudgetCollector(with_demo(Config()).budgets).collect())
         for snap in self._snapshots:
-            for family in families(snap):
+            for family in families(snap) + budgets:
                 for s in family.samples:
                     add(family.name, family.documentation, s.labels, s.value, snap.end)
             add("up", "Scrape succeeded.", {}, 1.0, snap.end)
@@ -308,6 +311,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     server = PrometheusServer(workdir / "data", workdir=workdir)
     try:
         server.start()
+        # The overview's budget panel reads the month-to-date the budget rules record.
+        backfill_budget_rules(server, LIVE.timestamp(), NOW + 300)
         yield Scenario(server.url, snapshots)
     finally:
         server.stop()
