@@ -152,9 +152,15 @@ class UsageSource(Protocol):
         ...
 
     def usage_steps(
-        self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float
+        self,
+        instances: Sequence[str],
+        end: datetime,
+        window_seconds: float,
+        step_seconds: float,
+        handovers: Mapping[str, Sequence[float]] | None = None,
     ) -> dict[tuple[str, str, str], list[UsageStep]]:
-        """Fine-grained usage of just these instances, keyed by (instance, project, machine)."""
+        """Fine-grained usage of just these instances, keyed by (instance, project, machine);
+        finer around the ``handovers`` (instance -> times) where the source can."""
         ...
 
 

@@ -138,7 +138,7 @@ class Refresh:
         usage: dict[GroupKey, Usage] | None,
         measured: Measured | None,
         owners: Owned | None,
-        split: Sequence[str],
+        split: Mapping[str, Sequence[float]],
     ) -> Snapshot:
         ci = self.config.carbon_intensity
         info, unmatched = self._joined(owners, measured)
@@ -203,15 +203,20 @@ class Refresh:
         return self.health.call(status, "prometheus", lambda: join.measured(usage(answers)))
 
     def _steps(
-        self, instances: Sequence[str], end: datetime, status: SourceStatus
+        self, handovers: Mapping[str, Sequence[float]], end: datetime, status: SourceStatus
     ) -> cf.Future[Any]:
-        """Ask for the steps of the hosts that changed hands: one request for all of them."""
-        if not instances:
+        """Ask for the steps of the hosts that changed hands, and a look at their handovers:
+        a request or two for all of them."""
+        if not handovers:
             return done({})
         window, step = self.config.window_seconds, self.config.prometheus.step_seconds
         steps = self.usage_source.usage_steps
+        instances = list(handovers)
         return self._calls.submit(
-            status, "prometheus", lambda: steps(instances, end, window, step), "prometheus steps"
+            status,
+            "prometheus",
+            lambda: steps(instances, end, window, step, handovers),
+            "prometheus steps",
         )
 
     def _usage(
@@ -252,12 +257,17 @@ class Refresh:
         }
 
 
-def _split_instances(measured: Measured | None, owners: Owned | None) -> list[str]:
-    """The instances of the hosts that changed hands in the window (several tenures)."""
+def _split_instances(measured: Measured | None, owners: Owned | None) -> dict[str, list[float]]:
+    """The instances of the hosts that changed hands in the window (several tenures),
+    in order, each with its handovers' times."""
     if measured is None or owners is None:
-        return []
+        return {}
     by_host = owners.timelines.by_host
-    return sorted({u.instance for u in measured.usage if len(by_host.get(u.host, ())) > 1})
+    return {
+        u.instance: [piece.end for piece in by_host[u.host][:-1]]
+        for u in sorted(measured.usage, key=lambda u: u.instance)
+        if len(by_host.get(u.host, ())) > 1
+    }
 
 
 def _served(source: str, status: Mapping[str, SourceStatus]) -> SourceStatus:

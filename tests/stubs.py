@@ -50,7 +50,7 @@ class StubUsage:
             raise SourceError("prometheus is down")
         return list(self.usage)
 
-    def usage_steps(self, instances, end, window_seconds, step_seconds):
+    def usage_steps(self, instances, end, window_seconds, step_seconds, handovers=None):
         with self.lock:
             self.requests += 1
             self.steps_asked.append(sorted(instances))

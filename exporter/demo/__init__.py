@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import pairwise
 
@@ -98,7 +98,12 @@ class DemoUsage:
         return out
 
     def usage_steps(
-        self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float
+        self,
+        instances: Sequence[str],
+        end: datetime,
+        window_seconds: float,
+        step_seconds: float,
+        handovers: Mapping[str, Sequence[float]] | None = None,  # its slices are exact
     ) -> dict[tuple[str, str, str], list[UsageStep]]:
         """Usage of these instances in ``step_seconds`` slices from the window's start.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ import httpx
 
 from exporter.config import PrometheusConfig
 from exporter.model import HostUsage, SourceError, UsageStep
+from exporter.sources.prometheus import handovers as look
 from exporter.sources.prometheus import parse, queries
 from exporter.sources.prometheus.client import PrometheusClient
 
@@ -86,9 +87,16 @@ class PrometheusUsage:
         self._heartbeat_seen = seen
 
     def usage_steps(
-        self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float
+        self,
+        instances: Sequence[str],
+        end: datetime,
+        window_seconds: float,
+        step_seconds: float,
+        handovers: Mapping[str, Sequence[float]] | None = None,
     ) -> dict[parse.Key, list[UsageStep]]:
-        """Per-step usage of just these instances over the window: one request for all of them."""
+        """Per-step usage of just these instances over the window: one request for all of
+        them, and on the raw counters one more, a look at the ``handovers`` (instance ->
+        unix times) at the scrape interval (:mod:`.handovers`)."""
         if not instances:
             return {}
         c = self._config
@@ -103,9 +111,16 @@ class PrometheusUsage:
         )
         result = self.client.post("/api/v1/query_range", form, "matrix")
         with _shape_errors():
-            return parse.tiles(
+            steps = parse.tiles(
                 result, "class", parse.CLASSES, step_seconds, 2 * step_seconds, at, c.host_label
             )
+        if not any(handovers.values() if handovers else ()):
+            return steps
+        form = look.handover_look(c, self._busy, self._idle, handovers or {}, at, step_seconds)
+        answer = self.client.post("/api/v1/query_range", form, "matrix")
+        with _shape_errors():
+            found = look.patches(answer, at, look.look_points(step_seconds), c.host_label)
+        return look.patched(steps, found)
 
 
 @contextmanager
