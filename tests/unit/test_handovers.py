@@ -26,7 +26,7 @@ def answer(centre_ms, points, busy=0.5, idle=1.5, skip=()):
 
 def test_a_complete_look_becomes_tiles_of_one_scrape_interval_at_the_handover():
     centre = look.look_centre_ms(END - 1000.4)
-    assert centre == (END - 1005) * 1000  # the lattice point before the handover
+    assert centre == (END - 1020) * 1000  # the minute before the handover
     points = look.look_points(60.0)
     (patch,) = look.patches(answer(centre, points), END, points)[KEY]
     assert len(patch) == len(points)
@@ -83,14 +83,14 @@ def test_a_host_without_steps_gets_no_patch_alone():
     assert look.patched({KEY: []}, {KEY: [patch]}) == {KEY: []}
 
 
-def test_handovers_within_a_scrape_interval_share_one_clause_whatever_the_fleet():
+def test_handovers_within_a_minute_share_one_clause_whatever_the_fleet():
     at = END - 1000.4
     few = look.handover_look(CFG, BUSY, IDLE, {"a:9100": [at]}, END, 60.0)
     many = {f"10.0.{i // 250}.{i % 250}:9100": [at + (i % 7)] for i in range(2000)}
     form = look.handover_look(CFG, BUSY, IDLE, many, END, 60.0)
-    # One clause per lattice point: each has its two classes' selectors.
-    assert few["query"].count("rate(") == 2
-    assert form["query"].count("rate(") == 2 * len({look.look_centre_ms(at + k) for k in range(7)})
+    # One clause, one selector, per minute the handovers fall in.
+    assert few["query"].count("rate(") == 1
+    assert form["query"].count("rate(") == len({look.look_centre_ms(at + k) for k in range(7)})
     assert form["step"] == "15"
     points = look.look_points(60.0)
     assert float(form["start"]) == END + points[0] * 15
@@ -98,7 +98,7 @@ def test_handovers_within_a_scrape_interval_share_one_clause_whatever_the_fleet(
 
 
 def test_the_clauses_nest_as_a_balanced_tree_and_hosts_are_escaped():
-    handovers = {".*:9100": [END - 100 - 15 * k for k in range(8)]}
+    handovers = {".*:9100": [END - 100 - 60 * k for k in range(8)]}
     query = look.handover_look(CFG, BUSY, IDLE, handovers, END, 60.0)["query"]
     assert "\\\\.\\\\*:9100" in query and 'instance=~".*' not in query
     # Eight clauses: or-ed in three levels, not a chain seven deep.

@@ -25,30 +25,35 @@ from typing import Any
 from exporter.config import PrometheusConfig
 from exporter.model import UsageStep
 from exporter.sources.prometheus.parse import CLASSES, Key, number, unusable
-from exporter.sources.prometheus.promql import with_label
+from exporter.sources.prometheus.promql import exact_regex, string_literal, with_label
 from exporter.sources.prometheus.queries import JOB, MACHINE, PROJECT, label_list, ms, series
 
 AT = "ada_carbon_handover"  # the label of a look at the handovers: where it is centred (ms)
 # node_exporter's scrape interval on Ada: the look takes rates over two of it, every one
 # of it. A fleet scraped less often gets no complete patch, and keeps its steps.
 SCRAPE_SECONDS = 15.0
+# Handovers within one such span of the clock share a selector. The shorter, the fewer
+# points each has to read around its own; the longer, the fewer clauses: 60 s gave the
+# look the least Prometheus time, measured against 15, 120, 300 and 600 s.
+GATHER_SECONDS = 60.0
 Patch = list[UsageStep]
 
 
 def look_points(step: float) -> range:
     """The look's points around its centre c, in scrape intervals: c + j * SCRAPE_SECONDS.
 
-    Its tiles must cover every step whose rate saw the handover (1.5 steps either
-    side), so that no step smeared across it is left."""
-    k = math.ceil(1.5 * step / SCRAPE_SECONDS) + 1
-    return range(-k, k + 2)
+    For every handover in [c, c + GATHER_SECONDS), its tiles cover the steps whose
+    rate saw it (1.5 steps either side), so that no step smeared across it is left."""
+    before = math.ceil(1.5 * step / SCRAPE_SECONDS - 1.5)
+    after = math.ceil((GATHER_SECONDS + 1.5 * step) / SCRAPE_SECONDS + 0.5)
+    return range(-before, after + 1)
 
 
 def look_centre_ms(handover: float) -> int:
-    """The centre of the look at a handover: the scrape interval's lattice point before it,
+    """The centre of the look at a handover: the GATHER_SECONDS lattice point before it,
     so that handovers close in time share one selector."""
-    fine = ms(SCRAPE_SECONDS)
-    return ms(handover) // fine * fine
+    gather = ms(GATHER_SECONDS)
+    return ms(handover) // gather * gather
 
 
 def handover_look(
@@ -66,9 +71,9 @@ def handover_look(
     handover is brought to the query's time axis by an offset (the range runs
     around ``end``, each point at ``end + j`` reading the data at ``centre + j``),
     and labelled ``{AT}`` with its centre, so one range query reads every handover
-    however they fall. Handovers within one scrape interval of each other share a
+    however they fall. Handovers in one GATHER_SECONDS of the clock share a
     selector (their hosts in one regex): the query has at most one clause per
-    scrape interval of the window, whatever the fleet's size.
+    minute of the window, whatever the fleet's size.
     """
     fine_ms = ms(SCRAPE_SECONDS)
     hosts: dict[int, set[str]] = {}
@@ -77,12 +82,21 @@ def handover_look(
             hosts.setdefault(look_centre_ms(t), set()).add(instance)
     end_ms = ms(end)
     clauses = [
-        _look(c, busy, idle, sorted(names), end_ms - centre, centre)
+        _look(c, (*busy, *idle), sorted(names), end_ms - centre, centre)
         for centre, names in sorted(hosts.items())
     ]
+    # Once, over every clause's rows: each mode to its class, each host's CPUs and
+    # modes of a class added up per job, and of its jobs the largest (as raw_steps).
+    rows = _balanced_or(clauses)
+    for cls, modes in (("busy", busy), ("idle", idle)):
+        rows = (
+            f'label_replace({rows}, "class", "{cls}", "mode", {string_literal(exact_regex(modes))})'
+        )
+    by = label_list(c.host_label, PROJECT, MACHINE, AT, "class")
+    by_job = label_list(c.host_label, PROJECT, MACHINE, AT, "class", JOB)
     points = look_points(step)
     return {
-        "query": _balanced_or(clauses),
+        "query": f"max by ({by}) (sum by ({by_job}) ({rows}))",
         "start": f"{(end_ms + points[0] * fine_ms) / 1000:.3f}",
         "end": f"{(end_ms + points[-1] * fine_ms) / 1000:.3f}",
         "step": f"{SCRAPE_SECONDS:g}",
@@ -91,22 +105,17 @@ def handover_look(
 
 def _look(
     c: PrometheusConfig,
-    busy: Sequence[str],
-    idle: Sequence[str],
+    modes: Sequence[str],
     instances: Sequence[str],
     offset_ms: int,
     centre_ms: int,
 ) -> str:
-    """One clause of the look: these hosts' rates, ``offset_ms`` back, labelled with the centre."""
+    """One clause of the look: these hosts' rates per mode, ``offset_ms`` back, labelled
+    with the centre. Its sum over CPUs keeps the rows few for what follows."""
     span = f"{2 * ms(SCRAPE_SECONDS)}ms"
-    by = label_list(c.host_label, PROJECT, MACHINE)
-    by_job = label_list(c.host_label, PROJECT, MACHINE, JOB)
-    parts = []
-    for cls, modes in (("busy", busy), ("idle", idle)):
-        # As in raw_steps: each series' rate, the host's jobs' largest.
-        rate = f"rate({series(c, modes, instances)}[{span}] offset {offset_ms}ms)"
-        parts.append(with_label(f"max by ({by}) (sum by ({by_job}) ({rate}))", "class", cls))
-    return with_label(" or ".join(parts), AT, str(centre_ms))
+    by_mode = label_list(c.host_label, PROJECT, MACHINE, JOB, "mode")
+    rate = f"rate({series(c, modes, instances)}[{span}] offset {offset_ms}ms)"
+    return with_label(f"sum by ({by_mode}) ({rate})", AT, str(centre_ms))
 
 
 def _balanced_or(clauses: Sequence[str]) -> str:

@@ -17,7 +17,9 @@
    once); each becomes a *tile* of usage (:func:`.parse.tiles`). ``rate()`` takes
    each series on its own, so a reset (a reboot) or a series that ends or changes
    its labels (a CPU taken offline, a renamed ``job``) stays in its own minute or
-   two. The tiles only share out the window total.
+   two. The tiles only share out the window total;
+3. with those, a look at each handover at the scrape interval, one range query for
+   them all (:mod:`.handovers`).
 
 **Recording rules** (``prometheus.source: recording_rules``), far cheaper on a
 large fleet: ``prometheus/ada-carbon-rules.yml`` records, every ``interval`` I (1m), each
