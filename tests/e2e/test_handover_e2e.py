@@ -13,7 +13,9 @@ from collections import defaultdict
 import httpx
 import pytest
 
+from exporter.attribution import attribute, join
 from exporter.config import Config, IntensityConfig, PrometheusConfig
+from exporter.model import WorkspaceBatch
 from exporter.refresh import Refresh
 from exporter.sources.prometheus.usage import PrometheusUsage
 from tests import handover_scenario as hs
@@ -71,3 +73,63 @@ def test_handovers_at_odd_moments_meet_the_targets(prometheus_factory):
     assert worst_value < 1.0
     assert misattributed < 0.001
     assert requests <= 4  # the totals (2), the steps, the look at the handovers
+
+
+def one_step_hosts() -> list[hs.Host]:
+    """Hosts each handed over once, at odd milliseconds and scrape phases, from a busy
+    owner to an idle one or the other way round, each to owners of its own."""
+    hosts = []
+    for i, (at, phase, before, after) in enumerate(
+        [
+            (hs.T - 1801.237, 3.1, 0.95, 0.02),
+            (hs.T - 1207.5, 11.9, 0.02, 0.95),
+            (hs.T - 2411.003, 7.5, 0.9, 0.05),
+            (hs.T - 600.999, 0.4, 0.1, 0.9),
+        ]
+    ):
+        pieces = (
+            hs.Piece(hs.T - hs.HISTORY, at, f"before{i}", before),
+            hs.Piece(at, hs.T + 1, f"after{i}", after),
+        )
+        hosts.append(hs.Host(f"172.16.120.{i + 1}:9100", f"Type{i}", 2, phase, pieces))
+    return hosts
+
+
+def moved_seconds(url: str, hosts: list[hs.Host], look: bool) -> list[float]:
+    """Per host, how many seconds of its peak usage went to the wrong side of its handover."""
+    prometheus = PrometheusConfig(url=url, timeout_seconds=30.0)
+    modes = Config().modes
+    source = PrometheusUsage(httpx.Client(), prometheus, modes.busy, modes.idle)
+    start, end = hs.T - hs.WINDOW, hs.T
+    timelines = join.owned(WorkspaceBatch(tuple(hs.workspaces(hosts))), start, end).timelines
+    handovers = {h.instance: [h.pieces[0].end] for h in hosts}
+    steps = source.usage_steps(
+        list(handovers), hs.END, hs.WINDOW, 60.0, handovers if look else None
+    )
+    shares = attribute(source.window_usage(hs.END, hs.WINDOW), timelines, steps, start, end)
+    truth, _ = hs.truth(hosts)
+    out = []
+    for h in hosts:
+        first = hs.PROJECT, h.machine, h.pieces[0].user
+        got = sum(
+            s.busy_seconds * hs.BUSY_W + s.idle_seconds * hs.IDLE_W
+            for s in shares
+            if (s.cloud_project_name, s.machine_name, s.user) == first
+        )
+        peak = h.cpus * max(hs.BUSY_W * p.busy + hs.IDLE_W * (1 - p.busy) for p in h.pieces)
+        out.append(abs(got - truth[first]) / peak)
+    return out
+
+
+@pytest.mark.prometheus
+def test_a_handover_moves_at_most_15_s_of_usage_raw_and_60_s_at_the_steps_resolution(
+    prometheus_factory,
+):
+    """The bound docs/attribution.md states, for usage that steps at the handover."""
+    hosts = one_step_hosts()
+    url = prometheus_factory(hs.openmetrics(hosts)).url
+    fine = moved_seconds(url, hosts, look=True)
+    coarse = moved_seconds(url, hosts, look=False)
+    print(f"seconds moved: with the look {fine}, at the steps' resolution {coarse}")
+    assert max(fine) <= 15.0
+    assert max(coarse) <= 60.0
