@@ -23,9 +23,10 @@ from typing import Any
 
 from exporter.attribution import attribute, join
 from exporter.attribution.join import Measured, Owned
+from exporter.attribution.split import handovers
 from exporter.config import SOURCES, Config
 from exporter.grid import IntensityState, outlook
-from exporter.health import Calls, HealthTracker, done
+from exporter.health import Calls, HealthTracker
 from exporter.model import (
     GroupKey,
     IntensityReading,
@@ -113,14 +114,16 @@ class Refresh:
         )
         measured = self._measured(f_totals, parts, status["prometheus"], deadline)
         owners = self._calls.wait(f_owner, status["mongodb"], "mongodb", deadline)
-        split = _split_instances(measured, owners)
-        f_steps = self._steps(split, end, status["prometheus"])
+        split = {}
+        if measured is not None and owners is not None:
+            split = handovers(measured.usage, owners.timelines)
+        f_steps = self._start_steps(split, end)
         slots = self._calls.wait(f_slots, status["carbon_intensity"], "carbon_intensity", deadline)
         reading = self._intensity_state.read(
             slots, self.intensity_source, start, end, status["carbon_intensity"].up
         )
         forecast_slots = self._calls.wait(f_forecast, status[FORECAST], FORECAST, deadline)
-        steps = self._calls.wait(f_steps, status["prometheus"], "prometheus", deadline)
+        steps = self._steps(end, *f_steps, status["prometheus"], deadline)
         usage = None
         if measured is not None and owners is not None and steps is not None:
             span = (start.timestamp(), end.timestamp())
@@ -203,22 +206,45 @@ class Refresh:
         usage = self.usage_source.window_usage_of
         return self.health.call(status, "prometheus", lambda: join.measured(usage(answers)))
 
-    def _steps(
-        self, handovers: Mapping[str, Sequence[float]], end: datetime, status: SourceStatus
-    ) -> cf.Future[Any]:
-        """Ask for the steps of the hosts that changed hands, and a look at their handovers:
-        a request or two for all of them."""
+    def _start_steps(
+        self, handovers: Mapping[str, Sequence[float]], end: datetime
+    ) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
+        """Start the requests for the steps of the hosts that changed hands and for a look at
+        their handovers, side by side, each with a status of its own (none if no host did)."""
         if not handovers:
-            return done({})
+            return [], []
         window, step = self.config.window_seconds, self.config.prometheus.step_seconds
-        steps = self.usage_source.usage_steps
-        instances = list(handovers)
-        return self._calls.submit(
-            status,
-            "prometheus",
-            lambda: steps(instances, end, window, step, handovers),
-            "prometheus steps",
-        )
+        fetches = self.usage_source.steps_fetches(list(handovers), end, window, step, handovers)
+        parts = [SourceStatus() for _ in fetches]
+        futures = [
+            self._calls.submit(part, "prometheus", fetch, f"prometheus steps {k}")
+            for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
+        ]
+        return futures, parts
+
+    def _steps(
+        self,
+        end: datetime,
+        futures: Sequence[cf.Future[Any]],
+        parts: Sequence[SourceStatus],
+        status: SourceStatus,
+        deadline: float,
+    ) -> Mapping[tuple[str, str, str], Sequence[UsageStep]] | None:
+        """The steps from the answers of the requests that ran side by side; None if one failed."""
+        if not futures:
+            return {}
+        answers = [
+            self._calls.wait(f, p, "prometheus", deadline)
+            for f, p in zip(futures, parts, strict=True)
+        ]
+        status.duration_seconds += max(p.duration_seconds for p in parts)
+        for part in parts:
+            if not part.up:
+                status.up, status.error = False, part.error
+                return None
+        step = self.config.prometheus.step_seconds
+        usage_of = self.usage_source.usage_steps_of
+        return self.health.call(status, "prometheus", lambda: usage_of(answers, end, step))
 
     def _usage(
         self,
@@ -256,19 +282,6 @@ class Refresh:
             "mongodb": self.ownership_source.requests,
             "carbon_intensity": self.intensity_source.requests,
         }
-
-
-def _split_instances(measured: Measured | None, owners: Owned | None) -> dict[str, list[float]]:
-    """The instances of the hosts that changed hands in the window (several tenures),
-    in order, each with its handovers' times."""
-    if measured is None or owners is None:
-        return {}
-    by_host = owners.timelines.by_host
-    return {
-        u.instance: [piece.end for piece in by_host[u.host][:-1]]
-        for u in sorted(measured.usage, key=lambda u: u.instance)
-        if len(by_host.get(u.host, ())) > 1
-    }
 
 
 def _served(source: str, status: Mapping[str, SourceStatus]) -> SourceStatus:

@@ -97,13 +97,27 @@ class DemoUsage:
             )
         return out
 
-    def usage_steps(
+    def steps_fetches(
         self,
         instances: Sequence[str],
         end: datetime,
         window_seconds: float,
         step_seconds: float,
-        handovers: Mapping[str, Sequence[float]] | None = None,  # its slices are exact
+        handovers: Mapping[str, Sequence[float]] | None = None,
+    ) -> list[Callable[[], dict[tuple[str, str, str], list[UsageStep]]]]:
+        """One call: the simulation's slices are exact, handovers or not."""
+        return [lambda: self.usage_steps(instances, end, window_seconds, step_seconds)]
+
+    def usage_steps_of(
+        self,
+        answers: Sequence[dict[tuple[str, str, str], list[UsageStep]]],
+        end: datetime,
+        step_seconds: float,
+    ) -> dict[tuple[str, str, str], list[UsageStep]]:
+        return answers[0]
+
+    def usage_steps(
+        self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float
     ) -> dict[tuple[str, str, str], list[UsageStep]]:
         """Usage of these instances in ``step_seconds`` slices from the window's start.
 
