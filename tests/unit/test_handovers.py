@@ -88,9 +88,9 @@ def test_handovers_within_a_minute_share_one_clause_whatever_the_fleet():
     few = look.handover_look(CFG, BUSY, IDLE, {"a:9100": [at]}, END, 60.0)
     many = {f"10.0.{i // 250}.{i % 250}:9100": [at + (i % 7)] for i in range(2000)}
     form = look.handover_look(CFG, BUSY, IDLE, many, END, 60.0)
-    # One clause, one selector, per minute the handovers fall in.
-    assert few["query"].count("rate(") == 1
-    assert form["query"].count("rate(") == len({look.look_centre_ms(at + k) for k in range(7)})
+    # One clause per minute the handovers fall in, each with its two classes' selectors.
+    assert few["query"].count("rate(") == 2
+    assert form["query"].count("rate(") == 2 * len({look.look_centre_ms(at + k) for k in range(7)})
     assert form["step"] == "15"
     points = look.look_points(60.0)
     assert float(form["start"]) == END + points[0] * 15
