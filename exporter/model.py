@@ -154,10 +154,23 @@ class UsageSource(Protocol):
         """CPU-seconds per host and group over (end - window, end], from those calls' answers."""
         ...
 
-    def usage_steps(
-        self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float
+    def steps_fetches(
+        self,
+        instances: Sequence[str],
+        end: datetime,
+        window_seconds: float,
+        step_seconds: float,
+        handovers: Mapping[str, Sequence[float]] | None = None,
+    ) -> list[Callable[[], Any]]:
+        """The calls that fetch the fine-grained usage of just these instances (finer
+        around the ``handovers``, instance -> times, where the source can), for the
+        refresh to run side by side."""
+        ...
+
+    def usage_steps_of(
+        self, answers: Sequence[Any], end: datetime, step_seconds: float
     ) -> dict[tuple[str, str, str], list[UsageStep]]:
-        """Fine-grained usage of just these instances, keyed by (instance, project, machine)."""
+        """That usage from those calls' answers, keyed by (instance, project, machine)."""
         ...
 
 

@@ -4,7 +4,8 @@
 --at``, ``backfill``, ``report --source raw`` and the demo. It goes one way:
 Prometheus' window totals, MongoDB's ownership and the grid intensity are asked
 for together; once the totals and the ownership are in, the steps of the hosts
-that changed hands in the window (one more request); then every host is
+that changed hands in the window and a look at their handovers (one or two more
+requests); then every host is
 attributed, every share priced, and a :class:`~exporter.model.Snapshot`, a
 plain value, returned. Nothing a refresh learns changes what the next fetches.
 """
@@ -23,10 +24,11 @@ from typing import Any
 from exporter import embodied
 from exporter.attribution import attribute, join
 from exporter.attribution.join import Measured, Owned
+from exporter.attribution.split import handovers
 from exporter.attribution.workspaces import attribute_workspaces, price_workspaces
 from exporter.config import SOURCES, Config
 from exporter.grid import IntensityState, outlook
-from exporter.health import Calls, HealthTracker, done
+from exporter.health import Calls, HealthTracker
 from exporter.model import (
     GroupKey,
     IntensityReading,
@@ -115,14 +117,16 @@ class Refresh:
         )
         measured = self._measured(f_totals, parts, status["prometheus"], deadline)
         owners = self._calls.wait(f_owner, status["mongodb"], "mongodb", deadline)
-        split = _split_instances(measured, owners)
-        f_steps = self._steps(split, end, status["prometheus"])
+        split = {}
+        if measured is not None and owners is not None:
+            split = handovers(measured.usage, owners.timelines)
+        f_steps = self._start_steps(split, end)
         slots = self._calls.wait(f_slots, status["carbon_intensity"], "carbon_intensity", deadline)
         reading = self._intensity_state.read(
             slots, self.intensity_source, start, end, status["carbon_intensity"].up
         )
         forecast_slots = self._calls.wait(f_forecast, status[FORECAST], FORECAST, deadline)
-        steps = self._calls.wait(f_steps, status["prometheus"], "prometheus", deadline)
+        steps = self._steps(end, *f_steps, status["prometheus"], deadline)
         usage = per_workspace = None
         if measured is not None and owners is not None and steps is not None:
             span = (start.timestamp(), end.timestamp())
@@ -144,7 +148,7 @@ class Refresh:
         usage: dict[GroupKey, Usage] | None,
         measured: Measured | None,
         owners: Owned | None,
-        split: Sequence[str],
+        split: Mapping[str, Sequence[float]],
     ) -> Snapshot:
         ci = self.config.carbon_intensity
         info, unmatched = self._joined(owners, measured)
@@ -212,17 +216,45 @@ class Refresh:
         usage = self.usage_source.window_usage_of
         return self.health.call(status, "prometheus", lambda: join.measured(usage(answers)))
 
-    def _steps(
-        self, instances: Sequence[str], end: datetime, status: SourceStatus
-    ) -> cf.Future[Any]:
-        """Ask for the steps of the hosts that changed hands: one request for all of them."""
-        if not instances:
-            return done({})
+    def _start_steps(
+        self, handovers: Mapping[str, Sequence[float]], end: datetime
+    ) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
+        """Start the requests for the steps of the hosts that changed hands and for a look at
+        their handovers, side by side, each with a status of its own (none if no host did)."""
+        if not handovers:
+            return [], []
         window, step = self.config.window_seconds, self.config.prometheus.step_seconds
-        steps = self.usage_source.usage_steps
-        return self._calls.submit(
-            status, "prometheus", lambda: steps(instances, end, window, step), "prometheus steps"
-        )
+        fetches = self.usage_source.steps_fetches(list(handovers), end, window, step, handovers)
+        parts = [SourceStatus() for _ in fetches]
+        futures = [
+            self._calls.submit(part, "prometheus", fetch, f"prometheus steps {k}")
+            for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
+        ]
+        return futures, parts
+
+    def _steps(
+        self,
+        end: datetime,
+        futures: Sequence[cf.Future[Any]],
+        parts: Sequence[SourceStatus],
+        status: SourceStatus,
+        deadline: float,
+    ) -> Mapping[tuple[str, str, str], Sequence[UsageStep]] | None:
+        """The steps from the answers of the requests that ran side by side; None if one failed."""
+        if not futures:
+            return {}
+        answers = [
+            self._calls.wait(f, p, "prometheus", deadline)
+            for f, p in zip(futures, parts, strict=True)
+        ]
+        status.duration_seconds += max(p.duration_seconds for p in parts)
+        for part in parts:
+            if not part.up:
+                status.up, status.error = False, part.error
+                return None
+        step = self.config.prometheus.step_seconds
+        usage_of = self.usage_source.usage_steps_of
+        return self.health.call(status, "prometheus", lambda: usage_of(answers, end, step))
 
     def _usage(
         self,
@@ -281,14 +313,6 @@ class Refresh:
             "mongodb": self.ownership_source.requests,
             "carbon_intensity": self.intensity_source.requests,
         }
-
-
-def _split_instances(measured: Measured | None, owners: Owned | None) -> list[str]:
-    """The instances of the hosts that changed hands in the window (several tenures)."""
-    if measured is None or owners is None:
-        return []
-    by_host = owners.timelines.by_host
-    return sorted({u.instance for u in measured.usage if len(by_host.get(u.host, ())) > 1})
 
 
 def _served(source: str, status: Mapping[str, SourceStatus]) -> SourceStatus:

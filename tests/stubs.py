@@ -50,6 +50,12 @@ class StubUsage:
             raise SourceError("prometheus is down")
         return list(self.usage)
 
+    def steps_fetches(self, instances, end, window_seconds, step_seconds, handovers=None):
+        return [lambda: self.usage_steps(instances, end, window_seconds, step_seconds)]
+
+    def usage_steps_of(self, answers, end, step_seconds):
+        return answers[0]
+
     def usage_steps(self, instances, end, window_seconds, step_seconds):
         with self.lock:
             self.requests += 1

@@ -67,6 +67,17 @@ def attribute(
     return shares
 
 
+def handovers(usage: Iterable[HostUsage], timelines: Timelines) -> dict[str, list[float]]:
+    """The instances of the hosts that changed hands in the window (several tenures), in
+    order, each with the times of its handovers: the hosts whose usage is split."""
+    by_host = timelines.by_host
+    return {
+        u.instance: [piece.end for piece in by_host[u.host][:-1]]
+        for u in sorted(usage, key=lambda u: u.instance)
+        if len(by_host.get(u.host, ())) > 1
+    }
+
+
 def split_fractions(
     timeline: Sequence[Tenure], steps: Sequence[UsageStep] | None
 ) -> list[tuple[float, float]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import pairwise
 
@@ -96,6 +96,25 @@ class DemoUsage:
                 )
             )
         return out
+
+    def steps_fetches(
+        self,
+        instances: Sequence[str],
+        end: datetime,
+        window_seconds: float,
+        step_seconds: float,
+        handovers: Mapping[str, Sequence[float]] | None = None,
+    ) -> list[Callable[[], dict[tuple[str, str, str], list[UsageStep]]]]:
+        """One call: the simulation's slices are exact, handovers or not."""
+        return [lambda: self.usage_steps(instances, end, window_seconds, step_seconds)]
+
+    def usage_steps_of(
+        self,
+        answers: Sequence[dict[tuple[str, str, str], list[UsageStep]]],
+        end: datetime,
+        step_seconds: float,
+    ) -> dict[tuple[str, str, str], list[UsageStep]]:
+        return answers[0]
 
     def usage_steps(
         self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float

@@ -144,8 +144,9 @@ def test_health_and_counters_describe_the_scenario(fleet):
     requests = {
         dict(k)["source"]: v for k, v in samples(text, "ada_carbon_source_requests").items()
     }
-    # Prometheus: the busy and idle totals, and the steps of the host that changed hands.
-    assert requests == {"prometheus": 3, "mongodb": 1, "carbon_intensity": 0}
+    # Prometheus: the busy and idle totals, and the steps of the host that changed hands
+    # and the look at its handover.
+    assert requests == {"prometheus": 4, "mongodb": 1, "carbon_intensity": 0}
     skipped = {
         dict(k)["reason"]: v for k, v in samples(text, "ada_carbon_skipped_documents").items()
     }
@@ -257,7 +258,9 @@ def test_upstream_requests_per_scrape_do_not_grow_with_the_fleet(
     finally:
         engine.close()
     assert {k: (s.up, s.requests) for k, s in snap.sources.items()} == {
-        "prometheus": (True, 3),  # busy, idle, and the steps of the hosts that changed hands
+        # busy, idle, and the steps of the hosts that changed hands and the look at their
+        # handovers
+        "prometheus": (True, 4),
         "mongodb": (True, 1),
         "carbon_intensity": (True, 0),
     }

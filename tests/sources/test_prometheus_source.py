@@ -148,8 +148,9 @@ def test_extra_headers_and_matchers_reach_prometheus(httpx_mock):
 
 
 def test_headers_from_the_config_file_reach_prometheus_on_every_request(tmp_path):
-    """prometheus.headers (a Mimir tenant, say) go over the wire with the window totals and
-    the handover steps, asked late and early, from the client built from the config."""
+    """prometheus.headers (a Mimir tenant, say) go over the wire with the window totals,
+    the handover steps and the look at the handover, asked late and early, from the client
+    built from the config."""
     t = END.timestamp()
     host = INSTANCE.rsplit(":", 1)[0]
     owners = StubOwnership(
@@ -175,7 +176,8 @@ def test_headers_from_the_config_file_reach_prometheus_on_every_request(tmp_path
                 assert snap.sources["prometheus"].up and snap.split_hosts == 1
         finally:
             engine.close()
-    assert prom.requests == {"/api/v1/query": 4, "/api/v1/query_range": 2}
+    # Per refresh: the steps and the look at the handover.
+    assert prom.requests == {"/api/v1/query": 4, "/api/v1/query_range": 4}
     for _, headers in prom.received:
         assert headers["x-scope-orgid"] == "team-a"
         assert headers["x-request-source"] == "ada-carbon"

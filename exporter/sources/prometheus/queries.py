@@ -17,7 +17,9 @@
    once); each becomes a *tile* of usage (:func:`.parse.tiles`). ``rate()`` takes
    each series on its own, so a reset (a reboot) or a series that ends or changes
    its labels (a CPU taken offline, a renamed ``job``) stays in its own minute or
-   two. The tiles only share out the window total.
+   two. The tiles only share out the window total;
+3. with those, a look at each handover at the scrape interval, one range query for
+   them all (:mod:`.handovers`).
 
 **Recording rules** (``prometheus.source: recording_rules``), far cheaper on a
 large fleet: ``prometheus/ada-carbon-rules.yml`` records, every ``interval`` I (1m), each
@@ -84,7 +86,8 @@ SCRAPED = "scraped"  # the class of the flag rows in the idle answer
 HEARTBEAT_LABEL = "ada_carbon_rules_heartbeat"  # marks the newest evaluation's time
 
 
-def _ms(seconds: float) -> int:
+def ms(seconds: float) -> int:
+    """Whole milliseconds, as Prometheus keeps time."""
     return round(seconds * 1000)
 
 
@@ -175,7 +178,7 @@ def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
     """
     rules = c.recording_rules
     interval, rate_range = rules.interval_seconds, rules.range_seconds
-    window_ms, interval_ms = _ms(window_seconds) - 1, _ms(interval)
+    window_ms, interval_ms = ms(window_seconds) - 1, ms(interval)
     # A one-element vector without labels (empty, so no edges, if the rules stopped).
     last = f"max(timestamp({rules.heartbeat_metric}))"  # a checked metric name
     by = f"{c.host_label}, {PROJECT}, {MACHINE}"
@@ -195,7 +198,7 @@ def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
             r_last = f"last_over_time({rate}[{2 * interval_ms - 1}ms])"
             r_first = (
                 f"last_over_time({rate}[{interval_ms - 1}ms] "
-                f"offset {_ms(window_seconds) - interval_ms}ms)"
+                f"offset {ms(window_seconds) - interval_ms}ms)"
             )
             for part, sample, factor in (("end", r_last, g), ("start", r_first, h)):
                 # In I-second units, as the tiles are summed; the one-element factor
@@ -222,4 +225,4 @@ def rule_steps(c: PrometheusConfig, instances: Sequence[str], window_seconds: fl
         "__name__": exact_regex([rules.busy_metric, rules.idle_metric]),
         c.host_label: exact_regex(instances),
     }
-    return f"{selector('', c.matchers, regex)}[{_ms(window_seconds) - 1}ms]"
+    return f"{selector('', c.matchers, regex)}[{ms(window_seconds) - 1}ms]"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ import httpx
 
 from exporter.config import PrometheusConfig
 from exporter.model import HostUsage, SourceError, UsageStep
+from exporter.sources.prometheus import handovers as look
 from exporter.sources.prometheus import parse, queries
 from exporter.sources.prometheus.client import PrometheusClient
 
@@ -85,27 +86,64 @@ class PrometheusUsage:
             log.info("The recording rules' heartbeat is back: the window totals are whole again")
         self._heartbeat_seen = seen
 
-    def usage_steps(
-        self, instances: Sequence[str], end: datetime, window_seconds: float, step_seconds: float
-    ) -> dict[parse.Key, list[UsageStep]]:
-        """Per-step usage of just these instances over the window: one request for all of them."""
-        if not instances:
-            return {}
+    def steps_fetches(
+        self,
+        instances: Sequence[str],
+        end: datetime,
+        window_seconds: float,
+        step_seconds: float,
+        handovers: Mapping[str, Sequence[float]] | None = None,
+    ) -> list[Callable[[], Any]]:
+        """The steps of just these instances, one request for all of them, and on the raw
+        counters a look at the ``handovers`` (instance -> unix times) at the scrape
+        interval (:mod:`.handovers`): the refresh sends the two side by side."""
         c = self._config
         at = round(end.timestamp(), 3)  # Prometheus evaluates at whole milliseconds
         if self._rules is not None:
             query = queries.rule_steps(c, instances, window_seconds)
-            result = self.client.query(query, at, "matrix")
-            with _shape_errors():
-                return parse.rule_steps(result, self._rules, at, c.host_label)
+            return [functools.partial(self.client.query, query, at, "matrix")]
+        path = "/api/v1/query_range"
         form = queries.raw_steps(
             c, self._busy, self._idle, instances, at, window_seconds, step_seconds
         )
-        result = self.client.post("/api/v1/query_range", form, "matrix")
+        fetches: list[Callable[[], Any]] = [
+            functools.partial(self.client.post, path, form, "matrix")
+        ]
+        if handovers and any(handovers.values()):
+            form = look.handover_look(c, self._busy, self._idle, handovers, at, step_seconds)
+            fetches.append(functools.partial(self.client.post, path, form, "matrix"))
+        return fetches
+
+    def usage_steps_of(
+        self, answers: Sequence[Any], end: datetime, step_seconds: float
+    ) -> dict[parse.Key, list[UsageStep]]:
+        """The steps per host and group from the answers of :meth:`steps_fetches`."""
+        c = self._config
+        at = round(end.timestamp(), 3)
         with _shape_errors():
-            return parse.tiles(
-                result, "class", parse.CLASSES, step_seconds, 2 * step_seconds, at, c.host_label
+            if self._rules is not None:
+                return parse.rule_steps(answers[0], self._rules, at, c.host_label)
+            steps = parse.tiles(
+                answers[0], "class", parse.CLASSES, step_seconds, 2 * step_seconds, at, c.host_label
             )
+            if len(answers) < 2:
+                return steps
+            found = look.patches(answers[1], at, look.look_points(step_seconds), c.host_label)
+        return look.patched(steps, found)
+
+    def usage_steps(
+        self,
+        instances: Sequence[str],
+        end: datetime,
+        window_seconds: float,
+        step_seconds: float,
+        handovers: Mapping[str, Sequence[float]] | None = None,
+    ) -> dict[parse.Key, list[UsageStep]]:
+        """:meth:`steps_fetches` and :meth:`usage_steps_of`, one request after the other."""
+        if not instances:
+            return {}
+        fetches = self.steps_fetches(instances, end, window_seconds, step_seconds, handovers)
+        return self.usage_steps_of([fetch() for fetch in fetches], end, step_seconds)
 
 
 @contextmanager
