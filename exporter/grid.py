@@ -32,11 +32,11 @@ from exporter.model import (
     GreenWindow,
     IntensityReading,
     IntensitySlot,
-    IntensitySource,
     MeanIntensity,
     Outlook,
 )
 from exporter.pricing import mean_intensity
+from exporter.sources import IntensitySource
 
 log = logging.getLogger("exporter.intensity")
 SLOT_SECONDS = 1800  # the API's half-hour settlement periods

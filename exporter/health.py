@@ -124,3 +124,10 @@ def done(value: T) -> cf.Future[T]:
     future: cf.Future[T] = cf.Future()
     future.set_result(value)
     return future
+
+
+def side_by_side(status: SourceStatus, *calls: SourceStatus) -> None:
+    """Set ``status`` to that of calls that ran side by side: down if any was, the longest wait."""
+    status.up = all(c.up for c in calls)
+    status.error = next((c.error for c in calls if c.error), "")
+    status.duration_seconds = max(c.duration_seconds for c in calls)

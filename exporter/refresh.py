@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -22,29 +21,26 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from exporter import embodied
-from exporter.attribution import attribute, join
+from exporter.accounting import Steps, account, finite
+from exporter.attribution import join
 from exporter.attribution.join import Measured, Owned
 from exporter.attribution.split import handovers
-from exporter.attribution.workspaces import attribute_workspaces, price_workspaces
 from exporter.config import SOURCES, Config
 from exporter.grid import IntensityState, outlook
-from exporter.health import Calls, HealthTracker
+from exporter.health import Calls, HealthTracker, side_by_side
 from exporter.model import (
     GroupKey,
     IntensityReading,
     IntensitySlot,
-    IntensitySource,
-    OwnershipSource,
     Snapshot,
     SourceError,
     SourceStatus,
     Usage,
-    UsageSource,
     UsageStep,
     WorkspaceInfo,
     WorkspaceKey,
 )
-from exporter.pricing import mean_intensity, price_shares
+from exporter.sources import IntensitySource, OwnershipSource, UsageSource
 
 # The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
 FORECAST = "carbon_intensity forecast"
@@ -117,9 +113,7 @@ class Refresh:
         )
         measured = self._measured(f_totals, parts, status["prometheus"], deadline)
         owners = self._calls.wait(f_owner, status["mongodb"], "mongodb", deadline)
-        split = {}
-        if measured is not None and owners is not None:
-            split = handovers(measured.usage, owners.timelines)
+        split = _handovers(measured, owners)
         f_steps = self._start_steps(split, end)
         slots = self._calls.wait(f_slots, status["carbon_intensity"], "carbon_intensity", deadline)
         reading = self._intensity_state.read(
@@ -130,9 +124,9 @@ class Refresh:
         usage = per_workspace = None
         if measured is not None and owners is not None and steps is not None:
             span = (start.timestamp(), end.timestamp())
-            usage = self._usage(measured, owners, steps, reading, span, status["prometheus"])
-            if usage is not None and self.config.workspace_usage:
-                per_workspace = self._per_workspace(measured, owners, steps, reading)
+            usage, per_workspace = self._usage(
+                measured, owners, steps, reading, span, status["prometheus"]
+            )
         for source, count in self._request_counts().items():
             status[source].requests = count - before[source]
         self.health.settle(status)
@@ -210,7 +204,7 @@ class Refresh:
             self._calls.wait(f, p, "prometheus", deadline)
             for f, p in zip(futures, parts, strict=True)
         ]
-        _side_by_side(status, *parts)
+        side_by_side(status, *parts)
         if not status.up:
             return None
         usage = self.usage_source.window_usage_of
@@ -260,47 +254,20 @@ class Refresh:
         self,
         measured: Measured,
         owners: Owned,
-        steps: Mapping[tuple[str, str, str], Sequence[UsageStep]],
+        steps: Steps,
         reading: IntensityReading,
         span: tuple[float, float],
         status: SourceStatus,
-    ) -> dict[GroupKey, Usage] | None:
-        """Every host attributed to its owners and priced; None if a total is not finite."""
-        shares = attribute(measured.usage, owners.timelines, steps, *span)
-        usage = price_shares(
-            shares,
-            self.config.power_for,
-            self.config.facilities,
-            lambda a, b: mean_intensity(reading.slots, a, b, reading.fill).gco2_per_kwh,
-        )
-        models = self.config.embodied
-        held = embodied.held(measured.usage, measured.groups, owners.timelines, steps, span, models)
-        usage = embodied.with_embodied(
-            usage, embodied.price_held(held, models, self.config.facilities)
-        )
-        if all(math.isfinite(x) for u in usage.values() for x in u):
-            return usage
+    ) -> tuple[dict[GroupKey, Usage] | None, dict[WorkspaceKey, Usage] | None]:
+        """The window's accounts; none if a total is not finite (the source marked down)."""
+        usage, per_workspace = account(self.config, measured, owners, steps, reading, span)
+        if finite(usage):
+            return usage, per_workspace
         # Finite values too large to add up or price (1e308 CPU-seconds): no number
         # served is better than +Inf or NaN served as if Prometheus had said so.
         reason = "its values are too large to add up and price: a total is not finite"
         self.health.mark_down(status, "prometheus", reason)
-        return None
-
-    def _per_workspace(
-        self,
-        measured: Measured,
-        owners: Owned,
-        steps: Mapping[tuple[str, str, str], Sequence[UsageStep]],
-        reading: IntensityReading,
-    ) -> dict[WorkspaceKey, Usage]:
-        """Usage per workspace (``workspace_usage: true``): each user's, split by workspace."""
-        usage = price_workspaces(
-            attribute_workspaces(measured.usage, owners.timelines, steps),
-            self.config.power_for,
-            self.config.facilities,
-            lambda a, b: mean_intensity(reading.slots, a, b, reading.fill).gco2_per_kwh,
-        )
-        return embodied.per_workspace(usage, owners.timelines, self.config.embodied)
+        return None, None
 
     def _ownership(self, start: datetime, end: datetime) -> Owned:
         """Workspaces, each host's timeline and those alive at the end."""
@@ -315,16 +282,16 @@ class Refresh:
         }
 
 
+def _handovers(measured: Measured | None, owners: Owned | None) -> dict[str, list[float]]:
+    """The moments each host changed hands in the window (none without both answers)."""
+    if measured is None or owners is None:
+        return {}
+    return handovers(measured.usage, owners.timelines)
+
+
 def _served(source: str, status: Mapping[str, SourceStatus]) -> SourceStatus:
     """A copy of a source's status; the grid intensity's with its forecast's folded in."""
     served = replace(status[source])
     if source == "carbon_intensity":
-        _side_by_side(served, served, status[FORECAST])
+        side_by_side(served, served, status[FORECAST])
     return served
-
-
-def _side_by_side(status: SourceStatus, *calls: SourceStatus) -> None:
-    """Set ``status`` to that of calls that ran side by side: down if any was, the longest wait."""
-    status.up = all(c.up for c in calls)
-    status.error = next((c.error for c in calls if c.error), "")
-    status.duration_seconds = max(c.duration_seconds for c in calls)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import exporter.config.settings as s
@@ -75,23 +75,9 @@ class _Section:
         return _Section(self.data.get(name), self.key(name), self.problems, self.env)
 
     def done(self) -> None:
-        self.problems += unknown_keys(self.path, [k for k in self.data if str(k) not in self.used])
-
-
-def unknown_keys(path: str, keys: Sequence[object], file: str = "") -> list[str]:
-    """Problems for keys nobody asked for: named if they look like a setting, else counted.
-
-    A file that is not a configuration (``/etc/shadow``) parses as keys: never printed.
-    """
-    names = [str(k) for k in keys if v.NAME.fullmatch(str(k))]
-    where = f"{path}." if path else ""
-    found = [f"{where}{k if len(k) <= 40 else k[:39] + '…'}: unknown key" for k in names]
-    if len(keys) > len(names):
-        found.append(
-            f"{path or 'config'}: {len(keys) - len(names)} unknown keys that are not "
-            f"setting names, not shown: is {file or 'this'} a configuration file?"
+        self.problems += v.unknown_keys(
+            self.path, [k for k in self.data if str(k) not in self.used]
         )
-    return found
 
 
 def _power(section: _Section, default: PowerModel) -> PowerModel:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -244,3 +244,19 @@ def between(low: float, high: float, whole: bool = False) -> Callable[[Any], flo
         return found
 
     return convert
+
+
+def unknown_keys(path: str, keys: Sequence[object], file: str = "") -> list[str]:
+    """Problems for keys nobody asked for: named if they look like a setting, else counted.
+
+    A file that is not a configuration (``/etc/shadow``) parses as keys: never printed.
+    """
+    names = [str(k) for k in keys if NAME.fullmatch(str(k))]
+    where = f"{path}." if path else ""
+    found = [f"{where}{k if len(k) <= 40 else k[:39] + '…'}: unknown key" for k in names]
+    if len(keys) > len(names):
+        found.append(
+            f"{path or 'config'}: {len(keys) - len(names)} unknown keys that are not "
+            f"setting names, not shown: is {file or 'this'} a configuration file?"
+        )
+    return found

@@ -7,8 +7,8 @@ from pymongo import MongoClient
 
 from exporter.config import Config, mask_url
 from exporter.demo import DemoFleet, DemoIntensity, DemoOwnership, DemoUsage
-from exporter.model import IntensitySource, OwnershipSource, UsageSource
 from exporter.refresh import Refresh
+from exporter.sources import IntensitySource, OwnershipSource, UsageSource
 from exporter.sources.carbon_intensity.client import CarbonIntensityAPI
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.mongodb import MongoOwnership

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.config import ConfigError, read_yaml
-from exporter.config.schema import unknown_keys
+from exporter.config.values import unknown_keys
 
 _BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$")
 _TLS_VERSIONS = {
