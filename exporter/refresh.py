@@ -146,6 +146,7 @@ class Refresh:
     ) -> Snapshot:
         ci = self.config.carbon_intensity
         info, unmatched = self._joined(owners, measured)
+        machines = {k[1] for k in usage or {}}  # the machine types priced
         if forecast is None:
             forecast = self.intensity_source.cached_forecast(end)
         return Snapshot(
@@ -169,7 +170,10 @@ class Refresh:
             embodied_unconfigured=embodied.unconfigured(measured.usage, self.config.embodied)
             if measured is not None and usage is not None
             else {},
-            power_models={m: self.config.power_for(m) for m in sorted({k[1] for k in usage or {}})},
+            power_models={m: self.config.power_for(m) for m in machines},
+            embodied_models={
+                m: self.config.embodied[m] for m in machines & self.config.embodied.keys()
+            },
         )
 
     def _joined(
