@@ -15,7 +15,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -189,12 +189,7 @@ class Refresh:
     def _start_totals(self, end: datetime) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
         """Start Prometheus' window queries side by side, each with a status of its own."""
         fetches = self.usage_source.window_fetches(end, self.config.window_seconds)
-        parts = [SourceStatus() for _ in fetches]
-        futures = [
-            self._calls.submit(part, "prometheus", fetch, f"prometheus {k}")
-            for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
-        ]
-        return futures, parts
+        return self._side_by_side(fetches, "prometheus")
 
     def _measured(
         self,
@@ -223,9 +218,15 @@ class Refresh:
             return [], []
         window, step = self.config.window_seconds, self.config.prometheus.step_seconds
         fetches = self.usage_source.steps_fetches(list(handovers), end, window, step, handovers)
+        return self._side_by_side(fetches, "prometheus steps")
+
+    def _side_by_side(
+        self, fetches: Sequence[Callable[[], Any]], name: str
+    ) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
+        """Start Prometheus calls side by side, each with a status and call slot of its own."""
         parts = [SourceStatus() for _ in fetches]
         futures = [
-            self._calls.submit(part, "prometheus", fetch, f"prometheus steps {k}")
+            self._calls.submit(part, "prometheus", fetch, f"{name} {k}")
             for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
         ]
         return futures, parts
