@@ -97,8 +97,11 @@ class Refresh:
         status = {s: SourceStatus() for s in (*SOURCES, FORECAST)}
         before = self._request_counts()
         f_totals, parts = self._start_totals(end)
-        f_owner = self._calls.submit(
-            status["mongodb"], "mongodb", lambda: self._ownership(start, end)
+        span = (start.timestamp(), end.timestamp())
+        f_owner = self._calls.submit(  # each host's timeline, and the workspaces alive at the end
+            status["mongodb"],
+            "mongodb",
+            lambda: join.owned(self.ownership_source.workspaces(start, end), *span),
         )
         f_slots = self._calls.submit(
             status["carbon_intensity"],
@@ -123,7 +126,6 @@ class Refresh:
         steps = self._steps(end, *f_steps, status["prometheus"], deadline)
         usage = per_workspace = None
         if measured is not None and owners is not None and steps is not None:
-            span = (start.timestamp(), end.timestamp())
             usage, per_workspace = self._usage(
                 measured, owners, steps, reading, span, status["prometheus"]
             )
@@ -273,11 +275,6 @@ class Refresh:
         reason = "its values are too large to add up and price: a total is not finite"
         self.health.mark_down(status, "prometheus", reason)
         return None, None
-
-    def _ownership(self, start: datetime, end: datetime) -> Owned:
-        """Workspaces, each host's timeline and those alive at the end."""
-        batch = self.ownership_source.workspaces(start, end)
-        return join.owned(batch, start.timestamp(), end.timestamp())
 
     def _request_counts(self) -> dict[str, int]:
         return {
