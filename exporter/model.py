@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-if TYPE_CHECKING:  # for an annotation only: pricing imports this module
+if TYPE_CHECKING:  # for annotations only: pricing and embodied import this module
+    from exporter.embodied import EmbodiedModel
     from exporter.pricing import PowerModel
 
 UNATTRIBUTED = "unattributed"
@@ -221,6 +222,8 @@ class Snapshot:
     embodied_unconfigured: Mapping[str, int] = field(default_factory=dict)
     # machine_name -> the power model that priced its usage (the machine types in ``usage``)
     power_models: Mapping[str, PowerModel] = field(default_factory=dict)
+    # machine_name -> its embodied model, for those of ``power_models`` that have one
+    embodied_models: Mapping[str, EmbodiedModel] = field(default_factory=dict)
 
 
 class WorkspaceKey(NamedTuple):

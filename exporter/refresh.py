@@ -15,7 +15,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -97,8 +97,11 @@ class Refresh:
         status = {s: SourceStatus() for s in (*SOURCES, FORECAST)}
         before = self._request_counts()
         f_totals, parts = self._start_totals(end)
-        f_owner = self._calls.submit(
-            status["mongodb"], "mongodb", lambda: self._ownership(start, end)
+        span = (start.timestamp(), end.timestamp())
+        f_owner = self._calls.submit(  # each host's timeline, and the workspaces alive at the end
+            status["mongodb"],
+            "mongodb",
+            lambda: join.owned(self.ownership_source.workspaces(start, end), *span),
         )
         f_slots = self._calls.submit(
             status["carbon_intensity"],
@@ -123,7 +126,6 @@ class Refresh:
         steps = self._steps(end, *f_steps, status["prometheus"], deadline)
         usage = per_workspace = None
         if measured is not None and owners is not None and steps is not None:
-            span = (start.timestamp(), end.timestamp())
             usage, per_workspace = self._usage(
                 measured, owners, steps, reading, span, status["prometheus"]
             )
@@ -146,6 +148,7 @@ class Refresh:
     ) -> Snapshot:
         ci = self.config.carbon_intensity
         info, unmatched = self._joined(owners, measured)
+        machines = {k[1] for k in usage or {}}  # the machine types priced
         if forecast is None:
             forecast = self.intensity_source.cached_forecast(end)
         return Snapshot(
@@ -169,7 +172,10 @@ class Refresh:
             embodied_unconfigured=embodied.unconfigured(measured.usage, self.config.embodied)
             if measured is not None and usage is not None
             else {},
-            power_models={m: self.config.power_for(m) for m in sorted({k[1] for k in usage or {}})},
+            power_models={m: self.config.power_for(m) for m in machines},
+            embodied_models={
+                m: self.config.embodied[m] for m in machines & self.config.embodied.keys()
+            },
         )
 
     def _joined(
@@ -185,12 +191,7 @@ class Refresh:
     def _start_totals(self, end: datetime) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
         """Start Prometheus' window queries side by side, each with a status of its own."""
         fetches = self.usage_source.window_fetches(end, self.config.window_seconds)
-        parts = [SourceStatus() for _ in fetches]
-        futures = [
-            self._calls.submit(part, "prometheus", fetch, f"prometheus {k}")
-            for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
-        ]
-        return futures, parts
+        return self._side_by_side(fetches, "prometheus")
 
     def _measured(
         self,
@@ -219,9 +220,15 @@ class Refresh:
             return [], []
         window, step = self.config.window_seconds, self.config.prometheus.step_seconds
         fetches = self.usage_source.steps_fetches(list(handovers), end, window, step, handovers)
+        return self._side_by_side(fetches, "prometheus steps")
+
+    def _side_by_side(
+        self, fetches: Sequence[Callable[[], Any]], name: str
+    ) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
+        """Start Prometheus calls side by side, each with a status and call slot of its own."""
         parts = [SourceStatus() for _ in fetches]
         futures = [
-            self._calls.submit(part, "prometheus", fetch, f"prometheus steps {k}")
+            self._calls.submit(part, "prometheus", fetch, f"{name} {k}")
             for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
         ]
         return futures, parts
@@ -268,11 +275,6 @@ class Refresh:
         reason = "its values are too large to add up and price: a total is not finite"
         self.health.mark_down(status, "prometheus", reason)
         return None, None
-
-    def _ownership(self, start: datetime, end: datetime) -> Owned:
-        """Workspaces, each host's timeline and those alive at the end."""
-        batch = self.ownership_source.workspaces(start, end)
-        return join.owned(batch, start.timestamp(), end.timestamp())
 
     def _request_counts(self) -> dict[str, int]:
         return {

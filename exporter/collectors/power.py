@@ -6,8 +6,9 @@ Exposition produced (abridged)::
     # TYPE ada_carbon_power_watts gauge
     ada_carbon_power_watts{cloud_project_name="IDAaaS",facility="ISIS",\
 machine_name="Muon",mode="busy",user="aa123456"} 12.0
-    ada_carbon_power_model_info{busy_watts_per_core="12",idle_watts_per_core="1",\
-machine_name="Muon",pue="1"} 1.0
+    ada_carbon_power_model_info{busy_watts_per_core="12",embodied_cores="4",\
+embodied_lifetime_days="1460",embodied_server_cores="16",embodied_server_kgco2e="3504",\
+idle_watts_per_core="1",machine_name="Muon",pue="1"} 1.0
 
 The power is the energy of the window over its length, so a series that is exported
 throughout a range gives its joules as ``avg_over_time(ada_carbon_power_watts[R]) * R``
@@ -24,22 +25,28 @@ from prometheus_client.samples import Sample
 
 from exporter.collectors.base import WINDOW, AreaCollector, FamilySpec
 from exporter.collectors.usage import MODES, USAGE_LABELS, rounded
+from exporter.embodied import EmbodiedModel
 from exporter.model import GroupKey, Snapshot, Usage
 from exporter.pricing import PowerModel
 
-# The info family's labels: the machine type, then its model's parameters. A model with
-# more parameters (embodied emissions) appends its own to both.
-MODEL_LABELS = ("machine_name", "busy_watts_per_core", "idle_watts_per_core", "pue")
+# The info family's labels: the machine type, its power model's parameters, then its
+# embodied model's (empty for a machine type without one: never a guess).
+MODEL_LABELS = (
+    "machine_name",
+    *("busy_watts_per_core", "idle_watts_per_core", "pue"),
+    *("embodied_server_kgco2e", "embodied_cores", "embodied_server_cores"),
+    "embodied_lifetime_days",
+)
 
 
-def model_labels(machine: str, model: PowerModel) -> list[str]:
-    """The info series' label values for a machine type priced with ``model``."""
-    return [
-        machine,
-        f"{model.busy_watts_per_core:g}",
-        f"{model.idle_watts_per_core:g}",
-        f"{model.pue:g}",
-    ]
+def model_labels(machine: str, model: PowerModel, embodied: EmbodiedModel | None) -> list[str]:
+    """The info series' label values for a machine type priced with these models."""
+    power = (model.busy_watts_per_core, model.idle_watts_per_core, model.pue)
+    if embodied is None:
+        return [machine, *(f"{x:g}" for x in power), "", "", "", ""]
+    days = embodied.lifetime_seconds / 86400
+    parts = (embodied.server_kgco2e, embodied.cores, embodied.server_cores, days)
+    return [machine, *(f"{x:g}" for x in (*power, *parts))]
 
 
 class PowerCollector(AreaCollector):
@@ -62,8 +69,10 @@ class PowerCollector(AreaCollector):
         "model": FamilySpec(
             "ada_carbon_power_model_info",
             "The power model that priced each machine type's usage in the window: watts per "
-            "CPU core busy and idle, and the PUE (power.* and power.machines in exporter.yaml). "
-            "Always 1; one series per machine type in the usage families.",
+            "CPU core busy and idle, and the PUE (power.* and power.machines in exporter.yaml); "
+            "the embodied model's server kgCO2e, cores, server cores and lifetime in days "
+            "(embodied.machines; empty without one). Always 1; one series per machine type in "
+            "the usage families.",
             MODEL_LABELS,
         ),
     }
@@ -72,7 +81,8 @@ class PowerCollector(AreaCollector):
         if snap is None or snap.usage is None:
             return
         for machine, model in snap.power_models.items():
-            families["model"].add_metric(model_labels(machine, model), 1.0)
+            embodied = snap.embodied_models.get(machine)
+            families["model"].add_metric(model_labels(machine, model, embodied), 1.0)
         _rates(families, snap.usage, snap.window_seconds)
 
 

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry
 from exporter.collectors import AdaCarbonCollector
 from exporter.collectors.power import MODEL_LABELS
 from exporter.config import Config, IntensityConfig
+from exporter.embodied import EmbodiedModel
 from exporter.methodology import Method, intensity_text, lines, method_of
 from exporter.pricing import PowerModel
 from exporter.refresh import Refresh
@@ -70,8 +71,24 @@ def test_one_model_info_series_per_machine_type_priced_with_its_own_model():
     registry = registry_of(config, src, StubOwnership([]))
     info = samples(registry, "ada_carbon_power_model_info")
     assert {tuple(dict(k)[name] for name in MODEL_LABELS): v for k, v in info.items()} == {
-        ("Muon", "12", "1", "1"): 1.0,
-        ("SANS", "15", "1.5", "1.2"): 1.0,
+        ("Muon", "12", "1", "1", "", "", "", ""): 1.0,
+        ("SANS", "15", "1.5", "1.2", "", "", "", ""): 1.0,
+    }
+
+
+def test_the_model_info_names_the_embodied_model_of_a_machine_type_that_has_one():
+    src = StubUsage(
+        [
+            usage(busy=100.0, idle=100.0),
+            usage("172.16.100.51", machine="SANS", busy=100.0, idle=100.0),
+        ]
+    )
+    model = EmbodiedModel(server_kgco2e=3504.0, cores=4, server_cores=16)
+    registry = registry_of({"embodied": {"Muon": model}}, src, StubOwnership([]))
+    info = samples(registry, "ada_carbon_power_model_info")
+    assert {tuple(dict(k)[name] for name in MODEL_LABELS): v for k, v in info.items()} == {
+        ("Muon", "12", "1", "1", "3504", "4", "16", "1460"): 1.0,
+        ("SANS", "12", "1", "1", "", "", "", ""): 1.0,
     }
 
 
