@@ -37,7 +37,6 @@ from exporter.model import (
     SourceStatus,
     Usage,
     UsageStep,
-    WorkspaceInfo,
     WorkspaceKey,
 )
 from exporter.sources import IntensitySource, OwnershipSource, UsageSource
@@ -147,7 +146,7 @@ class Refresh:
         split: Mapping[str, Sequence[float]],
     ) -> Snapshot:
         ci = self.config.carbon_intensity
-        info, unmatched = self._joined(owners, measured)
+        info, unmatched = join.joined(owners, measured, self.config.workspace_info)
         machines = {k[1] for k in usage or {}}  # the machine types priced
         if forecast is None:
             forecast = self.intensity_source.cached_forecast(end)
@@ -158,13 +157,9 @@ class Refresh:
             sources={s: _served(s, status) for s in SOURCES},
             intensity=reading,
             usage=usage,
-            workspaces=owners.by_tag_state if owners is not None else None,
             workspace_info=info,
-            skipped={("workspaces", r): n for r, n in owners.batch.skipped.items()}
-            if owners is not None
-            else {},
             unmatched_hosts=unmatched,
-            conflicted_hosts=len(owners.timelines.conflicted_hosts) if owners is not None else 0,
+            **_of_owners(owners),
             split_hosts=len(split),
             outlook=outlook(
                 forecast, end.timestamp(), ci.greenest_window_seconds, ci.working_hours
@@ -177,16 +172,6 @@ class Refresh:
                 m: self.config.embodied[m] for m in machines & self.config.embodied.keys()
             },
         )
-
-    def _joined(
-        self, owners: Owned | None, measured: Measured | None
-    ) -> tuple[tuple[WorkspaceInfo, ...], dict[str, int]]:
-        """The workspaces alive with their host's group, and the hosts seen on one side only."""
-        if owners is None or measured is None:
-            # Each workspace's group is Prometheus': without it the series would be wrong.
-            return (), {}
-        info = join.workspace_info(owners, measured) if self.config.workspace_info else ()
-        return info, join.unmatched(owners, measured)
 
     def _start_totals(self, end: datetime) -> tuple[list[cf.Future[Any]], list[SourceStatus]]:
         """Start Prometheus' window queries side by side, each with a status of its own."""
@@ -282,6 +267,17 @@ class Refresh:
             "mongodb": self.ownership_source.requests,
             "carbon_intensity": self.intensity_source.requests,
         }
+
+
+def _of_owners(owners: Owned | None) -> dict[str, Any]:
+    """The snapshot's fields read from MongoDB's answer alone (none without it)."""
+    if owners is None:
+        return {"workspaces": None, "skipped": {}, "conflicted_hosts": 0}
+    return {
+        "workspaces": owners.by_tag_state,
+        "skipped": {("workspaces", r): n for r, n in owners.batch.skipped.items()},
+        "conflicted_hosts": len(owners.timelines.conflicted_hosts),
+    }
 
 
 def _handovers(measured: Measured | None, owners: Owned | None) -> dict[str, list[float]]:

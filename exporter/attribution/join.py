@@ -86,3 +86,13 @@ def unmatched(o: Owned, m: Measured) -> dict[str, int]:
         "prometheus": len(m.groups.keys() - o.timelines.by_host.keys()),
         "unparseable_instance": m.unparseable,
     }
+
+
+def joined(
+    o: Owned | None, m: Measured | None, with_info: bool = True
+) -> tuple[tuple[WorkspaceInfo, ...], dict[str, int]]:
+    """:func:`workspace_info` (if asked for) and :func:`unmatched`; nothing without both
+    answers, as each workspace's group is Prometheus': without it a series would be wrong."""
+    if o is None or m is None:
+        return (), {}
+    return (workspace_info(o, m) if with_info else ()), unmatched(o, m)
