@@ -186,11 +186,14 @@ class WorkingHours:
     end_minute: int = 17 * 60
 
     def contains(self, start: float, end: float) -> bool:
-        """True when the interval [start, end) (unix seconds) lies within one day's hours."""
-        lo, hi = datetime.fromtimestamp(start, UK), datetime.fromtimestamp(end, UK)
-        lo_min = lo.hour * 60 + lo.minute
-        hi_min = hi.hour * 60 + hi.minute + (1440 if hi.date() != lo.date() else 0)
-        return self.start_minute <= lo_min and hi_min <= self.end_minute
+        """True when the interval [start, end) (unix seconds) lies within one day's hours.
+
+        Judged by the UK time of its start and its length, not by the wall clock at its
+        end, which a clock change moves: 2026-10-25 00:30-01:00Z is 01:30-02:00 BST.
+        """
+        local = datetime.fromtimestamp(start, UK)
+        first = local.hour * 60 + local.minute + local.second / 60
+        return self.start_minute <= first and first + (end - start) / 60 <= self.end_minute
 
 
 def parse_working_hours(text: object) -> WorkingHours:

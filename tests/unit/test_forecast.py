@@ -86,6 +86,36 @@ def test_working_hours_on_the_day_the_clocks_go_forward() -> None:
     assert not hours.contains(ts("2026-03-29T16:00Z"), ts("2026-03-29T16:30Z"))
 
 
+def test_custom_hours_judge_a_slot_by_its_uk_start_across_both_clock_changes() -> None:
+    """Each slot is [start, start + 30 min) in UK time; the wall clock at its end is not."""
+    # 2026-10-25 01:00Z: BST ends, so 00:30-01:00Z is 01:30-02:00 BST, after 01:00.
+    assert not parse_working_hours("00:30-01:00").contains(
+        ts("2026-10-25T00:30Z"), ts("2026-10-25T01:00Z")
+    )
+    assert parse_working_hours("01:30-02:00").contains(
+        ts("2026-10-25T00:30Z"), ts("2026-10-25T01:00Z")
+    )
+    # Then 01:00-01:30Z is 01:00-01:30 GMT.
+    assert parse_working_hours("00:30-01:30").contains(
+        ts("2026-10-25T01:00Z"), ts("2026-10-25T01:30Z")
+    )
+    # 2026-03-29 01:00Z: BST starts, so 00:30-01:00Z is 00:30-01:00 GMT, not to 02:00.
+    assert parse_working_hours("00:00-01:30").contains(
+        ts("2026-03-29T00:30Z"), ts("2026-03-29T01:00Z")
+    )
+    assert not parse_working_hours("00:00-01:30").contains(
+        ts("2026-03-29T01:00Z"),
+        ts("2026-03-29T01:30Z"),  # 02:00-02:30 BST
+    )
+    # The default 08:00-17:00 is unaffected on either day.
+    for day, offset in (("2026-03-29", 1), ("2026-10-25", 0)):
+        first, last = f"{day}T{8 - offset:02d}:00Z", f"{day}T{16 - offset:02d}:30Z"
+        assert WorkingHours().contains(ts(first), ts(first) + HALF_HOUR)
+        assert WorkingHours().contains(ts(last), ts(last) + HALF_HOUR)
+        assert not WorkingHours().contains(ts(last) + HALF_HOUR, ts(last) + 2 * HALF_HOUR)
+        assert not WorkingHours().contains(ts(first) - HALF_HOUR, ts(first))
+
+
 @pytest.mark.parametrize(
     ("text", "minutes"),
     [("08:00-17:00", (480, 1020)), ("7:30-16:00", (450, 960)), ("00:00-24:00", (0, 1440))],
