@@ -14,15 +14,15 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import pairwise
 
 from exporter.demo.fleet import DemoFleet, DemoHost, DemoTenure, stable_unit
+from exporter.grid import FORECAST_SECONDS, SLOT_SECONDS, slot_starts
 from exporter.model import HostUsage, IntensitySlot, UsageStep, Workspace, WorkspaceBatch
 
 __all__ = ["DemoFleet", "DemoHost", "DemoIntensity", "DemoOwnership", "DemoTenure", "DemoUsage"]
 
-_SLOT = 1800
 # A UK-like grid day (hour UTC, gCO2/kWh): low overnight, solar dip, early-evening peak.
 _GRID_DAY: tuple[tuple[float, float], ...] = (
     (0, 140),
@@ -202,20 +202,17 @@ class DemoIntensity:
         return self.cached(start, end)
 
     def cached(self, start: datetime, end: datetime) -> list[IntensitySlot]:
-        """Same as :meth:`slots` but, like a cache hit, not counted as a request."""
-        lo, hi = _seconds(start), _seconds(end)
+        """Same as :meth:`slots` but, like a cache hit, not counted as a request.
+
+        The half hours are the real adapter's (:func:`exporter.grid.slot_starts`), so a
+        window ending on a boundary also gets the slot starting there, its current one.
+        """
         now = self._clock()
-        first = math.floor(lo / _SLOT) * _SLOT
-        out = []
-        for slot in range(first, max(first + _SLOT, math.ceil(hi / _SLOT) * _SLOT), _SLOT):
-            value = float(round(self._gco2(slot + _SLOT / 2, slot)))
-            index = next((name for top, name in _BANDS if value < top), "very high")
-            out.append(IntensitySlot(slot, slot + _SLOT, value, slot + _SLOT <= now, index))
-        return out
+        return [self._slot(s, now) for s in slot_starts(start, end)]
 
     def forecast(self, at: datetime, window_start: datetime | None = None) -> list[IntensitySlot]:
         """The 48 h from the half hour containing ``at``; counted as one request per half hour."""
-        first = math.floor(_seconds(at) / _SLOT) * _SLOT
+        first = slot_starts(at, at)[0]
         if first != self._forecast_from:  # like the real adapter's per-half-hour cache
             self._forecast_from = first
             self.requests += 1
@@ -223,9 +220,14 @@ class DemoIntensity:
 
     def cached_forecast(self, at: datetime) -> list[IntensitySlot]:
         """Same as :meth:`forecast`, never counted as a request."""
-        first = math.floor(_seconds(at) / _SLOT) * _SLOT
-        stop = datetime.fromtimestamp(first + 48 * 3600, timezone.utc)
-        return self.cached(datetime.fromtimestamp(first, timezone.utc), stop)
+        first, now = slot_starts(at, at)[0], self._clock()
+        return [self._slot(s, now) for s in range(first, first + FORECAST_SECONDS, SLOT_SECONDS)]
+
+    def _slot(self, start: int, now: float) -> IntensitySlot:
+        value = float(round(self._gco2(start + SLOT_SECONDS / 2, start)))
+        index = next((name for top, name in _BANDS if value < top), "very high")
+        end = start + SLOT_SECONDS
+        return IntensitySlot(start, end, value, end <= now, index)
 
     def _gco2(self, t: float, slot: int) -> float:
         hour = (t % 86400) / 3600

@@ -9,8 +9,12 @@ import pytest
 
 from exporter.attribution.hosts import host_key
 from exporter.attribution.timelines import owned_from, owner_of
+from exporter.config import Config, with_demo
+from exporter.config.settings import IntensityConfig
 from exporter.demo import DemoFleet, DemoIntensity, DemoOwnership, DemoUsage
+from exporter.grid import IntensityState, slot_starts
 from exporter.model import Workspace
+from exporter.sources.build import build_refresh
 
 T = datetime(2025, 6, 10, 14, 7, 13, tzinfo=timezone.utc)  # a Tuesday afternoon, off the minute
 HOUR = timedelta(hours=1)
@@ -181,3 +185,24 @@ def test_intensity_slots_are_actual_only_once_they_have_ended() -> None:
 def test_naive_datetimes_are_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         DemoUsage(DemoFleet()).window_usage(datetime(2025, 6, 10, 14, 0), 3600)
+
+
+def test_the_current_intensity_at_a_half_hour_boundary_is_the_half_hour_starting_there() -> None:
+    """As for the real adapter: a window ending at 12:00 is priced with the slot 12:00-12:30
+    as its current intensity, not the half hour that just ended (one rule, ``slot_starts``)."""
+    noon = datetime(2025, 6, 10, 12, 0, tzinfo=timezone.utc)
+    demo = DemoIntensity(clock=lambda: noon.timestamp())
+    slots = demo.slots(noon - HOUR, noon)
+    assert [s.start for s in slots] == slot_starts(noon - HOUR, noon)
+    starting, ended = demo.slots(noon, noon + HOUR)[0], slots[-2]
+    assert (starting.start, ended.end) == (noon.timestamp(), noon.timestamp())
+    assert starting.gco2_per_kwh != ended.gco2_per_kwh
+    reading = IntensityState(IntensityConfig()).read(slots, demo, noon - HOUR, noon, up=True)
+    assert reading.current == starting.gco2_per_kwh
+    # The whole demo exporter, as a scrape at 12:00 serves it.
+    engine = build_refresh(with_demo(Config()))
+    try:
+        snap = engine.snapshot(noon, with_forecast=False)
+    finally:
+        engine.close()
+    assert snap.intensity.current == starting.gco2_per_kwh
