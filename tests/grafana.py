@@ -9,7 +9,9 @@ and 11 do it for the Prometheus data source:
   any other variable is inserted as it is;
 - ``$__interval`` is the time range over the panel's max data points, rounded to
   one of Grafana's steps, and at least the panel's min interval; ``$__range`` is
-  the time range in whole seconds (``30s``), ``$__range_s`` the same number alone;
+  the time range in whole seconds, rounded (``30s``), ``$__range_s`` the same number
+  alone, ``$__range_ms`` the exact milliseconds, ``$__from`` and ``$__to`` its ends in
+  unix milliseconds (see :func:`time_range`);
 - a range query's start and end are aligned down to a multiple of its step, so the
   points fall on whole hours and days (in UTC, the time zone used here); an instant
   query is evaluated at the end of the time range.
@@ -101,6 +103,19 @@ def format_value(variable: Mapping[str, Any], selected: list[str] | None) -> str
 def interpolate(text: str, values: Mapping[str, str]) -> str:
     """Replace $name and ${name}; an unknown variable raises KeyError."""
     return _VARIABLE.sub(lambda m: values[m.group(1) or m.group(2)], text)
+
+
+def time_range(start: float, end: float) -> dict[str, str]:
+    """The variables of the time range [start, end] (unix seconds, to the millisecond)."""
+    from_ms, to_ms = round(start * 1000), round(end * 1000)
+    seconds = (to_ms - from_ms + 500) // 1000  # Go's math.Round of the seconds
+    return {
+        "__from": str(from_ms),
+        "__to": str(to_ms),
+        "__range": f"{seconds}s",
+        "__range_s": str(seconds),
+        "__range_ms": str(to_ms - from_ms),
+    }
 
 
 def align_down(t: float, step: float) -> float:

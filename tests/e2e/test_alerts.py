@@ -7,11 +7,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from exporter.config import Config, parse_duration
 from tests.harness.fixtures import require_binaries
+from tests.harness.prometheus import PrometheusServer, write_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "ada-carbon-alerts.yml"
@@ -84,3 +86,46 @@ def test_the_example_scrape_job_fits_the_exporter_budget_and_the_alerts():
     assert f'job="{job["job_name"]}"' in down["expr"]
     assert ALERTS.name in config["rule_files"]
     assert BUDGETS.name in config["rule_files"]
+
+
+# The alerts that total 1 h windows over a range, and that range in seconds.
+WINDOW_TOTALS = {"AdaCarbonAttributionCoverageLow": 6 * 3600, "AdaCarbonGroupMostlyIdle": 86400}
+HOUR_0 = 1769904000  # 2026-02-01T00:00:00Z, the first window's end
+# One exporter, one group: the window ending at HOUR_0 is idle and mostly nobody's, every
+# later one 1 J busy and someone's. With it, both ratios cross their thresholds (over 6 h,
+# 1000 / 1905 unattributed; over 24 h, 900 / 923 idle); without it, both are 0.
+BOUNDARY_SERIES = {
+    (("user", "unattributed"), ("mode", "idle")): 1000.0,
+    (("user", "aa123456"), ("mode", "idle")): 900.0,
+    (("user", "aa123456"), ("mode", "busy")): 0.0,
+}
+
+
+@pytest.mark.prometheus
+def test_each_alerts_total_takes_range_over_1h_windows_at_every_instant(tmp_path):
+    """At t, the windows ending in (t + 1 s - RANGE, t + 1 s]: the first window is in only at
+    RANGE - 1.001 s, not at RANGE - 1 s, where a closed range of the whole RANGE has it too."""
+    assert {r["alert"] for r in alert_rules() if "sum_over_time(" in r["expr"]} == set(
+        WINDOW_TOTALS
+    )
+    require_binaries("prometheus")
+    labels = {"job": "ada-carbon", "instance": "a:9877", "cloud_project_name": "IDAaaS",
+              "machine_name": "Muon", "facility": "ISIS"}  # fmt: skip
+    lines = ["# TYPE ada_carbon_energy_joules gauge"]
+    for extra, first in BOUNDARY_SERIES.items():
+        rendered = ",".join(f'{k}="{v}"' for k, v in {**labels, **dict(extra)}.items())
+        for hour in range(30):
+            value = first if hour == 0 else (1.0 if dict(extra)["mode"] == "busy" else 0.0)
+            lines.append(f"ada_carbon_energy_joules{{{rendered}}} {value} {HOUR_0 + hour * 3600}")
+    write_blocks("\n".join(lines) + "\n", tmp_path / "data")
+    with PrometheusServer(tmp_path / "data") as server:
+        for rule in alert_rules():
+            if rule["alert"] not in WINDOW_TOTALS:
+                continue
+            for dt in (-1.001, -1.0, -0.001, 0.0, 0.001):
+                at = HOUR_0 + WINDOW_TOTALS[rule["alert"]] + dt
+                params = {"query": rule["expr"], "time": f"{at:.3f}"}
+                body = httpx.get(f"{server.url}/api/v1/query", params=params, timeout=30).json()
+                assert body["status"] == "success", body
+                fires = bool(body["data"]["result"])
+                assert fires == (dt == -1.001), (rule["alert"], dt, body["data"]["result"])

@@ -76,9 +76,18 @@ EDGES = (
 )
 NOW = D2.timestamp() + 90  # the dashboards' "now": 90 s after the last scrape
 RANGE = 86400.0  # the dashboards' time range: the last day
+DAY = 86400.0
 SCRAPE_INTERVAL = 15.0  # the data source's default, Grafana's smallest step
 SCRAPE_LABELS = {"job": "ada-carbon", "instance": "ada-carbon-exporter:9877"}
 SELECTIONS = ("all", "one")
+# The instants around an hour's end the idiom is checked at (docs/reports.md), from D2.
+BOUNDARY_INSTANTS = {
+    "23:59:58.999": -1.001,
+    "23:59:59.000": -1.0,
+    "23:59:59.999": -0.001,
+    "00:00:00.000": 0.0,
+    "00:00:00.001": 0.001,
+}
 DS = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
 HELD_NOW = (
     'ada_carbon_workspace_info{cloud_project_name=~"$cloud_project_name", '
@@ -144,7 +153,7 @@ def test_template_variables_are_chained_label_values(name):
         for before in chain[:i]:
             assert f'{before}=~"${before}"' in v["definition"]
     used = {n for t in grafana.targets(DASHBOARDS[name]) for n in re.findall(r"\$(\w+)", t.expr)}
-    assert used - {"__interval", "__range", "__range_s"} <= set(variables)
+    assert used - {"__interval", "__range", "__range_s", "__range_ms", "__from"} <= set(variables)
 
 
 # A rate's total over the range: the sum of the series first (so that series that come
@@ -157,10 +166,29 @@ POWER_OVER_THE_RANGE = re.compile(
 )
 
 
+# The idiom over the dashboard's time range [from, to] (docs/operations.md): $__range
+# cannot be made 1 ms short, so the hours after $__from + 1 s are kept by a filter, which
+# leaves the start out on every engine.
+RANGE_TOTAL = re.compile(
+    r"sum_over_time\(\(ada_carbon_\w+\{[^{}]*\} and on \(\) vector\(time\(\)\) > "
+    r"\$__from / 1000 \+ 1\)\[\$\{__range_ms\}ms:1h\] offset -1s\)"
+)
+DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
+
+
+def milliseconds(duration: str) -> int:
+    """A PromQL duration such as ``23h59m59s999ms`` in milliseconds."""
+    m = DURATION.fullmatch(duration)
+    assert m and duration, duration
+    d, h, mi, s, ms = (int(g or 0) for g in m.groups())
+    return (((d * 24 + h) * 60 + mi) * 60 + s) * 1000 + ms
+
+
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
 def test_totals_take_one_window_per_hour(target):
-    """Usage is only ever summed over time as 1 h windows, one per hour, ranges (a, b];
-    or, from the power, as the mean of a sum over the range times its length."""
+    """Usage is only ever summed over time as 1 h windows, one per hour, ranges (a, b]
+    at every instant; or, from the power, as the mean of a sum over the range times its
+    length."""
     expr = target.expr
     ranges = re.findall(r"\[([^\]]*)\]", expr)
     if POWER_FAMILIES.search(expr) and ranges:
@@ -168,11 +196,19 @@ def test_totals_take_one_window_per_hour(target):
         assert 'user=~"$user"' not in expr, "a user's series comes and goes: never averaged"
         return
     assert all(re.fullmatch(r"[^:]+:1h", r) for r in ranges), "a range that is not [RANGE:1h]"
-    # -1s turns Prometheus 2.x's [t-RANGE, t] into (t-RANGE, t], also when Grafana ends a
-    # range at hh:59:59.999 with $__range rounded to whole hours.
+    # -1s: a range ending in the last second of an hour (hh:59:59, hh:59:59.999) has it.
     assert len(re.findall(r":1h\] offset -1s\)", expr)) == len(ranges)
     assert expr.count("sum_over_time(") == len(ranges)
+    if "__range" in expr:
+        # Instant, at the end of the dashboard's range: $__from is the dashboard's start.
+        assert target.instant and not target.time_from
+        assert len(RANGE_TOTAL.findall(expr)) == len(ranges), expr
+    literal = [r[:-3] for r in ranges if "$" not in r]
+    # Prometheus 2.x ranges include both ends: 1 ms short, [t - RANGE + 1ms, t] is (t - RANGE, t].
+    assert all(milliseconds(r) % 3_600_000 == 3_599_999 for r in literal), expr
     if "$__interval" in expr:
+        # Evaluated at multiples of its whole-hour step, where [t+1s-RANGE, t+1s] holds
+        # no whole hour at either end: the same hours as the half-open range.
         # A bar shows the period starting at its timestamp: windows read one period ahead.
         assert expr.count("[$__interval:1h]") == expr.count(" offset -$__interval)[")
         custom = target.panel["fieldConfig"]["defaults"].get("custom", {})
@@ -401,17 +437,21 @@ class Result:
     series: list[tuple[dict[str, str], list[tuple[float, float]]]]
 
 
-def run(url: str, target: Target, values: dict[str, str], at: float = NOW) -> Result:
-    """The query as Grafana sends it; an instant query at ``at`` (the range's end)."""
+def run(
+    url: str, target: Target, values: dict[str, str], at: float = NOW, since: float | None = None
+) -> Result:
+    """The query as Grafana sends it; an instant query at ``at``, the end of the time range
+    [since, at] (by default the panel's span: the last day)."""
     span = target.time_from or RANGE
     start = NOW - span
     min_interval = parse_duration(target.min_interval) if target.min_interval else SCRAPE_INTERVAL
     step = grafana.interval(span, min_interval, target.max_data_points)
-    builtins = {
-        "__interval": grafana.format_interval(step),
-        "__range": f"{span:.0f}s",
-        "__range_s": f"{span:.0f}",
-    }
+    time_range = (
+        grafana.time_range(at - span if since is None else since, at)
+        if target.instant
+        else grafana.time_range(start, NOW)
+    )
+    builtins = {"__interval": grafana.format_interval(step), **time_range}
     expr = grafana.interpolate(target.expr, {**values, **builtins})
     if target.instant:
         data = _get(url, "/api/v1/query", {"query": expr, "time": at})
@@ -477,13 +517,40 @@ def test_carbon_by_facility_is_the_sum_of_the_hours_in_the_range(scenario, selec
     assert by_label(run(scenario.url, target, values), "facility") == pytest.approx(
         expected, rel=1e-9
     )
-    # Evaluated exactly on the hour (as Grafana before 10.1 and rules may), and at the
-    # 23:59:59.999 that ends Grafana's "Yesterday" (whose $__range is still 86400s).
-    for at in (D2.timestamp(), D2.timestamp() - 0.001):
-        got = by_label(run(scenario.url, target, values, at=at), "facility")
-        assert got == pytest.approx(expected, rel=1e-9), at
     # 24 whole hours, not the 48 overlapping windows Prometheus holds.
     assert len([e for e in scenario.snapshots if NOW - RANGE < e <= NOW and e % 3600 == 0]) == 24
+
+
+# Grafana time ranges [from, to] around D1's last second: "Last 24 hours" with "now" at
+# each instant around midnight, "Yesterday" (to 23:59:59.999, $__range rounded to 86400s)
+# and D1 picked on the calendar (to 23:59:59, $__range 86399s).
+D2_S = D2.timestamp()
+GRAFANA_RANGES = {
+    **{
+        f"last 24 h at {label}": (D2_S + dt - DAY, D2_S + dt)
+        for label, dt in BOUNDARY_INSTANTS.items()
+    },
+    "yesterday": (D1.timestamp(), D2_S - 0.001),
+    "a calendar day": (D1.timestamp(), D2_S - 1),
+}
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("name", GRAFANA_RANGES)
+def test_a_panel_over_any_time_range_sums_the_hours_ending_in_it(scenario, selections, name):
+    """The windows ending in (from + 1 s, to + 1 s]: 24 of them for a day, at every instant."""
+    target = panel_target("ada-carbon-overview", "Carbon by facility")
+    since, at = GRAFANA_RANGES[name]
+    got = by_label(
+        run(scenario.url, target, selections[target.dashboard, "all"].values, at, since), "facility"
+    )
+    ends = [e for e in scenario.snapshots if since + 1 < e <= at + 1 and e % 3600 == 0]
+    assert len(ends) == 24
+    expected = {
+        f: scenario.total(since + 1, at + 1, grams, lambda k, f=f: k[2] == f)
+        for f in {k[2] for e in ends for k in scenario.snapshots[e].usage or {}}
+    }
+    assert got == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.prometheus
@@ -596,14 +663,14 @@ def test_calendar_rows_are_the_days_of_the_week(scenario, selections):
 
 # ---------------------------------------------------------------- the README's PromQL
 
-DAY = 86400.0
 JANUARY_END = datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp()  # the README's @ 1769904000
 # An example's answer at an evaluation time: result labels (their values in label-name
 # order) to value.
 Expected = Callable[[Scenario, float], dict[tuple[str, ...], float]]
-# Where the README examples are evaluated: as the dashboards' "now", and on the hour,
-# where [RANGE:1h] without offset -1s would take one window too many on Prometheus 2.x.
-README_AT = {"now": NOW, "on the hour": D2.timestamp()}
+# Where the README examples are evaluated: as the dashboards' "now", and at each instant
+# around the hour: [RANGE:1h] offset -1s takes one window too many at 23:59:59.000 on
+# Prometheus 2.x, [RANGE - 1ms:1h] offset -1s one too few at 23:59:58.999 on 3.x.
+README_AT = {"now": NOW, **{f"at {k}": D2.timestamp() + dt for k, dt in BOUNDARY_INSTANTS.items()}}
 
 
 def readme_queries() -> list[tuple[str, str]]:
@@ -712,16 +779,25 @@ def test_readme_promql_returns_data(scenario, comment, query):
     assert values and all(math.isfinite(v) for v in values), result.expr
 
 
+# Each example at each instant; but a constant (the equivalency grams) is read at t itself,
+# within the 5-minute lookback, and the scenario is scraped every 30 minutes, up to D2.
+README_CASES = [
+    pytest.param(comment, query, at, id=f"{comment}-{at}")
+    for comment, query in README_QUERIES
+    for at in README_AT
+    if "ada_carbon_equivalency_grams" not in query or README_AT[at] >= D2.timestamp()
+]
+
+
 @pytest.mark.prometheus
-@pytest.mark.parametrize("at", README_AT)
-@pytest.mark.parametrize(("comment", "query"), README_QUERIES, ids=[c for c, _ in README_QUERIES])
+@pytest.mark.parametrize(("comment", "query", "at"), README_CASES)
 def test_readme_promql_equals_the_scenarios_answer(scenario, comment, query, at):
-    """Each README example answers what the snapshots say it should, also on the hour."""
+    """Each README example at t sums the windows ending in (t + 1 s - RANGE, t + 1 s]."""
     result = _readme_query(scenario, query, README_AT[at])
     got = {
         tuple(v for _, v in sorted(labels.items())): points[0][1]
         for labels, points in result.series
     }
-    expected = README_EXPECTED[comment](scenario, README_AT[at])
+    expected = README_EXPECTED[comment](scenario, README_AT[at] + 1)
     assert expected and all(v > 0 for v in expected.values()), comment
     assert got == pytest.approx(expected, rel=1e-9), result.expr
