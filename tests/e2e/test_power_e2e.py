@@ -3,7 +3,7 @@
 A day of the demo fleet, scraped every 5 minutes (each sample the trailing hour's
 mean), is backfilled with ``backfill`` and promtool. Over that day,
 ``avg_over_time(…power…[1d]) * 86400`` is compared with the day's energy, the 24
-non-overlapping windows summed (``sum_over_time(…[1d:1h] offset -1s)``): within 1 %
+non-overlapping windows summed (``sum_over_time(…[23h59m59s999ms:1h] offset -1s)``): within 1 %
 for each facility and the fleet; for any one series, off by no more than one window's
 energy at either end of the day (each sample is the hour *before* it). With 15 minutes
 of scrapes missed at 11:00 the average stays within 1 %, where the stepped sum loses
@@ -35,7 +35,7 @@ MISSED = (  # the scrapes ending in (10:45, 11:00]: the stepped sum's 11:00 samp
     datetime(2026, 1, 28, 11, tzinfo=timezone.utc).timestamp(),
 )
 LABELS = "cloud_project_name, machine_name, facility, user, mode"
-WINDOWS = "sum_over_time(ada_carbon_energy_joules[1d:1h] offset -1s)"
+WINDOWS = "sum_over_time(ada_carbon_energy_joules[23h59m59s999ms:1h] offset -1s)"
 ALL_DAY = f"count_over_time(ada_carbon_power_watts[1d]) == {SAMPLES}"
 Key = tuple[tuple[str, str], ...]
 
