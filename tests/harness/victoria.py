@@ -21,8 +21,8 @@ import httpx
 from tests.harness.prometheus import free_port, spawn_logged, stop_process, wait_ready
 
 BINARIES = ("victoria-metrics", "vmalert")
-# Samples sent per import request: large enough to be quick, small enough to stream.
-_IMPORT_BATCH = 50_000
+# Lines per chunk of the streamed import body.
+_CHUNK_LINES = 2_000
 
 
 def binaries_available() -> bool:
@@ -114,29 +114,29 @@ class VictoriaMetricsServer:
     def load(self, openmetrics: str | Iterable[str]) -> int:
         """Import OpenMetrics text (or its lines, e.g. an open file); return the samples sent.
 
-        Then makes them visible to queries at once (`force_flush`) and drops any cached
-        query results, which would not know of them.
+        Streamed in one request, so a file of any size costs little memory. Then makes
+        the samples visible to queries at once and drops any cached query results.
         """
         lines = openmetrics.splitlines() if isinstance(openmetrics, str) else openmetrics
         sent = 0
-        with httpx.Client(timeout=120.0) as client:
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal sent
             batch: list[str] = []
             for line in import_lines(lines):
                 batch.append(line)
-                if len(batch) == _IMPORT_BATCH:
-                    sent += self._post(client, batch)
-            sent += self._post(client, batch)
+                if len(batch) == _CHUNK_LINES:
+                    sent += len(batch)
+                    yield "".join(batch).encode()
+                    batch.clear()
+            sent += len(batch)
+            yield "".join(batch).encode()
+
+        with httpx.Client(timeout=600.0) as client:
+            url = f"{self.url}/api/v1/import/prometheus"
+            client.post(url, content=chunks()).raise_for_status()
         self.settle()
         return sent
-
-    def _post(self, client: httpx.Client, batch: list[str]) -> int:
-        if batch:
-            body = "".join(batch).encode()
-            response = client.post(f"{self.url}/api/v1/import/prometheus", content=body)
-            response.raise_for_status()
-        count = len(batch)
-        batch.clear()
-        return count
 
     def settle(self) -> None:
         """Make every sample received so far searchable and forget cached query results."""
