@@ -443,3 +443,29 @@ def test_the_benchmark_s_tier_runs_on_victoriametrics(tmp_path):
     # Measured: raw 0.27 %, recording rules 0.32 %, old 0.28 % (Prometheus 0.22, 0.48, 0.22).
     for path in ("raw", "recording_rules", "old"):
         assert agreement[f"{path}_vs_truth"] < 0.01, path
+
+
+def live_windows() -> str:
+    """Four hours of a gauge scraped every minute: one series throughout, one (10 g) that
+    stops 31 minutes before a whole hour, as a user's series does when they leave."""
+    lines = ["# TYPE ada_carbon_emissions_grams gauge"]
+    for minute in range(4 * 60 + 1):
+        t = BACKFILL_END - 4 * 3600 + minute * 60 + 7
+        lines.append(f'ada_carbon_emissions_grams{{user="stays"}} 1 {t}')
+        if 30 <= minute < 90:
+            lines.append(f'ada_carbon_emissions_grams{{user="leaves"}} 10 {t}')
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("documented", [True, False])
+def test_live_windows_of_a_series_that_stopped_count_once_only_with_the_documented_flags(
+    documented, start_vm
+):
+    flags = documented_flags() if documented else ()
+    server = start_vm(live_windows(), rules_step="", flags=flags)
+    hours = 3  # the windows ending at the last three whole hours: "stays" only, 1 g each
+    query = f"sum(sum_over_time(ada_carbon_emissions_grams[{hours}h:1h] offset -1s))"
+    body = httpx.get(server.url + "/api/v1/query", params={"query": query, "time": BACKFILL_END})
+    total = float(body.json()["data"]["result"][0]["value"][1])
+    # On the defaults the lookback of a subquery's step (1 h) finds the stopped series.
+    assert total == (3.0 if documented else 13.0)
