@@ -42,14 +42,14 @@ def max_deviation(energy: dict[str, float], reference: dict[str, float]) -> floa
 def table(result: dict[str, Any]) -> str:
     """The results as a Markdown table (medians), with the agreement and speed-up below."""
     lines = [
-        "| tier | path | requests p/m/ci | scrape s | upstream s | exporter s | CPU s "
+        "| tier | engine | path | requests p/m/ci | scrape s | upstream s | exporter s | CPU s "
         "| Prometheus CPU s | MongoDB CPU s | peak RSS MB | series | bytes | gzip bytes |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for path, r in result["paths"].items():
         m, req = r["median"], r["requests"][-1]
         lines.append(
-            f"| {result['tier']} | {path} "
+            f"| {result['tier']} | {result.get('engine', 'prometheus')} | {path} "
             f"| {req['prometheus']}/{req['mongodb']}/{req['carbon_intensity']} "
             f"| {m['scrape_s']:.3f} | {m['upstream_s']:.3f} | {m['exporter_s']:.3f} "
             f"| {m['cpu_s']:.3f} | {m['prometheus_cpu_s']:.2f} | {m['mongodb_cpu_s']:.2f} "

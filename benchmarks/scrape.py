@@ -3,12 +3,14 @@
 For one tier of fleet size it generates the synthetic fleet (benchmarks.fleet),
 backfills it with promtool, starts Prometheus 2 on 127.0.0.1, evaluates the
 shipped recording rules over the history (promtool tsdb create-blocks-from
-rules), loads the workspaces and users into nx-27017, fixes the grid intensity,
-and then measures three query paths, each in a child process of its own
-(benchmarks.measure): the exporter reading raw node_cpu_seconds_total, the
-exporter reading the recording rules, and the earlier service's way (one query
-per workspace and one user lookup each). It prints a table of medians and can
-write everything as JSON. Everything runs on loopback and stops by itself.
+rules) - or, with --engine victoriametrics, imports it into VictoriaMetrics and
+replays the rules with vmalert (benchmarks.engines) -, loads the workspaces
+and users into nx-27017, fixes the grid intensity, and then measures three query
+paths, each in a child process of its own (benchmarks.measure): the exporter
+reading raw node_cpu_seconds_total, the exporter reading the recording rules,
+and the earlier service's way (one query per workspace and one user lookup
+each). It prints a table of medians and can write everything as JSON.
+Everything runs on loopback and stops by itself.
 
 MongoDB is nx-27017 over the wire rather than mongomock: pymongo's real network
 path and BSON decoding are measured, and the server's work stays out of the
@@ -29,31 +31,20 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pymongo import MongoClient
 
-from benchmarks.fleet import (
-    END,
-    HISTORY_SECONDS,
-    TIERS,
-    Fleet,
-    make_fleet,
-    true_cpu_seconds,
-    write_openmetrics,
-)
+from benchmarks import engines
+from benchmarks.engines import ENGINES, timed
+from benchmarks.fleet import TIERS, Fleet, make_fleet, true_cpu_seconds
 from benchmarks.results import max_deviation, print_profile, summarise, table
 from exporter.config import Config
 from tests.harness.mongowire import MongoWireServer
-from tests.harness.prometheus import PrometheusServer, backfill_rules, write_blocks_from_file
 
 ROOT = Path(__file__).resolve().parent.parent
-RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
 PATHS = ("raw", "recording_rules", "old")
 EPILOG = """\
 examples (2-core machine; each waits a minute for Prometheus' compaction, --no-settle skips it):
@@ -62,6 +53,7 @@ examples (2-core machine; each waits a minute for Prometheus' compaction, --no-s
   python -m benchmarks.scrape --tier L --json L.json    about 25 min (18 the old way: --old-runs 1
                                                         saves 15); 7 GB free in --workdir or /tmp
   python -m benchmarks.scrape --tier L --profile raw.pstats   cProfile of the raw path's scrapes
+  python -m benchmarks.scrape --tier M --engine victoriametrics   the same against VictoriaMetrics
 
 columns (medians over --runs scrapes after --warmup):
   requests  upstream requests per scrape: prometheus/mongodb/carbon_intensity
@@ -71,54 +63,11 @@ columns (medians over --runs scrapes after --warmup):
   exporter  scrape - upstream: parsing, attribution, maths, exposition, gzip
   bytes     the body, and as sent (gzip)
   cpu       CPU seconds of the exporter process (all its threads) per scrape
-  Prometheus CPU, MongoDB CPU   the servers' CPU seconds during each scrape: on a shared
-            machine, all three processes' CPU over the cores is a floor under the scrape
+  Prometheus CPU, MongoDB CPU   the servers' CPU seconds during each scrape (Prometheus:
+            the engine's, whichever it is): on a shared machine, all three
+            processes' CPU over the cores is a floor under the scrape
   rss       peak RSS of the exporter process
 """
-
-
-def timed(label: str, fn: Callable[[], Any], timings: dict[str, float]) -> Any:
-    started = time.perf_counter()
-    result = fn()
-    timings[label] = round(time.perf_counter() - started, 2)
-    print(f"  {label}: {timings[label]:.1f} s", file=sys.stderr, flush=True)
-    return result
-
-
-def generate(fleet: Fleet, data_dir: Path, timings: dict[str, float]) -> None:
-    """Stream the fleet's OpenMetrics to a file, then backfill it with promtool."""
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    source = data_dir.parent / "fleet.om"
-
-    def write() -> None:
-        with source.open("w", encoding="utf-8", buffering=1 << 20) as out:
-            write_openmetrics(fleet, out)
-
-    timed("generate_openmetrics_s", write, timings)
-    timings["openmetrics_gb"] = round(source.stat().st_size / 1e9, 2)
-    timed("promtool_openmetrics_s", lambda: write_blocks_from_file(source, data_dir), timings)
-    source.unlink()
-
-
-def wait_for_compaction(url: str, timeout: float = 180.0) -> bool:
-    """Wait until Prometheus has merged the overlapping rule blocks (its first compaction).
-
-    Otherwise the merge, a minute after start, would steal CPU from the measurements.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        metrics = {
-            name: float(value)
-            for name, _, value in (
-                line.partition(" ")
-                for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines()
-            )
-            if name.startswith("prometheus_tsdb_compactions_")
-        }
-        if metrics.get("prometheus_tsdb_compactions_total", 0) >= 1:
-            return True
-        time.sleep(2)
-    return False
 
 
 def load_mongo(uri: str, fleet: Fleet) -> None:
@@ -162,8 +111,10 @@ def run(
     settle: bool = True,
     profile: Path | None = None,
     seed: int = 1,
+    engine: str = "prometheus",
+    engine_flags: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Set up the tier, measure the three paths, and return the results as plain data."""
+    """Set up the tier on `engine`, measure the three paths, return the results as plain data."""
     fleet = make_fleet(TIERS[tier], seed)
     print(
         f"tier {tier}: {len(fleet.hosts):,} hosts, {fleet.series:,} series, "
@@ -175,30 +126,20 @@ def run(
     own_dir = workdir is None
     base = Path(tempfile.mkdtemp(prefix=f"ada-bench-{tier}-")) if workdir is None else workdir
     timings: dict[str, float] = {}
-    data_dir = base / "prometheus" / "data"
-    prometheus = PrometheusServer(data_dir)
     mongo = MongoWireServer(base / "nx-27017")
+    upstream: engines.Engine | None = None
     try:
-        generate(fleet, data_dir, timings)
-        timed("prometheus_start_s", prometheus.start, timings)
-        start = END.timestamp() - HISTORY_SECONDS + 180  # rate()[2m] needs two samples
-        timed(
-            "promtool_rules_s",
-            lambda: backfill_rules(prometheus, RULES, start, END.timestamp()),
-            timings,
-        )
-        if settle:
-            timed("compaction_wait_s", lambda: wait_for_compaction(prometheus.url), timings)
+        upstream = engines.start(engine, fleet, base, timings, settle, engine_flags)
         mongo.start()
         timed("mongo_load_s", lambda: load_mongo(mongo.uri, fleet), timings)
         results, energies = {}, {}
         for path in PATHS:
             spec = {
                 "path": path,
-                "prometheus_url": prometheus.url,
+                "prometheus_url": upstream.url,
                 "mongo_uri": mongo.uri,
                 "warmup": warmup,
-                "server_pids": {"prometheus": prometheus.pid, "mongodb": mongo.pid},
+                "server_pids": {"prometheus": upstream.pid, "mongodb": mongo.pid},
                 **_runs(path, runs, old_runs, profile),
             }
             raw = timed(f"measure_{path}_s", functools.partial(measure, spec), timings)
@@ -206,7 +147,8 @@ def run(
             results[path] = summarise(raw)
     finally:
         mongo.stop()
-        prometheus.stop()
+        if upstream is not None:
+            upstream.stop()
         if own_dir:
             shutil.rmtree(base, ignore_errors=True)
     median = {p: r["median"]["scrape_s"] for p, r in results.items()}
@@ -214,11 +156,12 @@ def run(
     truth = {u: sum(power.joules(*cpu)) for u, cpu in true_cpu_seconds(fleet).items()}
     return {
         "tier": tier,
+        "engine": engine,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "prometheus": _prometheus_version(),
+            "engine": engines.version(engine),
             "mongodb": "nx-27017 (SQLite-backed wire server)",
         },
         "fleet": {
@@ -247,11 +190,6 @@ def run(
     }
 
 
-def _prometheus_version() -> str:
-    out = subprocess.run(["prometheus", "--version"], capture_output=True, text=True).stdout
-    return out.split("\n", 1)[0].removeprefix("prometheus, version ")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.scrape",
@@ -270,12 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     add("--no-settle", dest="settle", action="store_false",
         help="do not wait for Prometheus' first compaction before measuring")  # fmt: skip
     add("--seed", type=int, default=1, help="fleet generator seed (1)")
+    add("--engine", choices=ENGINES, default="prometheus",
+        help="the query engine holding the fleet's history (prometheus)")  # fmt: skip
+    add("--engine-flag", dest="engine_flags", action="append", default=[], metavar="FLAG",
+        help="an extra VictoriaMetrics flag, e.g. -search.maxQueryLen=1MB (repeated)")  # fmt: skip
     args = parser.parse_args(argv)
     # SIGTERM too unwinds through run()'s finally, so no server outlives the benchmark.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     result = run(
         args.tier, args.runs, args.warmup, args.old_runs, args.workdir, args.settle,
-        args.profile, args.seed,
+        args.profile, args.seed, args.engine, tuple(args.engine_flags),
     )  # fmt: skip
     print(table(result))
     if args.json:

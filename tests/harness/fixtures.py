@@ -15,7 +15,7 @@ from typing import Literal
 
 import pytest
 
-from tests.harness import mongowire, prometheus
+from tests.harness import mongowire, prometheus, victoria
 from tests.harness.mongowire import BlackholeServer, MongoWireServer
 from tests.harness.prometheus import PrometheusServer
 
@@ -32,6 +32,13 @@ PrometheusFactory = Callable[[str], PrometheusServer]
 _INSTALL_HINTS = {
     "prometheus": "prometheus/promtool not on PATH; install with `apt-get install prometheus`",
     "mongowire": "nx-27017 not importable; install with `pip install -e '.[test]'`",
+    "victoriametrics": "victoria-metrics/vmalert not on PATH; install with "
+    "`apt-get install victoria-metrics`",
+}
+_AVAILABLE = {
+    "prometheus": lambda: prometheus.binaries_available(),
+    "mongowire": lambda: mongowire.nx_available(),
+    "victoriametrics": lambda: victoria.binaries_available(),
 }
 
 
@@ -42,16 +49,13 @@ def _integration_required() -> bool:
     )
 
 
-def require_binaries(kind: Literal["prometheus", "mongowire"]) -> None:
+def require_binaries(kind: Literal["prometheus", "mongowire", "victoriametrics"]) -> None:
     """Skip the calling test if `kind`'s server software is missing; fail instead in CI.
 
     CI means env `CI=true` (any case) or `ADA_REQUIRE_INTEGRATION=1`.
     """
-    # Looked up through the modules so tests can monkeypatch availability.
-    available = (
-        prometheus.binaries_available() if kind == "prometheus" else mongowire.nx_available()
-    )
-    if available:
+    # Looked up through the modules at call time so tests can monkeypatch availability.
+    if _AVAILABLE[kind]():
         return
     if _integration_required():
         pytest.fail(f"{_INSTALL_HINTS[kind]} (required because CI/ADA_REQUIRE_INTEGRATION is set)")
