@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, config: Config, web: WebConfig) -> int:
     engine = build_refresh(config)
     try:
         if args.command == "snapshot":
-            return snapshot.run(engine, args.at)
+            return snapshot.run(engine, args)
         if args.command == "backfill":
             return backfill.run(engine, args)
         return serve.run(config, args.listen, engine, describe_sources(config), web)

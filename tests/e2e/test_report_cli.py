@@ -35,7 +35,7 @@ def run(*args):
 def test_a_period_without_a_whole_window_is_an_error_not_a_table_of_zeros():
     result = run("--demo", "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T00:30:00Z")
     assert result.returncode == 2  # a bad period, as --to before --from is
-    assert "no whole window" in result.stderr
+    assert "no window ends in this period" in result.stderr
 
 
 def test_help_explains_the_command():
