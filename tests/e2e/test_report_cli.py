@@ -199,6 +199,16 @@ def test_experiment_dates_cut_the_period_into_pieces_queried_one_by_one(promethe
     assert report.table.unassigned.usage.busy_grams == pytest.approx(1.5 * 2.22)
 
 
+def test_every_day_queries_the_exporters_series_one_day_at_a_time(prometheus):
+    period = ["--from", str(T - 14 * H), "--to", str(T), "--tz", "Europe/London"]
+    report = command.build(Config(), build_parser().parse_args(["report", *period, "--every=day"]))
+    assert [at for _, at in prometheus.usage_queries] == [T - 12 * H, T]  # cut at midnight
+    assert [(r.key, r.usage.busy_grams) for r in report.table.rows] == [
+        (("2026-01-30", "2"), 2.22),
+        (("2026-01-31", "12"), 2.22),
+    ]
+
+
 def test_finite_values_whose_sum_overflows_are_an_error_not_an_infinite_report(prometheus):
     prometheus.users, prometheus.grams = ("alice", "bob"), "1e308"  # each finite, not the sum
     with pytest.raises(CommandError, match="not a finite number"):
