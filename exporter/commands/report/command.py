@@ -53,28 +53,17 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
     if args.prometheus_url:
         config = _with_prometheus(config, args.prometheus_url)
     spans = periods.calendar(start, end, args.tz, args.every) if args.every else []
-    experiments: list[Experiment] = []
-    notes: list[str] = []
-    if by in ("experiment", "pi"):
-        experiments, notes = gather.load_experiments(config, start, end)
-    cuts = [t for e in experiments for t in (e.start, e.end) if t is not None]
+    experiments, notes = _experiments(config, by, start, end)
     try:
-        got = _gather(config, start, end, args.source, by, [*cuts, *(b for _, _, b in spans)])
+        got = _gather(config, start, end, args.source, by, _cuts(experiments, spans))
     except SourceError as exc:
         raise CommandError(str(exc)) from exc
     counted = periods.counted(start, end, got.window_seconds)
     _check_present(got)
-    unassigned, rest = None, NO_EXPERIMENT
-    if args.every:
-        groups = periods.by_period(got.intervals, spans, got.window_seconds)
-    elif by in ("experiment", "pi"):
-        groups, unassigned = _by_experiment(config, got, experiments, by, notes)
-    elif by == "workspace":
-        groups, unassigned = compute.by_workspace(got.intervals)
-        rest = UNATTRIBUTED
+    if spans:
+        result = compute.table(periods.by_period(got.intervals, spans, got.window_seconds), by, 0)
     else:
-        groups = compute.by_labels(got.intervals, by)
-    result = compute.table(groups, by, args.top, unassigned, rest)
+        result = _table(config, got, by, args.top, experiments, notes)
     _check_finite(result)
     if result.total.busy_seconds + result.total.idle_seconds == 0:
         notes.append("no CPU usage found in this period")
@@ -97,6 +86,41 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         tz=args.tz,
         asked=None if counted == (start, end) else (start, end),
     )
+
+
+def _table(
+    config: Config,
+    got: gather.Gathered,
+    by: str,
+    top: int,
+    experiments: list[Experiment],
+    notes: list[str],
+) -> compute.Table:
+    """The rows by a key of --by: the top N, the rest summed, and what no key took."""
+    unassigned, rest = None, NO_EXPERIMENT
+    if by in ("experiment", "pi"):
+        groups, unassigned = _by_experiment(config, got, experiments, by, notes)
+    elif by == "workspace":
+        groups, unassigned = compute.by_workspace(got.intervals)
+        rest = UNATTRIBUTED
+    else:
+        groups = compute.by_labels(got.intervals, by)
+    return compute.table(groups, by, top, unassigned, rest)
+
+
+def _experiments(
+    config: Config, by: str, start: float, end: float
+) -> tuple[list[Experiment], list[str]]:
+    """The experiments a report by experiment or PI shares usage between, and notes on them."""
+    if by in ("experiment", "pi"):
+        return gather.load_experiments(config, start, end)
+    return [], []
+
+
+def _cuts(experiments: list[Experiment], spans: list[tuple[str, float, float]]) -> list[float]:
+    """Where query pieces are cut: where experiments start and end, and the calendar's bounds."""
+    dates = [t for e in experiments for t in (e.start, e.end) if t is not None]
+    return [*dates, *(b for _, _, b in spans)]
 
 
 def _by(args: argparse.Namespace) -> str:
