@@ -25,7 +25,7 @@ def test_the_header_shows_the_windows_counted_not_the_period_typed(capsys):
     out = report(capsys, "--from", "2026-01-31T10:59:00Z", "--to", "2026-01-31T11:01:00Z")
     head = out.splitlines()[:3]
     assert head[0].endswith(": 2026-01-31T10:00:00Z to 2026-01-31T11:00:00Z (1h)"), head
-    assert "after 2026-01-31T10:59:00Z to 2026-01-31T11:01:00Z" in head[1], head
+    assert "asked for 2026-01-31T10:59:00Z to 2026-01-31T11:01:00Z;" in head[1], head
     assert "1 of 1 windows of 1h" in head[2]
     got = doc(capsys, "--from", "2026-01-31T10:59:00Z", "--to", "2026-01-31T11:01:00Z")
     assert (got["from"], got["to"]) == ("2026-01-31T10:00:00Z", "2026-01-31T11:00:00Z")

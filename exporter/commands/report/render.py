@@ -41,7 +41,7 @@ def period_lines(r: Report) -> list[str]:
     lines = [f"Ada carbon report by {r.by}: {span} ({duration(r.end - r.start)})"]
     if r.asked is not None:
         asked = f"{when(r.asked[0], r.tz)} to {when(r.asked[1], r.tz)}"
-        lines.append(f"  counting the windows that end after {asked} (see --help)")
+        lines.append(f"  asked for {asked}; a period counts the windows ending in it (see --help)")
     return lines
 
 
