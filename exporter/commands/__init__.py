@@ -46,7 +46,7 @@ def zone(name: str) -> tzinfo:
         return timezone.utc
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise ValueError(
             f"no time zone {name!r}: give an IANA name such as Europe/London or UTC "
             "(the system's tzdata or the tzdata package lists them)"
