@@ -30,7 +30,7 @@ examples (--demo: the built-in simulated fleet, no upstreams needed):
   ada-carbon-exporter --config.file=exporter.yaml --web.listen-address=:9877
   ada-carbon-exporter --config.check              validate the config and exit
   ada-carbon-exporter --demo snapshot --at 2026-01-31T12:00:00Z    one past window, printed
-  ada-carbon-exporter --demo backfill --from 2026-01-01T01:00:00Z --to 2026-01-08T00:00:00Z -o w.om
+  ada-carbon-exporter --demo backfill --from 2026-01-01 --to 2026-01-08 -o w.om
   ada-carbon-exporter --demo calculate --busy-seconds 1000 --idle-seconds 5000 --intensity 185
   ada-carbon-exporter --demo report --from 2026-01-01 --to 2026-01-08 --by group
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, config: Config, web: WebConfig) -> int:
     engine = build_refresh(config)
     try:
         if args.command == "snapshot":
-            return snapshot.run(engine, args.at)
+            return snapshot.run(engine, args)
         if args.command == "backfill":
             return backfill.run(engine, args)
         return serve.run(config, args.listen, engine, describe_sources(config), web)

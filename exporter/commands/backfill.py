@@ -29,7 +29,14 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter.collectors import families
-from exporter.commands import TIME_FORMS, CommandError, Progress, time_arg
+from exporter.commands import (
+    TIME_FORMS,
+    CommandError,
+    Progress,
+    add_tz,
+    time_flag,
+    window_ends,
+)
 from exporter.config.values import duration
 from exporter.model import Snapshot
 from exporter.refresh import Refresh
@@ -54,19 +61,6 @@ HISTORY_FAMILIES = frozenset(
         "ada_carbon_power_model_info",
     }
 )
-
-
-def window_ends(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
-    """The window ends start, start+step, … up to and including end."""
-    if step.total_seconds() <= 0:
-        raise ValueError("step must be positive")
-    if end < start:
-        raise ValueError("--to is before --from")
-    out, t = [], start
-    while t <= end:
-        out.append(t)
-        t += step
-    return out
 
 
 class _History(Collector):
@@ -129,8 +123,9 @@ def checked(
         progress(done)
 
 
-def _check(args: argparse.Namespace, window: timedelta, step: timedelta) -> None:
+def _check(args: argparse.Namespace, start: datetime, end: datetime, window: timedelta) -> None:
     """Refuse what would waste the run or write windows nobody can use; warn of the rest."""
+    step = args.step or window
     if step != window:
         how = (
             "overlap, so summing them counts some usage twice"
@@ -138,43 +133,51 @@ def _check(args: argparse.Namespace, window: timedelta, step: timedelta) -> None
             else "leave gaps, so summing them misses some usage"
         )
         _warn(f"--step {step} is not the window ({window}): the windows {how}")
-    if args.end > datetime.now(timezone.utc):
-        raise CommandError(f"--to {args.end.isoformat()} is in the future: no data there yet", 2)
+    if end <= start:
+        raise CommandError(f"--to ({args.end}) must be after --from ({args.start})", 2)
+    if end > datetime.now(timezone.utc):
+        raise CommandError(f"--to {end.isoformat()} is in the future: no data there yet", 2)
     if args.output != "-":
         try:  # opened now, so a month of windows is not computed for nothing
             with open(args.output, "ab"):
                 pass
         except OSError as exc:
             raise CommandError(f"cannot write --output {args.output}: {exc.strerror}", 2) from None
-    if args.start.timestamp() % window.total_seconds():
-        _warn(
-            f"--from {args.start.isoformat()} is not a whole multiple of the window ({window}): "
-            "report and the dashboards read windows ending on those, and will not see these"
-        )
 
 
 def _warn(text: str) -> None:
     print(f"ada-carbon-exporter backfill: {text}", file=sys.stderr)
 
 
+def ends(args: argparse.Namespace, window: timedelta) -> list[datetime]:
+    """The ends of the windows to write: the multiples of --step in (--from, --to], as report
+    counts them; CommandError when the arguments are unusable."""
+    start = time_flag("--from", args.start, args.tz)
+    end = time_flag("--to", args.end, args.tz)
+    _check(args, start, end, window)
+    step = (args.step or window).total_seconds()
+    out = window_ends(start.timestamp(), end.timestamp(), step)
+    if not out:
+        raise CommandError(
+            f"no window ends in ({start.isoformat()}, {end.isoformat()}]: windows end on whole "
+            f"multiples of --step ({timedelta(seconds=step)}); widen --from/--to",
+            2,
+        )
+    return [datetime.fromtimestamp(t, timezone.utc) for t in out]
+
+
 def run(engine: Refresh, args: argparse.Namespace) -> int:
     """Write the backfill; exit 1 if any window lacked usage (an upstream failed for it)."""
-    window = timedelta(seconds=engine.config.window_seconds)
-    step = args.step or window
-    _check(args, window, step)
-    try:
-        ends = window_ends(args.start, args.end, step)
-    except ValueError as exc:
-        raise CommandError(str(exc), 2) from None
+    todo = ends(args, timedelta(seconds=engine.config.window_seconds))
     failed: list[str] = []
     text = backfill(
-        checked(engine.history(ends), Progress("backfill", "windows", len(ends)), failed)
+        checked(engine.history(todo), Progress("backfill", "windows", len(todo)), failed)
     )
     if args.output == "-":
         sys.stdout.write(text.decode())
     else:
         Path(args.output).write_bytes(text)
-    log.info("backfill: %d windows, %d without usage", len(ends), len(failed))
+    log.info("backfill: %d windows, %d without usage", len(todo), len(failed))
     return 1 if failed else 0
 
 
@@ -197,8 +200,10 @@ def add_parser(
     p = sub.add_parser(
         "backfill",
         help="write past windows as OpenMetrics for promtool tsdb create-blocks-from openmetrics",
-        description="Compute the windows ending at --from, --from+--step, ... --to, exactly as "
-        "scrapes would have (grid intensity from each window's own half hours), and write them "
+        description="Compute the windows ending in (--from, --to], on whole multiples of "
+        "--step (as report counts them: --from 2026-01-01 --to 2026-01-02 is the 24 hours of "
+        "that day), exactly as scrapes would have (grid intensity from each window's own half "
+        "hours), and write them "
         "as timestamped OpenMetrics. Load with: promtool tsdb create-blocks-from openmetrics "
         "FILE DATA_DIR, then move the blocks into Prometheus' data directory. A window an "
         f"upstream failed for is reported as it fails; when every upstream failed, or {STOP_AFTER} "
@@ -210,17 +215,15 @@ def add_parser(
         "--from",
         dest="start",
         required=True,
-        type=time_arg,
         metavar="TIME",
-        help=f"end of the first window: {TIME_FORMS}",
+        help=f"start of the period, not included: {TIME_FORMS}",
     )
     p.add_argument(
         "--to",
         dest="end",
         required=True,
-        type=time_arg,
         metavar="TIME",
-        help="end of the last window (included), the same forms",
+        help="end of the period, included, the same forms",
     )
     p.add_argument(
         "--step",
@@ -237,3 +240,4 @@ def add_parser(
         metavar="FILE",
         help="where to write (default: standard output)",
     )
+    add_tz(p)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import datetime
 
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.collectors import AdaCarbonCollector
-from exporter.commands import TIME_FORMS, time_arg
+from exporter.commands import TIME_FORMS, add_tz, time_flag
 from exporter.refresh import Refresh
 
 
@@ -31,15 +30,15 @@ def add_parser(
     p.add_argument(
         "--at",
         required=True,
-        type=time_arg,
         metavar="TIME",
         help=f"end of the window: {TIME_FORMS}",
     )
+    add_tz(p)
 
 
-def run(engine: Refresh, at: datetime) -> int:
-    """Print the window ending at ``at``; exit 1 if a source failed for it."""
-    snap = engine.snapshot(at)
+def run(engine: Refresh, args: argparse.Namespace) -> int:
+    """Print the window ending at ``--at``; exit 1 if a source failed for it."""
+    snap = engine.snapshot(time_flag("--at", args.at, args.tz))
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(lambda: snap, budgets=engine.config.budgets))
     sys.stdout.write(generate_latest(registry).decode())

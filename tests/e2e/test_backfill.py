@@ -9,7 +9,7 @@ from tests.harness.command import exporter
 from tests.harness.faulty_http import FaultyPrometheus
 from tests.harness.prometheus import free_port
 
-PERIOD = ["--from=2026-01-31T00:00:00Z", "--to=2026-01-31T07:00:00Z"]  # 8 windows of 1 h
+PERIOD = ["--from=2026-01-30T23:00:00Z", "--to=2026-01-31T07:00:00Z"]  # 8 windows of 1 h
 
 
 def test_backfill_stops_at_the_first_window_for_which_every_upstream_failed(tmp_path):

@@ -39,7 +39,7 @@ from prometheus_client.samples import Sample
 from exporter import equivalencies
 from exporter.collectors import families
 from exporter.collectors.budgets import BudgetCollector
-from exporter.commands.backfill import backfill, window_ends
+from exporter.commands.backfill import backfill
 from exporter.config import Config, parse_duration, with_demo
 from exporter.model import GroupKey, Snapshot, Usage
 from exporter.sources.build import build_refresh
@@ -50,6 +50,13 @@ from tests.harness.fixtures import require_binaries
 from tests.harness.prometheus import PrometheusServer
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def window_ends(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
+    """start, start + step, ... up to and including end."""
+    return [start + k * step for k in range(int((end - start) / step) + 1)]
+
+
 DASHBOARD_FILES = sorted((ROOT / "grafana-dashboards").glob("*.json"))
 DASHBOARDS = {p.stem: json.loads(p.read_text()) for p in DASHBOARD_FILES}
 TARGETS = [t for d in DASHBOARDS.values() for t in grafana.targets(d)]

@@ -65,9 +65,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         config = work / "exporter.yaml"
         config.write_text(month_scenario.CONFIG.format(prometheus=source.url, mongodb=mongo.uri))
         output = work / "history.om"
-        first_end = FIRST + timedelta(hours=1)  # --from is the end of the first window
-        result = exporter(
-            "backfill", f"--config.file={config}", f"--from={first_end.isoformat()}",
+        result = exporter(  # the windows ending in (FIRST, LAST]
+            "backfill", f"--config.file={config}", f"--from={FIRST.isoformat()}",
             f"--to={LAST.isoformat()}", "--step=1h", f"--output={output}",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr

@@ -35,7 +35,7 @@ def run(*args):
 def test_a_period_without_a_whole_window_is_an_error_not_a_table_of_zeros():
     result = run("--demo", "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T00:30:00Z")
     assert result.returncode == 2  # a bad period, as --to before --from is
-    assert "no whole window" in result.stderr
+    assert "no window ends in this period" in result.stderr
 
 
 def test_help_explains_the_command():
@@ -197,6 +197,16 @@ def test_experiment_dates_cut_the_period_into_pieces_queried_one_by_one(promethe
     assert row.key == ("RB1",) and row.usage.busy_grams == pytest.approx(1.5 * 2.22)
     assert report.table.unassigned is not None
     assert report.table.unassigned.usage.busy_grams == pytest.approx(1.5 * 2.22)
+
+
+def test_every_day_queries_the_exporters_series_one_day_at_a_time(prometheus):
+    period = ["--from", str(T - 14 * H), "--to", str(T), "--tz", "Europe/London"]
+    report = command.build(Config(), build_parser().parse_args(["report", *period, "--every=day"]))
+    assert [at for _, at in prometheus.usage_queries] == [T - 12 * H, T]  # cut at midnight
+    assert [(r.key, r.usage.busy_grams) for r in report.table.rows] == [
+        (("2026-01-30", "2"), 2.22),
+        (("2026-01-31", "12"), 2.22),
+    ]
 
 
 def test_finite_values_whose_sum_overflows_are_an_error_not_an_infinite_report(prometheus):

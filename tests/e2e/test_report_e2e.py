@@ -1,7 +1,7 @@
 """History end to end: backfill a scenario, load it into a second Prometheus, report on it.
 
 A source Prometheus holds six hours of the scenario's node_cpu_seconds_total and a
-MongoDB wire server its workspaces and experiments. ``backfill --from END-4h --to END``
+MongoDB wire server its workspaces and experiments. ``backfill --from END-5h --to END``
 writes the windows ending at END-4h ... END, promtool loads them into a second
 Prometheus, and ``report`` over (END-4h, END] (its four windows ending END-3h ... END)
 must equal the scenario's truth within 1 %: from the backfilled series, and from
@@ -114,8 +114,10 @@ def fleet(prometheus_factory, mongo_wire, tmp_path):
 def history(fleet, prometheus_factory):
     """A second Prometheus holding only what ``backfill`` wrote; yields (its url, config)."""
     _, config = fleet
+    # One window more than the reports count, the one ending at START, which they must not.
+    before = START - timedelta(hours=1)
     result = exporter(
-        "backfill", f"--from={START.isoformat()}", f"--to={END.isoformat()}", "--step=1h",
+        "backfill", f"--from={before.isoformat()}", f"--to={END.isoformat()}", "--step=1h",
         f"--config.file={config}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

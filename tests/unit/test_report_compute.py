@@ -2,6 +2,7 @@
 
 import pytest
 
+from exporter.commands import window_ends
 from exporter.commands.report.compute import (
     Interval,
     by_labels,
@@ -11,7 +12,6 @@ from exporter.commands.report.compute import (
     pieces,
     plus,
     table,
-    window_ends,
 )
 from exporter.model import Usage
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from exporter.attribution.experiments import NO_EXPERIMENT, Experiment, Matcher
-from exporter.commands import TIME_FORMS, CommandError, parse_time
-from exporter.commands.report import compute, gather
+from exporter.commands import TIME_FORMS, CommandError, add_tz
+from exporter.commands.report import compute, gather, periods
 from exporter.commands.report.render import FORMATS, render
 from exporter.config import Config, check_url
 from exporter.equivalencies import most_relatable
@@ -32,55 +32,46 @@ absent for the period, usage is computed from raw node_cpu_seconds_total and
 MongoDB, window by window, as backfill does, and the output says so. Reports by
 workspace are always computed so (the exporter's series are per user).
 """
+PERIOD_RULE = """\
+The period rule: a period (FROM, TO] counts the windows ending after FROM up to
+and including TO; windows end on whole multiples of the window (1h: on the hour,
+UTC). The header shows the time those windows cover, and the period typed when
+it differs; a period in which no window ends is refused (exit 2). Dates are
+midnight in --tz. --every cuts the period at the calendar days, weeks (from
+Monday) or months of --tz, 23- and 25-hour days included, and each row counts
+the windows ending in its part by the same rule: the rows add up to the total,
+and each equals a report over just its period.\
+"""
 # Why a report by workspace is computed from raw data, as its output says.
 BY_WORKSPACE = "reports by workspace split each user's usage between workspaces from raw data"
 
 
-def period(start_text: str, end_text: str) -> tuple[float, float]:
-    """The period (start, end], unix seconds, from the --from and --to texts."""
-    times = []
-    for flag, text in (("--from", start_text), ("--to", end_text)):
-        try:
-            times.append(parse_time(text).timestamp())
-        except ValueError as exc:
-            raise CommandError(f"{flag}: {exc}", 2) from None
-    if times[1] <= times[0]:
-        raise CommandError(f"--to ({end_text}) must be after --from ({start_text})", 2)
-    return times[0], times[1]
-
-
 def build(config: Config, args: argparse.Namespace) -> compute.Report:
     """The report ``args`` ask for (CommandError when it cannot be made)."""
-    start, end = period(args.start, args.end)
+    start, end = periods.period(args.start, args.end, args.tz)
+    by = _by(args)
     if args.prometheus_url:
         config = _with_prometheus(config, args.prometheus_url)
-    experiments: list[Experiment] = []
-    notes: list[str] = []
-    if args.by in ("experiment", "pi"):
-        experiments, notes = gather.load_experiments(config, start, end)
-    cuts = [t for e in experiments for t in (e.start, e.end) if t is not None]
+    spans = periods.calendar(start, end, args.tz, args.every) if args.every else []
+    experiments, notes = _experiments(config, by, start, end)
     try:
-        got = _gather(config, start, end, args, cuts)
+        got = _gather(config, start, end, args.source, by, _cuts(experiments, spans))
     except SourceError as exc:
         raise CommandError(str(exc)) from exc
-    unassigned, rest = None, NO_EXPERIMENT
-    if args.by in ("experiment", "pi"):
-        groups, unassigned = _by_experiment(config, got, experiments, args.by, notes)
-    elif args.by == "workspace":
-        groups, unassigned = compute.by_workspace(got.intervals)
-        rest = UNATTRIBUTED
+    counted = periods.counted(start, end, got.window_seconds)
+    _check_present(got)
+    if spans:
+        result = compute.table(periods.by_period(got.intervals, spans, got.window_seconds), by, 0)
     else:
-        groups = compute.by_labels(got.intervals, args.by)
-    _check_windows(got)
-    result = compute.table(groups, args.by, args.top, unassigned, rest)
+        result = _table(config, got, by, args.top, experiments, notes)
     _check_finite(result)
     if result.total.busy_seconds + result.total.idle_seconds == 0:
         notes.append("no CPU usage found in this period")
     embodied = _embodied(config, got, notes)
     return compute.Report(
-        start=start,
-        end=end,
-        by=args.by,
+        start=counted[0],
+        end=counted[1],
+        by=by,
         source=got.source,
         origin=got.origin,
         window_seconds=got.window_seconds,
@@ -92,16 +83,64 @@ def build(config: Config, args: argparse.Namespace) -> compute.Report:
         notes=(*got.notes, *notes),
         embodied=embodied,
         method=got.method,
+        tz=args.tz,
+        asked=None if counted == (start, end) else (start, end),
     )
 
 
+def _table(
+    config: Config,
+    got: gather.Gathered,
+    by: str,
+    top: int,
+    experiments: list[Experiment],
+    notes: list[str],
+) -> compute.Table:
+    """The rows by a key of --by: the top N, the rest summed, and what no key took."""
+    unassigned, rest = None, NO_EXPERIMENT
+    if by in ("experiment", "pi"):
+        groups, unassigned = _by_experiment(config, got, experiments, by, notes)
+    elif by == "workspace":
+        groups, unassigned = compute.by_workspace(got.intervals)
+        rest = UNATTRIBUTED
+    else:
+        groups = compute.by_labels(got.intervals, by)
+    return compute.table(groups, by, top, unassigned, rest)
+
+
+def _experiments(
+    config: Config, by: str, start: float, end: float
+) -> tuple[list[Experiment], list[str]]:
+    """The experiments a report by experiment or PI shares usage between, and notes on them."""
+    if by in ("experiment", "pi"):
+        return gather.load_experiments(config, start, end)
+    return [], []
+
+
+def _cuts(experiments: list[Experiment], spans: list[tuple[str, float, float]]) -> list[float]:
+    """Where query pieces are cut: where experiments start and end, and the calendar's bounds."""
+    dates = [t for e in experiments for t in (e.start, e.end) if t is not None]
+    return [*dates, *(b for _, _, b in spans)]
+
+
+def _by(args: argparse.Namespace) -> str:
+    """What a row is: a calendar period of --every, or a key of --by (default: group)."""
+    if args.every and args.by:
+        raise CommandError(
+            "--every and --by: give one (--every gives one row per calendar period, "
+            "--by one row per facility, project, group, user, ...)",
+            2,
+        )
+    return str(args.every or args.by or "group")
+
+
 def _gather(
-    config: Config, start: float, end: float, args: argparse.Namespace, cuts: list[float]
+    config: Config, start: float, end: float, source: str, by: str, cuts: list[float]
 ) -> gather.Gathered:
     """The period's usage; by workspace, computed from raw data with the split by workspace."""
-    if args.by != "workspace":
-        return gather.gather(config, start, end, args.source, cuts)
-    if args.source == "exporter":
+    if by != "workspace":
+        return gather.gather(config, start, end, source, cuts)
+    if source == "exporter":
         raise CommandError(f"--source exporter: {BY_WORKSPACE}: use --source raw or auto", 2)
     return gather.from_raw(replace(config, workspace_usage=True), start, end, BY_WORKSPACE)
 
@@ -116,14 +155,9 @@ def _embodied(config: Config, got: gather.Gathered, notes: list[str]) -> bool:
     return bool(config.embodied)
 
 
-def _check_windows(got: gather.Gathered) -> None:
-    """Refuse a period that holds no window, or none that the source has."""
+def _check_present(got: gather.Gathered) -> None:
+    """Refuse a period none of whose windows the source has."""
     expected, present = got.windows
-    if expected == 0:
-        raise CommandError(
-            f"the period holds no whole window of {got.window_seconds:g} s: widen --from/--to",
-            2,
-        )
     if present == 0:
         raise CommandError(
             f"none of the {expected} windows of this period is in {got.origin}: backfill "
@@ -195,8 +229,9 @@ def add_parser(
         "  ada-carbon-exporter report --from 2026-01-01 --to 2026-02-01 --by user --format csv\n"
         "  ada-carbon-exporter report --from 2026-01-01 --to now --by experiment --format json\n"
         "  ada-carbon-exporter report --from 2026-01-01 --to 2026-01-08 --by workspace --top 0\n"
-        "\nA period (FROM, TO] counts the windows ending after FROM up to TO. Exit status: 0 "
-        "done, 1 an upstream failed, 2 bad arguments.",
+        "  ada-carbon-exporter report --from 2026-10-01 --to 2026-11-01 --tz Europe/London "
+        "--every day\n"
+        f"\n{PERIOD_RULE}\n\nExit status: 0 done, 1 an upstream failed, 2 bad arguments.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
@@ -205,13 +240,21 @@ def add_parser(
         "--from", dest="start", required=True, metavar="DATE", help=f"start: {TIME_FORMS}"
     )
     p.add_argument("--to", dest="end", required=True, metavar="DATE", help="end, the same forms")
+    add_tz(p)
     p.add_argument(
         "--by",
         choices=tuple(compute.KEYS),
-        default="group",
+        default=None,
         help="one row per facility, cloud project, group (project and machine type, the "
         "default), user, experiment, PI (principal investigator) or workspace (computed from "
         "raw data; time nobody held a host is one 'unattributed' row)",
+    )
+    p.add_argument(
+        "--every",
+        choices=periods.EVERY,
+        default=None,
+        help="instead of --by, one row per calendar day, week or month of --tz, in order, "
+        "with the hours it counts (--top does not apply)",
     )
     p.add_argument(
         "--top",
@@ -232,5 +275,6 @@ def add_parser(
         choices=gather.SOURCES,
         default="auto",
         help="auto (default): the exporter's series if Prometheus has any for the period, "
-        "else raw data; exporter: fail without them; raw: always recompute from raw data",
+        "else raw data; exporter: fail without them (and with --demo, which has no "
+        "Prometheus); raw: always recompute from raw data",
     )

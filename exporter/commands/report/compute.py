@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
 from itertools import pairwise
 
 from exporter.attribution.experiments import NO_EXPERIMENT, Experiment, Matcher
@@ -30,6 +31,8 @@ KEYS: Mapping[str, tuple[str, ...]] = {
     "pi": ("pi",),
     "workspace": ("workspace_id", "host", "user", "cloud_project_name", "machine_name"),
 }
+# --every -> the columns of a row: the zone's calendar period and the hours it counts.
+PERIODS: Mapping[str, tuple[str, ...]] = {p: (p, "hours") for p in ("day", "week", "month")}
 _POSITION = {"cloud_project_name": 0, "machine_name": 1, "facility": 2, "user": 3}
 NO_PI = "(no PI)"
 
@@ -148,11 +151,17 @@ def table(
     unassigned: Usage | None = None,
     unassigned_label: str = NO_EXPERIMENT,
 ) -> Table:
-    """Rank ``groups`` by emissions (then by key), keep ``top`` (0: all), sum the rest."""
-    ranked = sorted(groups.items(), key=lambda kv: (-grams(kv[1]), kv[0]))
+    """Rank ``groups`` by emissions (then by key), keep ``top`` (0: all), sum the rest.
+
+    By a calendar period (``PERIODS``), every period is shown, in order of time.
+    """
+    if by in PERIODS:
+        columns, ranked = PERIODS[by], sorted(groups.items())
+        top = 0
+    else:
+        columns, ranked = KEYS[by], sorted(groups.items(), key=lambda kv: (-grams(kv[1]), kv[0]))
     shown = ranked if top <= 0 else ranked[:top]
     hidden = ranked[len(shown) :]
-    columns = KEYS[by]
     other = Row(("other",), total_of(u for _, u in hidden)) if hidden else None
     rest = Row((unassigned_label,), unassigned) if unassigned is not None else None
     total = total_of([*groups.values(), *([unassigned] if unassigned is not None else [])])
@@ -163,9 +172,9 @@ def table(
 class Report:
     """Everything a rendered report shows."""
 
-    start: float
+    start: float  # the period counted: from the start of its first window to the end of its last
     end: float
-    by: str
+    by: str  # a key of KEYS, or of PERIODS (--every)
     source: str  # "exporter": its series in Prometheus; "raw": computed window by window
     origin: str  # where from, for people: a URL, or "built-in demo"
     window_seconds: float
@@ -179,17 +188,8 @@ class Report:
     method: Method = field(
         default_factory=Method
     )  # the power models and intensity sources behind the numbers
-
-
-def window_ends(start: float, end: float, window: float) -> list[float]:
-    """The ends of the windows a period (start, end] holds: multiples of ``window`` in it.
-
-    Prometheus aligns subquery steps to multiples of the step, so these are the
-    windows both the exporter's series and a raw computation count.
-    """
-    first = (start // window + 1) * window
-    count = int(end // window - start // window)
-    return [first + k * window for k in range(max(0, count))]
+    tz: tzinfo = timezone.utc  # the zone of --tz, that dates and calendar periods are read in
+    asked: tuple[float, float] | None = None  # the period typed, when it differs from start-end
 
 
 def pieces(

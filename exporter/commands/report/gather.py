@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from exporter.attribution.experiments import Experiment
-from exporter.commands import CommandError, Progress
+from exporter.commands import CommandError, Progress, window_ends
 from exporter.commands.report import compute
 from exporter.commands.report.compute import Interval
 from exporter.commands.report.fetch import PrometheusQueries
@@ -52,7 +52,7 @@ def from_exporter(
     for k, piece in enumerate(pieces, 1):
         intervals.append(Interval(*compute.covered(piece, window), reader.usage(*piece, window)))
         progress(k)
-    expected = len(compute.window_ends(start, end, window))
+    expected = len(window_ends(start, end, window))
     present = reader.windows_present(start, end, window)
     method = reader.method(start, end, window)
     return Gathered(intervals, "exporter", reader.url, window, (expected, present), method=method)
@@ -63,7 +63,7 @@ def from_raw(config: Config, start: float, end: float, reason: str) -> Gathered:
     from exporter.sources.build import build_refresh  # imports the clients lazily
 
     window = config.window_seconds
-    ends = compute.window_ends(start, end, window)
+    ends = window_ends(start, end, window)
     progress = Progress("report", "windows", len(ends))
     intensity: Counter[str] = Counter()
     unpriced: set[str] = set()  # machine types with no embodied model
@@ -112,6 +112,12 @@ def gather(
     if source == "raw":
         return from_raw(config, start, end, "of --source raw")
     if "prometheus" in config.demo_sources:
+        if source == "exporter":
+            raise CommandError(
+                "--source exporter: the demo has no Prometheus, so none of the exporter's "
+                "series: use --source raw or auto",
+                2,
+            )
         return from_raw(config, start, end, "the demo stores no series")
     from exporter.sources.prometheus.client import http_client
 

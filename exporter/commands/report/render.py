@@ -11,7 +11,7 @@ import io
 import json
 import math
 import textwrap
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from exporter.commands.report.compute import Report, Table, grams, intensity, kwh
@@ -27,9 +27,22 @@ def render(report: Report, fmt: str) -> str:
     return {"table": as_table, "csv": as_csv, "json": as_json}[fmt](report)
 
 
-def when(t: float) -> str:
-    """RFC 3339 UTC, to the second: 2026-01-31T12:00:00Z."""
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def when(t: float, tz: tzinfo = timezone.utc) -> str:
+    """RFC 3339 to the second, in ``tz``: 2026-01-31T12:00:00Z, 2026-06-01T00:00:00+01:00."""
+    if tz is timezone.utc:
+        return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
+
+
+def period_lines(r: Report) -> list[str]:
+    """The period counted, in --tz; and the period typed, when the windows do not fill it."""
+    zone = "" if r.tz is timezone.utc else f" {r.tz}"
+    span = f"{when(r.start, r.tz)} to {when(r.end, r.tz)}{zone}"
+    lines = [f"Ada carbon report by {r.by}: {span} ({duration(r.end - r.start)})"]
+    if r.asked is not None:
+        asked = f"{when(r.asked[0], r.tz)} to {when(r.asked[1], r.tz)}"
+        lines.append(f"  asked for {asked}; a period counts the windows ending in it (see --help)")
+    return lines
 
 
 def duration(seconds: float) -> str:
@@ -140,8 +153,7 @@ def as_table(r: Report) -> str:
         ).rstrip()
 
     lines = [
-        f"Ada carbon report by {r.by}: {when(r.start)} to {when(r.end)} "
-        f"({duration(r.end - r.start)})",
+        *period_lines(r),
         *source_lines(r),
         *_method(r),
         "",
@@ -208,8 +220,10 @@ def as_json(r: Report) -> str:
         return _summary(u, total, r.embodied)
 
     doc: dict[str, Any] = {
-        "from": when(r.start),
+        "from": when(r.start),  # the period counted (see period_lines)
         "to": when(r.end),
+        "asked": None if r.asked is None else {"from": when(r.asked[0]), "to": when(r.asked[1])},
+        "tz": str(r.tz),
         "by": r.by,
         "source": r.source,
         "origin": r.origin,
