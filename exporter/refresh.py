@@ -41,8 +41,9 @@ from exporter.model import (
 )
 from exporter.sources import IntensitySource, OwnershipSource, UsageSource
 
-# The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
-FORECAST = "carbon_intensity forecast"
+# The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity;
+# so do the steps as prometheus, and their failure leaves the window totals standing.
+FORECAST, STEPS = "carbon_intensity forecast", "prometheus steps"
 
 
 class Refresh:
@@ -88,12 +89,13 @@ class Refresh:
             yield self.snapshot(end, with_forecast=False)
 
     def snapshot(self, end: datetime | None = None, with_forecast: bool = True) -> Snapshot:
-        """Compute the window ending at ``end`` (default: now)."""
-        end = end or datetime.now(timezone.utc)
+        """Compute the window ending at ``end`` (default: now less ``prometheus.query_offset``)."""
+        offset = timedelta(seconds=self.config.prometheus.query_offset_seconds)
+        end = end or datetime.now(timezone.utc) - offset
         window = self.config.window_seconds
         start = end - timedelta(seconds=window)
         deadline = time.monotonic() + self.config.scrape_budget_seconds
-        status = {s: SourceStatus() for s in (*SOURCES, FORECAST)}
+        status = {s: SourceStatus() for s in (*SOURCES, FORECAST, STEPS)}
         before = self._request_counts()
         f_totals, parts = self._start_totals(end)
         span = (start.timestamp(), end.timestamp())
@@ -122,7 +124,7 @@ class Refresh:
             slots, self.intensity_source, start, end, status["carbon_intensity"].up
         )
         forecast_slots = self._calls.wait(f_forecast, status[FORECAST], FORECAST, deadline)
-        steps = self._steps(end, *f_steps, status["prometheus"], deadline)
+        steps = self._steps(end, *f_steps, status, deadline)
         usage = per_workspace = None
         if measured is not None and owners is not None and steps is not None:
             usage, per_workspace = self._usage(
@@ -132,7 +134,8 @@ class Refresh:
             status[source].requests = count - before[source]
         self.health.settle(status)
         snap = self._snapshot(end, status, reading, forecast_slots, usage, measured, owners, split)
-        return replace(snap, workspace_usage=per_workspace)
+        unstepped = len(split.keys() - {key[0] for key in steps or {}})
+        return replace(snap, workspace_usage=per_workspace, split_hosts_without_steps=unstepped)
 
     def _snapshot(
         self,
@@ -205,7 +208,7 @@ class Refresh:
             return [], []
         window, step = self.config.window_seconds, self.config.prometheus.step_seconds
         fetches = self.usage_source.steps_fetches(list(handovers), end, window, step, handovers)
-        return self._side_by_side(fetches, "prometheus steps")
+        return self._side_by_side(fetches, STEPS)
 
     def _side_by_side(
         self, fetches: Sequence[Callable[[], Any]], name: str
@@ -213,7 +216,7 @@ class Refresh:
         """Start Prometheus calls side by side, each with a status and call slot of its own."""
         parts = [SourceStatus() for _ in fetches]
         futures = [
-            self._calls.submit(part, "prometheus", fetch, f"{name} {k}")
+            self._calls.submit(part, name, fetch, f"{name} {k}")
             for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
         ]
         return futures, parts
@@ -223,24 +226,25 @@ class Refresh:
         end: datetime,
         futures: Sequence[cf.Future[Any]],
         parts: Sequence[SourceStatus],
-        status: SourceStatus,
+        status: Mapping[str, SourceStatus],
         deadline: float,
     ) -> Mapping[tuple[str, str, str], Sequence[UsageStep]] | None:
-        """The steps from the answers of the requests that ran side by side; None if one failed."""
+        """The steps from the answers of the requests that ran side by side; None if they
+        cannot be read. A request that failed leaves its hosts without steps, split by
+        their tenures' durations: the window totals stand."""
         if not futures:
             return {}
         answers = [
-            self._calls.wait(f, p, "prometheus", deadline)
-            for f, p in zip(futures, parts, strict=True)
+            self._calls.wait(f, p, STEPS, deadline) for f, p in zip(futures, parts, strict=True)
         ]
-        status.duration_seconds += max(p.duration_seconds for p in parts)
-        for part in parts:
-            if not part.up:
-                status.up, status.error = False, part.error
-                return None
+        side_by_side(status[STEPS], *parts)
+        status["prometheus"].duration_seconds += status[STEPS].duration_seconds
         step = self.config.prometheus.step_seconds
+        got = [a for a in answers if a is not None]
         usage_of = self.usage_source.usage_steps_of
-        return self.health.call(status, "prometheus", lambda: usage_of(answers, end, step))
+        return self.health.call(
+            status["prometheus"], "prometheus", lambda: usage_of(got, end, step)
+        )
 
     def _usage(
         self,

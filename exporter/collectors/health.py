@@ -71,6 +71,13 @@ class HealthCollector(AreaCollector):
             "ada_carbon_split_hosts",
             "Hosts whose window usage was split between several owners, or an owner and nobody.",
         ),
+        "unstepped": FamilySpec(
+            "ada_carbon_split_hosts_without_steps",
+            "Of ada_carbon_split_hosts, those split by how long each owner held them (usage "
+            "taken as steady), their usage per minute not read from Prometheus: its request "
+            "failed or was refused (logged), they were over the requests' limits, or "
+            "Prometheus had no rates for them.",
+        ),
         "equivalency": FamilySpec(
             "ada_carbon_equivalency_grams",
             "Grams CO2-equivalent of one unit of an everyday equivalent (one mile driven, one "
@@ -111,3 +118,4 @@ def _unused(f: dict[str, GaugeMetricFamily], snap: Snapshot) -> None:
     if snap.usage is not None:
         f["conflicts"].add_metric([], snap.conflicted_hosts)
         f["split"].add_metric([], snap.split_hosts)
+        f["unstepped"].add_metric([], snap.split_hosts_without_steps)
