@@ -226,6 +226,8 @@ class Snapshot:
     embodied_models: Mapping[str, EmbodiedModel] = field(default_factory=dict)
     # Of ``split_hosts``, those split by their tenures' durations, without usage steps.
     split_hosts_without_steps: int = 0
+    # The recording rules' evaluations in the window: (seen, expected); None off the rules.
+    rule_evaluations: tuple[int, int] | None = None
 
 
 class WorkspaceKey(NamedTuple):

@@ -24,7 +24,6 @@ from exporter import embodied
 from exporter.accounting import Steps, account, finite
 from exporter.attribution import join
 from exporter.attribution.join import Measured, Owned
-from exporter.attribution.split import handovers
 from exporter.config import SOURCES, Config
 from exporter.grid import IntensityState, outlook
 from exporter.health import Calls, HealthTracker, side_by_side
@@ -115,9 +114,9 @@ class Refresh:
             # Given the window, the API adapter fetches both in one request per half hour.
             lambda: self.intensity_source.forecast(end, start) if with_forecast else [],
         )
-        measured = self._measured(f_totals, parts, status["prometheus"], deadline)
+        measured, evaluations = self._measured(f_totals, parts, status["prometheus"], deadline)
         owners = self._calls.wait(f_owner, status["mongodb"], "mongodb", deadline)
-        split = _handovers(measured, owners)
+        split = join.split_hosts(measured, owners)
         f_steps = self._start_steps(split, end)
         slots = self._calls.wait(f_slots, status["carbon_intensity"], "carbon_intensity", deadline)
         reading = self._intensity_state.read(
@@ -135,7 +134,12 @@ class Refresh:
         self.health.settle(status)
         snap = self._snapshot(end, status, reading, forecast_slots, usage, measured, owners, split)
         unstepped = len(split.keys() - {key[0] for key in steps or {}})
-        return replace(snap, workspace_usage=per_workspace, split_hosts_without_steps=unstepped)
+        return replace(
+            snap,
+            workspace_usage=per_workspace,
+            split_hosts_without_steps=unstepped,
+            rule_evaluations=evaluations,
+        )
 
     def _snapshot(
         self,
@@ -162,7 +166,7 @@ class Refresh:
             usage=usage,
             workspace_info=info,
             unmatched_hosts=unmatched,
-            **_of_owners(owners),
+            **join.of_owners(owners),
             split_hosts=len(split),
             outlook=outlook(
                 forecast, end.timestamp(), ci.greenest_window_seconds, ci.working_hours
@@ -187,17 +191,23 @@ class Refresh:
         parts: Sequence[SourceStatus],
         status: SourceStatus,
         deadline: float,
-    ) -> Measured | None:
-        """Prometheus' window totals, from the answers of the queries that ran side by side."""
+    ) -> tuple[Measured | None, tuple[int, int] | None]:
+        """Prometheus' window totals, from the answers of the queries that ran side by side,
+        and the recording rules' evaluations in the window (seen, expected) if it reads them."""
         answers = [
             self._calls.wait(f, p, "prometheus", deadline)
             for f, p in zip(futures, parts, strict=True)
         ]
         side_by_side(status, *parts)
         if not status.up:
-            return None
+            return None, None
+        window = self.config.window_seconds
+        evaluations = self.health.call(
+            status, "prometheus", lambda: self.usage_source.rule_evaluations(answers, window)
+        )
         usage = self.usage_source.window_usage_of
-        return self.health.call(status, "prometheus", lambda: join.measured(usage(answers)))
+        measured = self.health.call(status, "prometheus", lambda: join.measured(usage(answers)))
+        return measured, evaluations
 
     def _start_steps(
         self, handovers: Mapping[str, Sequence[float]], end: datetime
@@ -271,24 +281,6 @@ class Refresh:
             "mongodb": self.ownership_source.requests,
             "carbon_intensity": self.intensity_source.requests,
         }
-
-
-def _of_owners(owners: Owned | None) -> dict[str, Any]:
-    """The snapshot's fields read from MongoDB's answer alone (none without it)."""
-    if owners is None:
-        return {"workspaces": None, "skipped": {}, "conflicted_hosts": 0}
-    return {
-        "workspaces": owners.by_tag_state,
-        "skipped": {("workspaces", r): n for r, n in owners.batch.skipped.items()},
-        "conflicted_hosts": len(owners.timelines.conflicted_hosts),
-    }
-
-
-def _handovers(measured: Measured | None, owners: Owned | None) -> dict[str, list[float]]:
-    """The moments each host changed hands in the window (none without both answers)."""
-    if measured is None or owners is None:
-        return {}
-    return handovers(measured.usage, owners.timelines)
 
 
 def _served(source: str, status: Mapping[str, SourceStatus]) -> SourceStatus:

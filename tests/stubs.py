@@ -38,6 +38,9 @@ class StubUsage:
     def window_usage_of(self, answers):
         return answers[0]
 
+    def rule_evaluations(self, answers, window_seconds):
+        return None
+
     def window_usage(self, end, window_seconds):
         with self.lock:
             self.requests += 1

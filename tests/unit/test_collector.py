@@ -102,7 +102,7 @@ def test_families_come_in_their_documented_order():
             *("workspaces", "workspace_info", "refresh_success", "source_up"),
             *("source_duration_seconds", "source_requests", "skipped_documents"),
             *("unmatched_hosts", "ownership_conflicts", "split_hosts", "split_hosts_without_steps"),
-            "equivalency_grams",
+            *("recording_rules_evaluations", "equivalency_grams"),
             "build_info",
             *("embodied_grams", "embodied_unconfigured_hosts"),
             *("power_watts", "emission_rate_grams_per_second", "power_model_info"),

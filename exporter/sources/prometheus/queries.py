@@ -174,7 +174,8 @@ def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
     series, it would cost Prometheus as much as reading every host's window, twice
     per query. The busy query also answers that time itself, as a series labelled
     ``{HEARTBEAT_LABEL}`` (see :func:`newest_evaluation`), so that a missing
-    heartbeat (an older rules file) shows.
+    heartbeat (an older rules file) shows, and the heartbeat's evaluations in the
+    window, so that rules evaluated at another interval show too.
     """
     rules = c.recording_rules
     interval, rate_range = rules.interval_seconds, rules.range_seconds
@@ -213,7 +214,12 @@ def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
         per_class = with_label(f"vector({interval:g})", "class", cls)
         query = f"{total} * on() group_left(class) {per_class}"
         if cls == "busy":
-            query += f" or {with_label(last, HEARTBEAT_LABEL, 'newest')}"
+            # And to check the rules' spacing: how many evaluations the window holds, and
+            # the time from its start (excluded) to the newest (see parse.rule_evaluations).
+            count = f"max(count_over_time({rules.heartbeat_metric}[{window_ms}ms]))"
+            span = f"({last} - time() + {window_seconds:g})"
+            for part, value in (("newest", last), ("evaluations", count), ("span", span)):
+                query += f" or {with_label(value, HEARTBEAT_LABEL, part)}"
         queries.append(query)
     return queries
 

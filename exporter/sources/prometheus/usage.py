@@ -64,7 +64,33 @@ class PrometheusUsage:
                 parse.add_vector(result, self._config.host_label, totals, flags)
             if self._rules is not None:
                 self._check_heartbeat(parse.newest_evaluation(answers[0]))
+                self._check_spacing(self.rule_evaluations(answers))
         return parse.usage_rows(totals, flags)[0]
+
+    def rule_evaluations(
+        self, answers: Sequence[Any], window_seconds: float = 0.0
+    ) -> tuple[int, int] | None:
+        """The recording rules' evaluations in the window, seen (by the heartbeat) and
+        expected (every ``recording_rules.interval``); None on the raw counters. (The
+        window is in the answers.)"""
+        if self._rules is None or not answers:
+            return None
+        with _shape_errors():
+            return parse.rule_evaluations(answers[0], self._rules.interval_seconds)
+
+    def _check_spacing(self, evaluations: tuple[int, int] | None) -> None:
+        """Refuse a window whose rule evaluations are not one every interval: each is read
+        as standing for one interval, so rules run every 5 minutes would read 80 % low."""
+        if evaluations is None or self._rules is None or evaluations[0] == evaluations[1]:
+            return
+        seen, expected = evaluations
+        raise SourceError(
+            f"the recording rules were evaluated {seen} times in the window where one every "
+            f"recording_rules.interval ({self._rules.interval_seconds:g}s) makes {expected}: "
+            "they run at another interval (set it to theirs), missed evaluations, or were "
+            "loaded less than a window ago; the window is refused rather than read "
+            f"{seen}/{expected} of its usage"
+        )
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host and group over (end - window, end], one query after the other."""
