@@ -5,7 +5,7 @@
 Prometheus' window totals, MongoDB's ownership and the grid intensity are asked
 for together; once the totals and the ownership are in, the steps of the hosts
 that changed hands in the window and a look at their handovers (one or two more
-requests); then every host is
+requests, a few on large fleets); then every host is
 attributed, every share priced, and a :class:`~exporter.model.Snapshot`, a
 plain value, returned. Nothing a refresh learns changes what the next fetches.
 """

@@ -1,4 +1,4 @@
-"""The PromQL the exporter sends, in a constant number of requests whatever the fleet size.
+"""The PromQL the exporter sends, in a bounded number of requests whatever the fleet size.
 
 **Raw counters** (``prometheus.source: raw``):
 
@@ -11,7 +11,8 @@
    (:func:`scrape_flags`), so that a host scraped by two jobs counts once and a
    renamed job's two series add up (:func:`.parse.counted_once`);
 2. only when some hosts changed hands: a range query, for just those hosts
-   (matched by an exactly escaped regex of their ``instance`` values), of their
+   (matched by an exactly escaped regex of their ``instance`` values; a few
+   queries when they are too many for one, :mod:`.batches`), of their
    busy and idle CPU rates over two steps, every step (1 minute), summed by host,
    group and ``job``, and of a host's jobs the largest (a host scraped twice counts
    once); each becomes a *tile* of usage (:func:`.parse.tiles`). ``rate()`` takes

@@ -1,8 +1,9 @@
-"""The usage source over Prometheus: CPU-seconds per host in a constant number of requests.
+"""The usage source over Prometheus: CPU-seconds per host in a bounded number of requests.
 
 The window totals are two queries (busy, idle) that the refresh runs side by side;
-the steps of the hosts that changed hands are
-one more request. See :mod:`.queries` for the PromQL and :mod:`.parse` for the rules.
+the steps of the hosts that changed hands, and the look at their handovers, are one
+more request each, or a few when they name too many hosts for one (:mod:`.batches`).
+See :mod:`.queries` for the PromQL and :mod:`.parse` for the rules.
 """
 
 from __future__ import annotations
