@@ -3,16 +3,8 @@
 import re
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from exporter.sources.prometheus.promql import (
-    compact_regex,
-    exact_regex,
-    selector,
-    string_literal,
-    with_label,
-)
+from exporter.sources.prometheus.promql import exact_regex, selector, string_literal, with_label
 
 
 def test_string_literal_escapes_quotes_backslashes_and_newlines():
@@ -50,23 +42,3 @@ def test_with_label_adds_a_constant_quoted_label():
     )
     with pytest.raises(ValueError):
         with_label("x", "bad-label", "v")
-
-
-@given(
-    st.sets(st.text(alphabet="1.2:|*()\\ab\n", max_size=6), min_size=1, max_size=6),
-    st.text(alphabet="1.2:|*()\\ab\n", max_size=6),
-)
-def test_compact_regex_matches_exactly_its_values_with_their_shared_prefix_and_suffix_written_once(
-    values, other
-):
-    full = re.compile(f"(?:{compact_regex(values)})", re.DOTALL)
-    assert all(full.fullmatch(v) for v in values)
-    assert bool(full.fullmatch(other)) == (other in values)
-
-
-def test_compact_regex_writes_the_hosts_shared_prefix_and_port_once():
-    hosts = [f"172.16.100.{k}:9100" for k in range(10, 30)]
-    assert (
-        compact_regex(hosts)
-        == "172\\.16\\.100\\.(" + "|".join(str(k) for k in range(10, 30)) + "):9100"
-    )

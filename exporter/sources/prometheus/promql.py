@@ -8,7 +8,7 @@ Label values from MongoDB or Prometheus reach a query only through
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -33,38 +33,12 @@ def exact_regex(values: Iterable[str]) -> str:
     ``a`` or ``b``. Every metacharacter in a value is escaped, so a host
     called ``.*`` matches only the literal string ``.*``.
     """
-    escaped = sorted({_escaped(v) for v in values})
+    escaped = sorted({_RE2_SPECIAL.sub(r"\\\1", v) for v in values})
     if not escaped:
         # An empty alternation would match the empty string, i.e. series
         # *without* the label: callers must not query for nothing.
         raise ValueError("exact_regex needs at least one value")
     return "|".join(escaped)
-
-
-def compact_regex(values: Iterable[str]) -> str:
-    """:func:`exact_regex` with the prefix and suffix all the values share written once
-    (``172\\.16\\.(0\\.1|0\\.2):9100``): a list of hosts in a third of the bytes."""
-    unique = sorted(set(values))
-    if len(unique) < 2:
-        return exact_regex(unique)
-    prefix = _shared_prefix(unique)
-    rest = [v[len(prefix) :] for v in unique]
-    suffix = _shared_prefix([r[::-1] for r in rest])[::-1]
-    middle = exact_regex(r[: len(r) - len(suffix)] for r in rest)
-    return f"{_escaped(prefix)}({middle}){_escaped(suffix)}" if prefix or suffix else middle
-
-
-def _shared_prefix(values: Sequence[str]) -> str:
-    """The longest prefix of all ``values``: that of the first and last in order."""
-    first, last = min(values), max(values)
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[:n]
-
-
-def _escaped(value: str) -> str:
-    return _RE2_SPECIAL.sub(r"\\\1", value)
 
 
 def label_name(name: str) -> str:

@@ -78,7 +78,7 @@ import math
 from collections.abc import Sequence
 
 from exporter.config import PrometheusConfig
-from exporter.sources.prometheus.promql import compact_regex, exact_regex, selector, with_label
+from exporter.sources.prometheus.promql import exact_regex, selector, with_label
 
 PROJECT = "cloud_project_name"
 MACHINE = "machine_name"
@@ -101,7 +101,7 @@ def series(c: PrometheusConfig, modes: Sequence[str], hosts: Sequence[str] = ())
     """The selector of the counters of these modes; of just these hosts if any are given."""
     regex = {"mode": exact_regex(modes)}
     if hosts:
-        regex[c.host_label] = compact_regex(hosts)
+        regex[c.host_label] = exact_regex(hosts)
     return selector(c.metric, c.matchers, regex)
 
 
@@ -230,6 +230,6 @@ def rule_steps(c: PrometheusConfig, instances: Sequence[str], window_seconds: fl
     rules = c.recording_rules
     regex = {
         "__name__": exact_regex([rules.busy_metric, rules.idle_metric]),
-        c.host_label: compact_regex(instances),
+        c.host_label: exact_regex(instances),
     }
     return f"{selector('', c.matchers, regex)}[{ms(window_seconds) - 1}ms]"
