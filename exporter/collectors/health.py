@@ -82,8 +82,9 @@ class HealthCollector(AreaCollector):
             "ada_carbon_recording_rules_evaluations",
             "Evaluations of the recording rules in the window: kind=seen, from their "
             "heartbeat series; kind=expected, one every recording_rules.interval back from "
-            "the newest. When they differ the window is refused (source_up{source="
-            '"prometheus"} 0, logged). Only with prometheus.source recording_rules.',
+            "the newest. Short by more than one, or over, the window is refused (source_up{source="
+            '"prometheus"} 0, logged). Only with prometheus.source recording_rules (and '
+            "in the demo, as if its rules ran every minute).",
             ("kind",),
         ),
         "equivalency": FamilySpec(

@@ -555,5 +555,13 @@ def test_rules_evaluated_at_another_interval_refuse_the_window(httpx_mock):
     httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
     with pytest.raises(SourceError, match=r"evaluated 12 times .* \(60s\) makes 60"):
         recorded_source().window_usage(END, 3600)
+    for seen, refused in ((58, True), (59, False), (60, False), (61, True)):
+        rows[1:] = heartbeat_rows(seen, 3590.0)
+        if refused:
+            with pytest.raises(SourceError, match=f"evaluated {seen} times"):
+                recorded_source().window_usage(END, 3600)
+        else:
+            assert [u.busy_seconds for u in recorded_source().window_usage(END, 3600)] == [720.0]
+    rows[1:] = heartbeat_rows(12, 3590.0)
     src = recorded_source(recording_rules=RecordingRulesConfig(interval_seconds=300.0))
     assert [u.busy_seconds for u in src.window_usage(END, 3600)] == [720.0]
