@@ -224,6 +224,10 @@ class Snapshot:
     power_models: Mapping[str, PowerModel] = field(default_factory=dict)
     # machine_name -> its embodied model, for those of ``power_models`` that have one
     embodied_models: Mapping[str, EmbodiedModel] = field(default_factory=dict)
+    # Of ``split_hosts``, those split by their tenures' durations, without usage steps.
+    split_hosts_without_steps: int = 0
+    # The recording rules' evaluations in the window: (seen, expected); None off the rules.
+    rule_evaluations: tuple[int, int] | None = None
 
 
 class WorkspaceKey(NamedTuple):

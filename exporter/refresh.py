@@ -5,7 +5,7 @@
 Prometheus' window totals, MongoDB's ownership and the grid intensity are asked
 for together; once the totals and the ownership are in, the steps of the hosts
 that changed hands in the window and a look at their handovers (one or two more
-requests); then every host is
+requests, a few on large fleets); then every host is
 attributed, every share priced, and a :class:`~exporter.model.Snapshot`, a
 plain value, returned. Nothing a refresh learns changes what the next fetches.
 """
@@ -24,7 +24,6 @@ from exporter import embodied
 from exporter.accounting import Steps, account, finite
 from exporter.attribution import join
 from exporter.attribution.join import Measured, Owned
-from exporter.attribution.split import handovers
 from exporter.config import SOURCES, Config
 from exporter.grid import IntensityState, outlook
 from exporter.health import Calls, HealthTracker, side_by_side
@@ -41,8 +40,9 @@ from exporter.model import (
 )
 from exporter.sources import IntensitySource, OwnershipSource, UsageSource
 
-# The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity.
-FORECAST = "carbon_intensity forecast"
+# The forecast fetch has its own failure episodes in the log, but counts as carbon_intensity;
+# so do the steps as prometheus, and their failure leaves the window totals standing.
+FORECAST, STEPS = "carbon_intensity forecast", "prometheus steps"
 
 
 class Refresh:
@@ -88,12 +88,13 @@ class Refresh:
             yield self.snapshot(end, with_forecast=False)
 
     def snapshot(self, end: datetime | None = None, with_forecast: bool = True) -> Snapshot:
-        """Compute the window ending at ``end`` (default: now)."""
-        end = end or datetime.now(timezone.utc)
+        """Compute the window ending at ``end`` (default: now less ``prometheus.query_offset``)."""
+        offset = timedelta(seconds=self.config.prometheus.query_offset_seconds)
+        end = end or datetime.now(timezone.utc) - offset
         window = self.config.window_seconds
         start = end - timedelta(seconds=window)
         deadline = time.monotonic() + self.config.scrape_budget_seconds
-        status = {s: SourceStatus() for s in (*SOURCES, FORECAST)}
+        status = {s: SourceStatus() for s in (*SOURCES, FORECAST, STEPS)}
         before = self._request_counts()
         f_totals, parts = self._start_totals(end)
         span = (start.timestamp(), end.timestamp())
@@ -113,16 +114,16 @@ class Refresh:
             # Given the window, the API adapter fetches both in one request per half hour.
             lambda: self.intensity_source.forecast(end, start) if with_forecast else [],
         )
-        measured = self._measured(f_totals, parts, status["prometheus"], deadline)
+        measured, evaluations = self._measured(f_totals, parts, status["prometheus"], deadline)
         owners = self._calls.wait(f_owner, status["mongodb"], "mongodb", deadline)
-        split = _handovers(measured, owners)
+        split = join.split_hosts(measured, owners)
         f_steps = self._start_steps(split, end)
         slots = self._calls.wait(f_slots, status["carbon_intensity"], "carbon_intensity", deadline)
         reading = self._intensity_state.read(
             slots, self.intensity_source, start, end, status["carbon_intensity"].up
         )
         forecast_slots = self._calls.wait(f_forecast, status[FORECAST], FORECAST, deadline)
-        steps = self._steps(end, *f_steps, status["prometheus"], deadline)
+        steps = self._steps(end, *f_steps, status, deadline)
         usage = per_workspace = None
         if measured is not None and owners is not None and steps is not None:
             usage, per_workspace = self._usage(
@@ -132,7 +133,13 @@ class Refresh:
             status[source].requests = count - before[source]
         self.health.settle(status)
         snap = self._snapshot(end, status, reading, forecast_slots, usage, measured, owners, split)
-        return replace(snap, workspace_usage=per_workspace)
+        unstepped = len(split.keys() - {key[0] for key in steps or {}})
+        return replace(
+            snap,
+            workspace_usage=per_workspace,
+            split_hosts_without_steps=unstepped,
+            rule_evaluations=evaluations,
+        )
 
     def _snapshot(
         self,
@@ -159,7 +166,7 @@ class Refresh:
             usage=usage,
             workspace_info=info,
             unmatched_hosts=unmatched,
-            **_of_owners(owners),
+            **join.of_owners(owners),
             split_hosts=len(split),
             outlook=outlook(
                 forecast, end.timestamp(), ci.greenest_window_seconds, ci.working_hours
@@ -184,17 +191,23 @@ class Refresh:
         parts: Sequence[SourceStatus],
         status: SourceStatus,
         deadline: float,
-    ) -> Measured | None:
-        """Prometheus' window totals, from the answers of the queries that ran side by side."""
+    ) -> tuple[Measured | None, tuple[int, int] | None]:
+        """Prometheus' window totals, from the answers of the queries that ran side by side,
+        and the recording rules' evaluations in the window (seen, expected) if it reads them."""
         answers = [
             self._calls.wait(f, p, "prometheus", deadline)
             for f, p in zip(futures, parts, strict=True)
         ]
         side_by_side(status, *parts)
         if not status.up:
-            return None
+            return None, None
+        window = self.config.window_seconds
+        evaluations = self.health.call(
+            status, "prometheus", lambda: self.usage_source.rule_evaluations(answers, window)
+        )
         usage = self.usage_source.window_usage_of
-        return self.health.call(status, "prometheus", lambda: join.measured(usage(answers)))
+        measured = self.health.call(status, "prometheus", lambda: join.measured(usage(answers)))
+        return measured, evaluations
 
     def _start_steps(
         self, handovers: Mapping[str, Sequence[float]], end: datetime
@@ -205,7 +218,7 @@ class Refresh:
             return [], []
         window, step = self.config.window_seconds, self.config.prometheus.step_seconds
         fetches = self.usage_source.steps_fetches(list(handovers), end, window, step, handovers)
-        return self._side_by_side(fetches, "prometheus steps")
+        return self._side_by_side(fetches, STEPS)
 
     def _side_by_side(
         self, fetches: Sequence[Callable[[], Any]], name: str
@@ -213,7 +226,7 @@ class Refresh:
         """Start Prometheus calls side by side, each with a status and call slot of its own."""
         parts = [SourceStatus() for _ in fetches]
         futures = [
-            self._calls.submit(part, "prometheus", fetch, f"{name} {k}")
+            self._calls.submit(part, name, fetch, f"{name} {k}")
             for k, (part, fetch) in enumerate(zip(parts, fetches, strict=True))
         ]
         return futures, parts
@@ -223,24 +236,25 @@ class Refresh:
         end: datetime,
         futures: Sequence[cf.Future[Any]],
         parts: Sequence[SourceStatus],
-        status: SourceStatus,
+        status: Mapping[str, SourceStatus],
         deadline: float,
     ) -> Mapping[tuple[str, str, str], Sequence[UsageStep]] | None:
-        """The steps from the answers of the requests that ran side by side; None if one failed."""
+        """The steps from the answers of the requests that ran side by side; None if they
+        cannot be read. A request that failed leaves its hosts without steps, split by
+        their tenures' durations: the window totals stand."""
         if not futures:
             return {}
         answers = [
-            self._calls.wait(f, p, "prometheus", deadline)
-            for f, p in zip(futures, parts, strict=True)
+            self._calls.wait(f, p, STEPS, deadline) for f, p in zip(futures, parts, strict=True)
         ]
-        status.duration_seconds += max(p.duration_seconds for p in parts)
-        for part in parts:
-            if not part.up:
-                status.up, status.error = False, part.error
-                return None
+        side_by_side(status[STEPS], *parts)
+        status["prometheus"].duration_seconds += status[STEPS].duration_seconds
         step = self.config.prometheus.step_seconds
+        got = [a for a in answers if a is not None]
         usage_of = self.usage_source.usage_steps_of
-        return self.health.call(status, "prometheus", lambda: usage_of(answers, end, step))
+        return self.health.call(
+            status["prometheus"], "prometheus", lambda: usage_of(got, end, step)
+        )
 
     def _usage(
         self,
@@ -267,24 +281,6 @@ class Refresh:
             "mongodb": self.ownership_source.requests,
             "carbon_intensity": self.intensity_source.requests,
         }
-
-
-def _of_owners(owners: Owned | None) -> dict[str, Any]:
-    """The snapshot's fields read from MongoDB's answer alone (none without it)."""
-    if owners is None:
-        return {"workspaces": None, "skipped": {}, "conflicted_hosts": 0}
-    return {
-        "workspaces": owners.by_tag_state,
-        "skipped": {("workspaces", r): n for r, n in owners.batch.skipped.items()},
-        "conflicted_hosts": len(owners.timelines.conflicted_hosts),
-    }
-
-
-def _handovers(measured: Measured | None, owners: Owned | None) -> dict[str, list[float]]:
-    """The moments each host changed hands in the window (none without both answers)."""
-    if measured is None or owners is None:
-        return {}
-    return handovers(measured.usage, owners.timelines)
 
 
 def _served(source: str, status: Mapping[str, SourceStatus]) -> SourceStatus:

@@ -38,6 +38,9 @@ class StubUsage:
     def window_usage_of(self, answers):
         return answers[0]
 
+    def rule_evaluations(self, answers, window_seconds):
+        return None
+
     def window_usage(self, end, window_seconds):
         with self.lock:
             self.requests += 1
@@ -54,7 +57,7 @@ class StubUsage:
         return [lambda: self.usage_steps(instances, end, window_seconds, step_seconds)]
 
     def usage_steps_of(self, answers, end, step_seconds):
-        return answers[0]
+        return answers[0] if answers else {}  # a failed call's answer is left out
 
     def usage_steps(self, instances, end, window_seconds, step_seconds):
         with self.lock:

@@ -9,9 +9,10 @@ the group Prometheus measures its host in, and counts the hosts only one side kn
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from exporter.attribution.hosts import host_key
+from exporter.attribution.split import handovers
 from exporter.attribution.timelines import Timelines, build_timelines, owner_of
 from exporter.model import UNATTRIBUTED, HostUsage, WorkspaceBatch, WorkspaceInfo
 
@@ -96,3 +97,21 @@ def joined(
     if o is None or m is None:
         return (), {}
     return (workspace_info(o, m) if with_info else ()), unmatched(o, m)
+
+
+def of_owners(owners: Owned | None) -> dict[str, Any]:
+    """The snapshot's fields read from MongoDB's answer alone (none without it)."""
+    if owners is None:
+        return {"workspaces": None, "skipped": {}, "conflicted_hosts": 0}
+    return {
+        "workspaces": owners.by_tag_state,
+        "skipped": {("workspaces", r): n for r, n in owners.batch.skipped.items()},
+        "conflicted_hosts": len(owners.timelines.conflicted_hosts),
+    }
+
+
+def split_hosts(measured: Measured | None, owners: Owned | None) -> dict[str, list[float]]:
+    """The moments each host changed hands in the window (none without both answers)."""
+    if measured is None or owners is None:
+        return {}
+    return handovers(measured.usage, owners.timelines)

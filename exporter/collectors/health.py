@@ -71,6 +71,22 @@ class HealthCollector(AreaCollector):
             "ada_carbon_split_hosts",
             "Hosts whose window usage was split between several owners, or an owner and nobody.",
         ),
+        "unstepped": FamilySpec(
+            "ada_carbon_split_hosts_without_steps",
+            "Of ada_carbon_split_hosts, those split by how long each owner held them (usage "
+            "taken as steady), their usage per minute not read from Prometheus: its request "
+            "failed or was refused (logged), they were over the requests' limits, or "
+            "Prometheus had no rates for them.",
+        ),
+        "evaluations": FamilySpec(
+            "ada_carbon_recording_rules_evaluations",
+            "Evaluations of the recording rules in the window: kind=seen, from their "
+            "heartbeat series; kind=expected, one every recording_rules.interval back from "
+            "the newest. Short by more than one, or over, the window is refused (source_up{source="
+            '"prometheus"} 0, logged). Only with prometheus.source recording_rules (and '
+            "in the demo, as if its rules ran every minute).",
+            ("kind",),
+        ),
         "equivalency": FamilySpec(
             "ada_carbon_equivalency_grams",
             "Grams CO2-equivalent of one unit of an everyday equivalent (one mile driven, one "
@@ -111,3 +127,7 @@ def _unused(f: dict[str, GaugeMetricFamily], snap: Snapshot) -> None:
     if snap.usage is not None:
         f["conflicts"].add_metric([], snap.conflicted_hosts)
         f["split"].add_metric([], snap.split_hosts)
+        f["unstepped"].add_metric([], snap.split_hosts_without_steps)
+    if snap.rule_evaluations is not None:
+        for kind, n in zip(("seen", "expected"), snap.rule_evaluations, strict=True):
+            f["evaluations"].add_metric([kind], n)

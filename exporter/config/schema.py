@@ -147,6 +147,7 @@ def _prometheus(p: _Section, notes: list[str]) -> s.PrometheusConfig:
         step_seconds=p.get("split_step", d.step_seconds, _STEP),
         source=p.get("source", d.source, v.choice("raw", "recording_rules")),
         recording_rules=_recording_rules(p.section("recording_rules")),
+        query_offset_seconds=p.get("query_offset", d.query_offset_seconds, v.duration(0, 600)),
     )
     p.done()
     return config

@@ -57,6 +57,9 @@ class PrometheusConfig:
     step_seconds: float = 60.0
     source: str = "raw"  # "raw" (metric above) or "recording_rules"
     recording_rules: RecordingRulesConfig = field(default_factory=RecordingRulesConfig)
+    # Windows end this long before now: VictoriaMetrics answers an instant query at now
+    # as of now - 30s (-search.latencyOffset), so its windows truly end there.
+    query_offset_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,13 @@ class UsageSource(Protocol):
         """CPU-seconds per host and group over (end - window, end], from those calls' answers."""
         ...
 
+    def rule_evaluations(
+        self, answers: Sequence[Any], window_seconds: float
+    ) -> tuple[int, int] | None:
+        """The recording rules' evaluations in the window, seen and expected, from those
+        answers (None where the source reads no rules)."""
+        ...
+
     def steps_fetches(
         self,
         instances: Sequence[str],

@@ -72,7 +72,9 @@ def test_handovers_at_odd_moments_meet_the_targets(prometheus_factory):
     assert worst_user < 0.005
     assert worst_value < 1.0
     assert misattributed < 0.001
-    assert requests <= 4  # the totals (2), the steps, the look at the handovers
+    # The totals (2), the steps, the look at the handovers in two requests: in one it
+    # would be 22 kB, over VictoriaMetrics' 16 KiB (docs/attribution.md#bounded-queries).
+    assert requests <= 5
 
 
 def one_step_hosts() -> list[hs.Host]:

@@ -19,8 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
-from exporter.config import ModesConfig, PrometheusConfig
+from exporter.collectors import AdaCarbonCollector
+from exporter.config import Config, ModesConfig, PrometheusConfig, RecordingRulesConfig
+from exporter.model import SourceError
+from exporter.refresh import Refresh
+from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.prometheus.usage import PrometheusUsage
 from tests.harness.fixtures import require_binaries
 from tests.harness.prometheus import (
@@ -29,6 +34,7 @@ from tests.harness.prometheus import (
     openmetrics_counter,
     write_blocks,
 )
+from tests.stubs import StubOwnership
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "prometheus" / "ada-carbon-rules.yml"
@@ -245,3 +251,59 @@ def test_a_host_gone_just_after_the_window_started_is_kept_with_nothing_used(pro
     usage = usage_source(prometheus, "recording_rules").window_usage(end, WINDOW)
     gone = [(u.busy_seconds, u.idle_seconds) for u in usage if u.instance == GONE_INSTANCE]
     assert gone == [(0.0, 0.0)]
+
+
+@pytest.mark.prometheus
+def test_rules_evaluated_every_5_minutes_are_refused_not_read_80_percent_low(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """vmalert's replay evaluates every 5 minutes by default (-datasource.queryStep=5m):
+    each sample would be read as standing for the configured minute, and the window's
+    usage come out a fifth of itself with source_up 1. The heartbeat shows 12 evaluations
+    where one a minute makes 60: the window is refused, logged and counted."""
+    require_binaries("prometheus")
+    group = yaml.safe_load(RULES.read_text())
+    group["groups"][0]["interval"] = "5m"
+    slow_rules = tmp_path / "ada-carbon-rules.yml"
+    slow_rules.write_text(yaml.safe_dump(group))
+    write_blocks(counters(), tmp_path / "data")
+    server = PrometheusServer(tmp_path / "data", workdir=tmp_path)
+    server.start()
+    try:
+        backfill_rules(server, slow_rules, T0 - 7200.0 + 180.0, T0)
+        end = datetime.fromtimestamp(newest_evaluation(server) + 30.0, timezone.utc)
+        source = usage_source(server, "recording_rules")
+        with pytest.raises(SourceError, match="evaluated 12 times in the window where one every"):
+            source.window_usage(end, WINDOW)
+        config = Config(prometheus=PrometheusConfig(url=server.url, source="recording_rules"))
+        engine = Refresh(config, source, StubOwnership(), FixedIntensity(200))
+        registry = CollectorRegistry()
+        registry.register(AdaCarbonCollector(lambda: engine.snapshot(end)))
+        with caplog.at_level("WARNING", logger="exporter.health"):
+            exported = {
+                (s.name, tuple(s.labels.values())): s.value
+                for m in registry.collect()
+                for s in m.samples
+            }
+        engine.close()
+        # The same rules read at their own interval: the window is whole again.
+        at_5m = PrometheusConfig(
+            url=server.url,
+            source="recording_rules",
+            recording_rules=RecordingRulesConfig(interval_seconds=300.0),
+        )
+        modes = ModesConfig()
+        usage = PrometheusUsage(httpx.Client(), at_5m, modes.busy, modes.idle)
+        rows = usage.window_usage(end, WINDOW)
+    finally:
+        server.stop()
+    assert exported[("ada_carbon_source_up", ("prometheus",))] == 0
+    assert exported[("ada_carbon_recording_rules_evaluations", ("seen",))] == 12
+    assert exported[("ada_carbon_recording_rules_evaluations", ("expected",))] == 60
+    assert not any(name == "ada_carbon_cpu_seconds" for name, _ in exported)
+    assert "evaluated 12 times" in caplog.text
+    # Read as 5-minute samples, each 2-minute rate stands for 5 minutes: a steady host's
+    # window comes out whole (it is steady), not a fifth of it.
+    (steady,) = [u for u in rows if u.instance == HOSTS["steady"]]
+    busy, _ = expected("steady", end.timestamp())
+    assert steady.busy_seconds == pytest.approx(busy, rel=0.01)

@@ -153,8 +153,9 @@ def test_prometheus_misbehaving_is_down_within_the_budget_and_recovers(fault, fa
     assert_one_episode(health_log(), "prometheus")
 
 
-def test_a_partial_answer_to_the_second_request_is_not_reported_as_complete(faulty, health_log):
-    """The window total succeeds, but the split of a handed-over host comes back partial."""
+def test_a_partial_answer_to_the_steps_is_not_used_and_the_totals_still_stand(faulty, health_log):
+    """The window total succeeds, but the split of a handed-over host comes back partial:
+    that answer is not used, the host is split by tenure, and the scrape says so."""
     faulty.fault, faulty.fault_path = "warnings", "/api/v1/query_range"
     cfg = config(prometheus=prometheus_at(faulty.url))
     owners = StubOwnership([ws("w1", "alice", T - 86400, T - 1200), ws("w2", "bob", T - 1200)])
@@ -164,13 +165,15 @@ def test_a_partial_answer_to_the_second_request_is_not_reported_as_complete(faul
         scrape = exporter.scrape()
         # The steps and the look at the handover, side by side.
         assert faulty.requests == {"/api/v1/query": 2, "/api/v1/query_range": 2}
-        assert_failing(scrape, "prometheus")
         faulty.fault = "ok"
         healed = exporter.scrape()
-    assert_healthy(healed)
-    users = {dict(k)["user"] for k in healed.samples("ada_carbon_cpu_seconds")}
-    assert users == {"alice", "bob"}
-    assert health_log()[0].startswith("source prometheus is down: partial answer")
+    for got, unstepped in ((scrape, 1), (healed, 0)):
+        assert_healthy(got)
+        assert got.value("ada_carbon_split_hosts_without_steps") == unstepped
+        users = {dict(k)["user"] for k in got.samples("ada_carbon_cpu_seconds")}
+        assert users == {"alice", "bob"}
+    assert health_log()[0].startswith("source prometheus steps is down: partial answer")
+    assert health_log()[1] == "source prometheus steps recovered"
 
 
 def test_an_upstream_that_never_finishes_holds_one_worker_not_one_per_scrape(faulty):

@@ -13,7 +13,7 @@ from exporter.model import SourceError
 from exporter.refresh import Refresh
 from exporter.sources.carbon_intensity.fixed import FixedIntensity
 from exporter.sources.prometheus.client import http_client
-from exporter.sources.prometheus.parse import parse_vector, rule_steps
+from exporter.sources.prometheus.parse import parse_vector, rule_evaluations, rule_steps
 from exporter.sources.prometheus.queries import HEARTBEAT_LABEL
 from exporter.sources.prometheus.usage import PrometheusUsage
 from tests.harness.faulty_http import INSTANCE, FaultyPrometheus
@@ -400,6 +400,12 @@ def test_recorded_window_total_sums_the_rule_samples_and_corrects_the_edges(http
         )
         if cls == "busy":  # the heartbeat answers too, so that its absence shows
             labelled += f' or label_replace({newest}, "{HEARTBEAT_LABEL}", "newest", "", "")'
+            # and the evaluations in the window, with the time from its start to the
+            # newest, to check they are one every interval
+            count = "max(count_over_time(ada_carbon:rules:heartbeat[3599999ms]))"
+            labelled += f' or label_replace({count}, "{HEARTBEAT_LABEL}", "evaluations", "", "")'
+            span = f"({newest} - time() + 3600)"
+            labelled += f' or label_replace({span}, "{HEARTBEAT_LABEL}", "span", "", "")'
         assert query == labelled
         assert "node_cpu_seconds_total" not in query
 
@@ -515,3 +521,47 @@ def test_steps_answered_with_a_vector_raise_source_error(httpx_mock):
     httpx_mock.add_response(url=URL + "/api/v1/query_range", json=vector())
     with pytest.raises(SourceError, match="a vector where a matrix was due"):
         source().usage_steps(["172.16.0.1:9100"], END, 3600, 60)
+
+
+def heartbeat_rows(evaluations, span):
+    return [
+        {"metric": {HEARTBEAT_LABEL: "evaluations"}, "value": [END.timestamp(), str(evaluations)]},
+        {"metric": {HEARTBEAT_LABEL: "span"}, "value": [END.timestamp(), str(span)]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [
+        (3590.0, 60),  # the newest evaluation 10 s before the end
+        (3600.0, 60),  # the newest at the end itself: the one a window before is not in it
+        (3599.999, 60),
+        (3540.0, 59),  # the next one overdue: a window holds one fewer
+        (3540.001, 60),
+    ],
+)
+def test_the_rule_evaluations_a_window_holds_at_the_interval_are_counted_exactly(span, expected):
+    assert rule_evaluations(heartbeat_rows(60, span), 60.0) == (60, expected)
+
+
+def test_rules_evaluated_at_another_interval_refuse_the_window(httpx_mock):
+    """Every 5 minutes where the config says 1: 12 evaluations where 60 are due."""
+    rows = [series("h:9100", "busy", 720), *heartbeat_rows(12, 3590.0)]
+
+    def respond(request):
+        busy = '"class", "busy"' in form(request)["query"]
+        return httpx.Response(200, json=vector(*(rows if busy else ())))
+
+    httpx_mock.add_callback(respond, url=URL + "/api/v1/query", is_reusable=True)
+    with pytest.raises(SourceError, match=r"evaluated 12 times .* \(60s\) makes 60"):
+        recorded_source().window_usage(END, 3600)
+    for seen, refused in ((58, True), (59, False), (60, False), (61, True)):
+        rows[1:] = heartbeat_rows(seen, 3590.0)
+        if refused:
+            with pytest.raises(SourceError, match=f"evaluated {seen} times"):
+                recorded_source().window_usage(END, 3600)
+        else:
+            assert [u.busy_seconds for u in recorded_source().window_usage(END, 3600)] == [720.0]
+    rows[1:] = heartbeat_rows(12, 3590.0)
+    src = recorded_source(recording_rules=RecordingRulesConfig(interval_seconds=300.0))
+    assert [u.busy_seconds for u in src.window_usage(END, 3600)] == [720.0]

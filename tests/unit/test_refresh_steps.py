@@ -80,20 +80,41 @@ def test_each_refresh_asks_for_the_steps_of_exactly_the_hosts_split_in_its_windo
     assert bob == pytest.approx(3600.0 * (1200 + 600) / 3600)
 
 
-def test_a_failed_steps_call_takes_prometheus_down_and_withholds_usage():
-    u = StubUsage([usage(A)], {key(A): steady_steps(T)})
-    o = StubOwnership(handed_over(A, T - 1200))
+def test_a_failed_steps_call_leaves_the_totals_split_by_tenure_and_says_so(caplog):
+    """A steps request refused (VictoriaMetrics' 422 for a query too long) or failed: the
+    window totals still stand, the host is split by how long each owner held it, and the
+    log and ada_carbon_split_hosts_without_steps say so."""
+    # A's load doubles when bob takes it over: the steps give bob half, durations a third.
+    steps = steady_steps(T, busy=1800.0)[:40] + steady_steps(T, busy=5400.0)[40:]
+    u = StubUsage([usage(A, busy=3600.0), usage(C)], {key(A): steps})
+    o = StubOwnership([*handed_over(A, T - 1200), ws("c", "carol", T - 86400, host=C)])
     e = engine(u, o)
+    caplog.set_level(logging.INFO, logger="exporter.health")
     try:
-        assert e.snapshot(END).usage is not None
+        good = e.snapshot(END)
         u.fail_steps = True
-        snap = e.snapshot(END)
+        failed = [e.snapshot(END) for _ in range(2)]
+        u.fail_steps = False
+        back = e.snapshot(END)
     finally:
         e.close()
-    assert len(u.steps_asked) == 2
-    assert not snap.sources["prometheus"].up
-    assert "prometheus is down" in snap.sources["prometheus"].error
-    assert snap.usage is None  # a split without its steps would be a guess
+    assert len(u.steps_asked) == 4
+    for snap, unstepped in ((good, 0), (failed[0], 1), (failed[1], 1), (back, 0)):
+        assert snap.sources["prometheus"].up and snap.usage is not None
+        assert (snap.split_hosts, snap.split_hosts_without_steps) == (1, unstepped)
+        total = sum(v.busy_seconds for v in snap.usage.values())
+        assert total == pytest.approx(2 * 3600.0)  # conserved either way
+
+    def bob(snap):
+        return sum(v.busy_seconds for k, v in snap.usage.items() if k[3] == "bob")
+
+    assert bob(good) == pytest.approx(3600.0 * 1200 * 3 / (2400 + 1200 * 3))
+    assert bob(failed[0]) == pytest.approx(3600.0 / 3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "exporter.health"]
+    assert lines == [
+        "source prometheus steps is down: prometheus is down",
+        "source prometheus steps recovered",
+    ]
 
 
 def test_failing_totals_ask_for_no_steps_and_log_one_line_per_episode(caplog):

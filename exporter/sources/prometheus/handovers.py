@@ -72,9 +72,10 @@ def handover_look(
     handover is brought to the query's time axis by an offset (the range runs
     around ``end``, each point at ``end + j`` reading the data at ``centre + j``),
     and labelled ``{AT}`` with its centre, so one range query reads every handover
-    however they fall. Handovers in one GATHER_SECONDS of the clock share a
-    selector (their hosts in one regex): the query has at most one clause per
-    minute of the window, whatever the fleet's size.
+    however they fall (or a few, each under :data:`.batches.QUERY_BYTES`). Handovers
+    in one GATHER_SECONDS of the clock share a selector (their hosts in one regex):
+    the query has at most one clause per minute of the window, whatever the fleet's
+    size.
     """
     fine_ms = ms(SCRAPE_SECONDS)
     hosts: dict[int, set[str]] = {}

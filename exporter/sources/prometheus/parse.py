@@ -170,13 +170,29 @@ def counted_once(jobs: Mapping[str, list[float]], flags: Mapping[str, int]) -> t
 
 def newest_evaluation(result: Any) -> float | None:
     """The heartbeat's newest evaluation time in a busy rules query's answer, if any."""
-    for item in reversed(result or ()):
+    return _heartbeat(result, "newest")
+
+
+def rule_evaluations(result: Any, interval_seconds: float) -> tuple[int, int] | None:
+    """The rules' evaluations in the window, as the heartbeat saw them and as many as
+    one every ``interval_seconds`` back from the newest makes; None without a heartbeat.
+
+    ``span`` (the time from the window's start, excluded, to the newest evaluation) is
+    rounded to whole milliseconds, as Prometheus keeps time, so the count is exact."""
+    seen, span = _heartbeat(result, "evaluations"), _heartbeat(result, "span")
+    if seen is None or span is None:
+        return None
+    span_ms, interval_ms = round(span * 1000), round(interval_seconds * 1000)
+    expected = (span_ms - 1) // interval_ms + 1 if span_ms > 0 else 0
+    return round(seen), expected
+
+
+def _heartbeat(result: Any, part: str) -> float | None:
+    for item in result or ():
         metric, value = item.get("metric"), item.get("value")
-        if isinstance(metric, dict) and HEARTBEAT_LABEL in metric and isinstance(value, list):
-            try:
-                return float(value[1])
-            except (IndexError, TypeError, ValueError):
-                return None
+        ours = isinstance(metric, dict) and metric.get(HEARTBEAT_LABEL) == part
+        if ours and isinstance(value, list) and len(value) == 2:
+            return number(value[1])
     return None
 
 

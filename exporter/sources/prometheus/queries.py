@@ -1,4 +1,4 @@
-"""The PromQL the exporter sends, in a constant number of requests whatever the fleet size.
+"""The PromQL the exporter sends, in a bounded number of requests whatever the fleet size.
 
 **Raw counters** (``prometheus.source: raw``):
 
@@ -11,7 +11,8 @@
    (:func:`scrape_flags`), so that a host scraped by two jobs counts once and a
    renamed job's two series add up (:func:`.parse.counted_once`);
 2. only when some hosts changed hands: a range query, for just those hosts
-   (matched by an exactly escaped regex of their ``instance`` values), of their
+   (matched by an exactly escaped regex of their ``instance`` values; a few
+   queries when they are too many for one, :mod:`.batches`), of their
    busy and idle CPU rates over two steps, every step (1 minute), summed by host,
    group and ``job``, and of a host's jobs the largest (a host scraped twice counts
    once); each becomes a *tile* of usage (:func:`.parse.tiles`). ``rate()`` takes
@@ -174,7 +175,8 @@ def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
     series, it would cost Prometheus as much as reading every host's window, twice
     per query. The busy query also answers that time itself, as a series labelled
     ``{HEARTBEAT_LABEL}`` (see :func:`newest_evaluation`), so that a missing
-    heartbeat (an older rules file) shows.
+    heartbeat (an older rules file) shows, and the heartbeat's evaluations in the
+    window, so that rules evaluated at another interval show too.
     """
     rules = c.recording_rules
     interval, rate_range = rules.interval_seconds, rules.range_seconds
@@ -213,7 +215,12 @@ def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
         per_class = with_label(f"vector({interval:g})", "class", cls)
         query = f"{total} * on() group_left(class) {per_class}"
         if cls == "busy":
-            query += f" or {with_label(last, HEARTBEAT_LABEL, 'newest')}"
+            # And to check the rules' spacing: how many evaluations the window holds, and
+            # the time from its start (excluded) to the newest (see parse.rule_evaluations).
+            count = f"max(count_over_time({rules.heartbeat_metric}[{window_ms}ms]))"
+            span = f"({last} - time() + {window_seconds:g})"
+            for part, value in (("newest", last), ("evaluations", count), ("span", span)):
+                query += f" or {with_label(value, HEARTBEAT_LABEL, part)}"
         queries.append(query)
     return queries
 

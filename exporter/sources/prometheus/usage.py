@@ -1,8 +1,9 @@
-"""The usage source over Prometheus: CPU-seconds per host in a constant number of requests.
+"""The usage source over Prometheus: CPU-seconds per host in a bounded number of requests.
 
 The window totals are two queries (busy, idle) that the refresh runs side by side;
-the steps of the hosts that changed hands are
-one more request. See :mod:`.queries` for the PromQL and :mod:`.parse` for the rules.
+the steps of the hosts that changed hands, and the look at their handovers, are one
+more request each, or a few when they name too many hosts for one (:mod:`.batches`).
+See :mod:`.queries` for the PromQL and :mod:`.parse` for the rules.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import httpx
 
 from exporter.config import PrometheusConfig
 from exporter.model import HostUsage, SourceError, UsageStep
+from exporter.sources.prometheus import batches, parse, queries
 from exporter.sources.prometheus import handovers as look
-from exporter.sources.prometheus import parse, queries
 from exporter.sources.prometheus.client import PrometheusClient
 
 log = logging.getLogger("exporter.sources.prometheus")  # the name it has always logged under
+STEPS, LOOK = "steps", "look"  # the two parts of the answers to steps_fetches
 
 
 class PrometheusUsage:
@@ -41,6 +43,7 @@ class PrometheusUsage:
         self._idle = tuple(idle_modes)
         self._rules = config.recording_rules if config.source == "recording_rules" else None
         self._heartbeat_seen: bool | None = None
+        self._left_logged = False
 
     @property
     def requests(self) -> int:
@@ -62,7 +65,37 @@ class PrometheusUsage:
                 parse.add_vector(result, self._config.host_label, totals, flags)
             if self._rules is not None:
                 self._check_heartbeat(parse.newest_evaluation(answers[0]))
+                self._check_spacing(self.rule_evaluations(answers))
         return parse.usage_rows(totals, flags)[0]
+
+    def rule_evaluations(
+        self, answers: Sequence[Any], window_seconds: float = 0.0
+    ) -> tuple[int, int] | None:
+        """The recording rules' evaluations in the window, seen (by the heartbeat) and
+        expected (every ``recording_rules.interval``); None on the raw counters. (The
+        window is in the answers.)"""
+        if self._rules is None or not answers:
+            return None
+        with _shape_errors():
+            return parse.rule_evaluations(answers[0], self._rules.interval_seconds)
+
+    def _check_spacing(self, evaluations: tuple[int, int] | None) -> None:
+        """Refuse a window whose rule evaluations are not one every interval: each is read
+        as standing for one interval, so rules run every 5 minutes would read 80 % low.
+        One missing is let pass (a restart's blip, an engine whose ``timestamp()`` gives
+        the query's time, not the sample's): a window's edges are as uncertain."""
+        if evaluations is None or self._rules is None:
+            return
+        seen, expected = evaluations
+        if expected - 1 <= seen <= expected:
+            return
+        raise SourceError(
+            f"the recording rules were evaluated {seen} times in the window where one every "
+            f"recording_rules.interval ({self._rules.interval_seconds:g}s) makes {expected}: "
+            "they run at another interval (set it to theirs), missed evaluations, or were "
+            "loaded less than a window ago; the window is refused rather than read "
+            f"{seen}/{expected} of its usage"
+        )
 
     def window_usage(self, end: datetime, window_seconds: float) -> list[HostUsage]:
         """CPU-seconds per host and group over (end - window, end], one query after the other."""
@@ -94,42 +127,90 @@ class PrometheusUsage:
         step_seconds: float,
         handovers: Mapping[str, Sequence[float]] | None = None,
     ) -> list[Callable[[], Any]]:
-        """The steps of just these instances, one request for all of them, and on the raw
-        counters a look at the ``handovers`` (instance -> unix times) at the scrape
-        interval (:mod:`.handovers`): the refresh sends the two side by side."""
-        c = self._config
-        at = round(end.timestamp(), 3)  # Prometheus evaluates at whole milliseconds
+        """The steps of just these instances, and on the raw counters a look at the
+        ``handovers`` (instance -> unix times) at the scrape interval (:mod:`.handovers`),
+        each in at most MAX_REQUESTS requests of at most QUERY_BYTES (:mod:`.batches`):
+        the refresh sends them side by side."""
+        c, at = self._config, round(end.timestamp(), 3)  # Prometheus evaluates at whole ms
+        if not instances:
+            return []
         if self._rules is not None:
-            query = queries.rule_steps(c, instances, window_seconds)
-            return [functools.partial(self.client.query, query, at, "matrix")]
-        path = "/api/v1/query_range"
-        form = queries.raw_steps(
-            c, self._busy, self._idle, instances, at, window_seconds, step_seconds
+            runs, left = batches.packed(
+                instances, lambda hosts: queries.rule_steps(c, hosts, window_seconds)
+            )
+            self._log_left(len(left), len(instances))
+            return [_tagged(STEPS, self.client.query, q, at, "matrix") for _, q in runs]
+        busy, idle = self._busy, self._idle
+        form = queries.raw_steps(c, busy, idle, instances[:1], at, window_seconds, step_seconds)
+        runs, left = batches.packed(
+            instances,
+            lambda hosts: queries.raw_steps(c, busy, idle, hosts, at, window_seconds, step_seconds)[
+                "query"
+            ],
         )
-        fetches: list[Callable[[], Any]] = [
-            functools.partial(self.client.post, path, form, "matrix")
+        self._log_left(len(left), len(instances))
+        path = "/api/v1/query_range"
+        fetches = [
+            _tagged(STEPS, self.client.post, path, {**form, "query": q}, "matrix") for _, q in runs
         ]
-        if handovers and any(handovers.values()):
-            form = look.handover_look(c, self._busy, self._idle, handovers, at, step_seconds)
-            fetches.append(functools.partial(self.client.post, path, form, "matrix"))
+        pairs = sorted((t, i) for i, times in (handovers or {}).items() for t in times)
+        if pairs:
+            form = look.handover_look(c, busy, idle, _by_host(pairs[:1]), at, step_seconds)
+            looks, _ = batches.packed(
+                pairs,
+                lambda run: look.handover_look(c, busy, idle, _by_host(run), at, step_seconds)[
+                    "query"
+                ],
+            )
+            fetches += [
+                _tagged(LOOK, self.client.post, path, {**form, "query": q}, "matrix")
+                for _, q in looks
+            ]
         return fetches
+
+    def _log_left(self, left: int, of: int) -> None:
+        """Log when some hosts that changed hands do not fit the steps' requests, and when
+        all fit again (not at every scrape)."""
+        if (left > 0) == self._left_logged:
+            return
+        self._left_logged = left > 0
+        if left:
+            log.warning(
+                "%d of the %d hosts that changed hands in the window do not fit in %d "
+                "requests of %d bytes: their usage is split by how long each owner held "
+                "them (ada_carbon_split_hosts_without_steps)",
+                left,
+                of,
+                batches.MAX_REQUESTS,
+                batches.QUERY_BYTES,
+            )
+        else:
+            log.info("The hosts that changed hands fit in the steps' requests again")
 
     def usage_steps_of(
         self, answers: Sequence[Any], end: datetime, step_seconds: float
     ) -> dict[parse.Key, list[UsageStep]]:
-        """The steps per host and group from the answers of :meth:`steps_fetches`."""
+        """The steps per host and group from the answers of :meth:`steps_fetches` (those
+        of a failed request left out: its hosts get no steps, or no look)."""
         c = self._config
         at = round(end.timestamp(), 3)
+        found: dict[str, list[Any]] = {STEPS: [], LOOK: []}
+        for kind, result in answers:
+            found[kind] += result  # the runs name disjoint hosts: as one answer
         with _shape_errors():
             if self._rules is not None:
-                return parse.rule_steps(answers[0], self._rules, at, c.host_label)
+                return parse.rule_steps(found[STEPS], self._rules, at, c.host_label)
             steps = parse.tiles(
-                answers[0], "class", parse.CLASSES, step_seconds, 2 * step_seconds, at, c.host_label
+                found[STEPS],
+                "class",
+                parse.CLASSES,
+                step_seconds,
+                2 * step_seconds,
+                at,
+                c.host_label,
             )
-            if len(answers) < 2:
-                return steps
-            found = look.patches(answers[1], at, look.look_points(step_seconds), c.host_label)
-        return look.patched(steps, found)
+            patches = look.patches(found[LOOK], at, look.look_points(step_seconds), c.host_label)
+        return look.patched(steps, patches)
 
     def usage_steps(
         self,
@@ -144,6 +225,19 @@ class PrometheusUsage:
             return {}
         fetches = self.steps_fetches(instances, end, window_seconds, step_seconds, handovers)
         return self.usage_steps_of([fetch() for fetch in fetches], end, step_seconds)
+
+
+def _tagged(kind: str, call: Callable[..., list[Any]], *args: Any) -> Callable[[], Any]:
+    """A fetch whose answer says which part it is: ``(kind, result)``."""
+    return lambda: (kind, call(*args))
+
+
+def _by_host(pairs: Sequence[tuple[float, str]]) -> dict[str, list[float]]:
+    """(time, instance) pairs as instance -> times."""
+    out: dict[str, list[float]] = {}
+    for t, instance in pairs:
+        out.setdefault(instance, []).append(t)
+    return out
 
 
 @contextmanager
