@@ -42,6 +42,7 @@ from benchmarks.timing import (
 )
 from exporter.attribution.timelines import owned_from, owner_of
 from exporter.collectors import AdaCarbonCollector
+from exporter.commands.serve import tune_gc
 from exporter.config import Config, IntensityConfig, MongoConfig, PrometheusConfig
 from exporter.exposition import make_metrics_app
 from exporter.model import UNATTRIBUTED, Snapshot
@@ -98,6 +99,7 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
     registry.register(AdaCarbonCollector(refresh))
 
     app = make_metrics_app(registry)
+    tune_gc()  # as `serve` does
 
     def scrape() -> bytes:
         response = app(dict(PROMETHEUS_SCRAPE), lambda status, headers: None)

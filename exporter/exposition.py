@@ -14,9 +14,9 @@ prometheus_client's encoder. Nothing is kept from one scrape to the next.
 
 from __future__ import annotations
 
-import gzip
 import math
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -115,20 +115,38 @@ class _One:
 
 def encode(registry: Collector, accept: str | None) -> tuple[bytes, str]:
     """The body and Content-Type for an ``Accept`` header, chosen as prometheus_client does."""
+    parts, content_type = encode_parts(registry, accept)
+    return b"".join(parts), content_type
+
+
+def encode_parts(registry: Collector, accept: str | None) -> tuple[Iterator[bytes], str]:
+    """:func:`encode`'s body as it is written, a family at a time (each is collected as it
+    is written): gzip compresses it as it comes, and a 17 MB body is never held whole."""
     encoder, content_type = choose_encoder(accept or "")
     if "escaping=dots" in content_type:  # every "_" of every name doubled: not written here
-        return encoder(registry), content_type
-    openmetrics = content_type.startswith("application/openmetrics-text")
-    parts: list[bytes] = []
+        return iter([encoder(registry)]), content_type
+    return _parts(
+        registry, encoder, content_type.startswith("application/openmetrics")
+    ), content_type
+
+
+def _parts(
+    registry: Collector, encoder: Callable[[Any], bytes], openmetrics: bool
+) -> Iterator[bytes]:
     for metric in registry.collect():
         if (text := _gauge(metric, openmetrics)) is not None:
-            parts.append(text.encode("utf-8"))
+            yield text.encode("utf-8")
         else:
             body = encoder(_One(metric))
-            parts.append(body.removesuffix(_EOF) if openmetrics else body)
+            yield body.removesuffix(_EOF) if openmetrics else body
     if openmetrics:
-        parts.append(_EOF)
-    return b"".join(parts), content_type
+        yield _EOF
+
+
+def gzipped(parts: Iterable[bytes]) -> bytes:
+    """``parts`` joined and gzipped at GZIP_LEVEL, compressed as they come."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: a gzip header
+    return b"".join([*map(compressor.compress, parts), compressor.flush()])
 
 
 _QVALUE = re.compile(r"0(\.\d{0,3})?|1(\.0{0,3})?")
@@ -163,11 +181,13 @@ def make_metrics_app(
             return fallback(environ, start_response)  # type: ignore[no-any-return]
         names = parse_qs(environ.get("QUERY_STRING", "")).get("name[]")
         source = registry.restricted_registry(names) if names else registry
-        body, content_type = encode(source, environ.get("HTTP_ACCEPT"))
+        parts, content_type = encode_parts(source, environ.get("HTTP_ACCEPT"))
         headers = [("Content-Type", content_type)]
         if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING") or ""):
-            body = gzip.compress(body, GZIP_LEVEL)
+            body = gzipped(parts)
             headers.append(("Content-Encoding", "gzip"))
+        else:
+            body = b"".join(parts)
         start_response("200 OK", headers)
         return [body]
 

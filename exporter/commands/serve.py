@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -20,9 +21,25 @@ from exporter.web.server import make_app, make_http_server
 
 log = logging.getLogger("exporter")
 
+# CPython's cyclic GC runs at every 700 net new objects (its default gen0 threshold).
+# A 10,000-host scrape makes a few million that live until it ends (answers, accounts,
+# 116,240 samples) and no cycles, so at 700 it ran about 970 collections per scrape,
+# each re-walking what earlier ones kept. At 10,000, 63. Measured at 10,000 hosts in one
+# benchmark run (2026-12-06, 193f995 + this, scrapes alternating between the settings in
+# one process, CPU seconds of the exporter per scrape, medians of 3): recording rules
+# 1.68 at 700, 1.06 at 10,000 (0.87 with the GC off); raw 1.42 and 0.99 (0.84). That is
+# 0.4-0.6 s of a 1.5-4.5 s scrape. Cycles are still collected, a little later.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """The one process-wide runtime setting: the GC thresholds above."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
 
 def run(config: Config, listen: str, engine: Refresh, description: str, web: WebConfig) -> int:
     """Serve until stopped; 0 after a signal, 1 if the address cannot be listened on."""
+    tune_gc()
     registry = CollectorRegistry()
     registry.register(
         AdaCarbonCollector(engine.snapshot, config.min_refresh_interval_seconds, config.budgets)
