@@ -181,12 +181,7 @@ def handover_fleet(start_vm: Start) -> VictoriaMetricsServer:
     return start_vm(hs.openmetrics(hs.fleet()))
 
 
-NEEDS_BOUNDED_QUERY = pytest.mark.xfail(strict=True, reason="needs vmquery: bounded handover query")
-
-
-@pytest.mark.parametrize(
-    "path", [pytest.param("raw", marks=NEEDS_BOUNDED_QUERY), "recording_rules"]
-)
+@pytest.mark.parametrize("path", ["raw", "recording_rules"])
 def test_handovers_at_odd_moments_meet_the_targets_on_both_paths(path, handover_fleet):
     hosts = hs.fleet()
     worst_user, worst_value, misattributed = handover_figures(handover_fleet.url, hosts, path)
@@ -258,7 +253,6 @@ def split_fleet_vm(start_vm: Start) -> VictoriaMetricsServer:
     return start_vm(counters(split_fleet(SPLIT_HOSTS), T, SPLIT_HISTORY, 60.0))
 
 
-@NEEDS_BOUNDED_QUERY
 @pytest.mark.parametrize("path", PATHS)
 def test_700_hosts_changing_hands_succeed_on_default_flags(path, split_fleet_vm):
     """The acceptance scenario at test scale: a scrape on VictoriaMetrics' default flags
@@ -282,7 +276,6 @@ def test_700_hosts_changing_hands_succeed_on_default_flags(path, split_fleet_vm)
     assert misattributed < 0.005
 
 
-@pytest.mark.xfail(strict=True, reason="needs vmquery: rule-spacing check")
 def test_rules_evaluated_every_5_minutes_are_refused_not_read_80_percent_low(start_vm):
     """vmalert replay's default -datasource.queryStep (5m) writes one evaluation in five."""
     server = start_vm(scenario.openmetrics(), rules_step=None)
@@ -305,7 +298,6 @@ def test_rules_evaluated_every_5_minutes_are_refused_not_read_80_percent_low(sta
 LATENCY_OFFSET = 30.0  # VictoriaMetrics' -search.latencyOffset default
 
 
-@pytest.mark.xfail(strict=True, reason="needs vmquery: prometheus.query_offset")
 def test_with_query_offset_the_window_ends_where_the_data_does(start_vm, tmp_path):
     """An instant query at now is answered as of now - 30 s: with prometheus.query_offset
     a live scrape asks for that time itself, and says so in the window's end."""
@@ -341,7 +333,7 @@ def test_with_query_offset_the_window_ends_where_the_data_does(start_vm, tmp_pat
 # --- issue 20 item 2: backfilled history summed by the documented idiom ------------------
 
 BACKFILL_END = 1769817600.0  # 2026-01-31T00:00Z: 48 windows of 1 h end by it
-BACKFILL = ("--from=2026-01-29T01:00:00Z", "--to=2026-01-31T00:00:00Z")
+BACKFILL = ("--from=2026-01-29", "--to=2026-01-31")  # windows ending in (from, to]
 RANGE_S = 48 * 3600
 # Totals over a range as docs/operations.md ("Totals over a range") writes them, the
 # form with the range 1 ms short (Prometheus 2.x ranges are closed at both ends), and
