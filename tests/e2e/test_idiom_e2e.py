@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.commands.backfill import backfill, window_ends
+from exporter.commands import window_ends
+from exporter.commands.backfill import backfill
 from exporter.config import Config, with_demo
 from exporter.sources.build import build_refresh
 from tests.harness.fixtures import require_binaries
@@ -69,15 +70,21 @@ def kept_families(openmetrics: str) -> str:
     return "".join(b for b in blocks if b.startswith(tuple(f"# HELP {n} " for n in KEPT)))
 
 
+def ends_from_to(first: datetime, last: datetime, step: timedelta) -> list[datetime]:
+    """The window ends first, first + step, ... last (the period (first - step, last])."""
+    seconds = window_ends((first - step).timestamp(), last.timestamp(), step.total_seconds())
+    return [datetime.fromtimestamp(t, timezone.utc) for t in seconds]
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     require_binaries("prometheus")
     month_ago = END - timedelta(days=30)
     ends = sorted(
         {
-            *window_ends(END - 26 * HOUR, END + 2 * HOUR, HOUR),
-            *window_ends(month_ago - 2 * HOUR, month_ago + 2 * HOUR, HOUR),
-            *window_ends(month_ago + 6 * HOUR, END - 26 * HOUR, 6 * HOUR),
+            *ends_from_to(END - 26 * HOUR, END + 2 * HOUR, HOUR),
+            *ends_from_to(month_ago - 2 * HOUR, month_ago + 2 * HOUR, HOUR),
+            *ends_from_to(month_ago + 6 * HOUR, END - 26 * HOUR, 6 * HOUR),
         }
     )
     engine = build_refresh(with_demo(Config()))
