@@ -47,11 +47,6 @@ def host_key(name: object) -> str | None:
     return _host_key(name) if isinstance(name, str) else None
 
 
-def host_keys(names: Iterable[str]) -> list[str | None]:
-    """:func:`host_key` of many strings, in C: an answer names 10,000 hosts at a time."""
-    return list(map(_host_key, names))
-
-
 # A fleet's names repeat at every scrape: parsing ten thousand addresses each time
 # would cost a tenth of a second, remembering them a few megabytes.
 @functools.lru_cache(maxsize=1 << 16)
