@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Iterable
 
 # The OpenStack "nubes" DNS form: host-172-16-100-50.<domain>
 _DASHED_IPV4 = re.compile(r"^host-(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})(?:\.[a-z0-9.-]*)?$")
