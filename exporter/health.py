@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import logging
 import threading
 import time
@@ -101,9 +102,20 @@ class Calls:
             if previous is None or previous.done():
                 future = self._pool.submit(self._health.call, status, source, fn)
                 self._running[key] = future
-                return future
-        self._health.mark_down(status, source, "the previous call has not returned yet")
-        return done(None)
+            else:
+                future = None
+        if future is None:
+            self._health.mark_down(status, source, "the previous call has not returned yet")
+            return done(None)
+        # Once done, forgotten: a call's answer (40 MB of parsed JSON at 10,000 hosts) is
+        # then held only by the refresh that waits for it, not until the next refresh.
+        future.add_done_callback(functools.partial(self._forget, key))
+        return future
+
+    def _forget(self, key: str, future: cf.Future[Any]) -> None:
+        with self._lock:
+            if self._running.get(key) is future:
+                del self._running[key]
 
     def wait(
         self, future: cf.Future[T | None], status: SourceStatus, source: str, deadline: float

@@ -28,6 +28,7 @@ from tests.harness.command import exporter
 from tests.harness.fixtures import require_binaries
 from tests.harness.mongowire import MongoWireServer
 from tests.harness.prometheus import PrometheusServer, write_blocks, write_blocks_from_file
+from tests.harness.victoria import VictoriaMetricsServer
 from tests.month_scenario import CUT, FIELDS, FIRST, HOUR, JANUARY, LAST
 
 DAY = timedelta(days=1)
@@ -39,6 +40,7 @@ class History:
     url: str  # the Prometheus holding only what backfill wrote
     config: Path
     backfill: subprocess.CompletedProcess[str]
+    output: Path  # the file backfill wrote
 
 
 def serve(data_dir: Path, stack: contextlib.ExitStack) -> PrometheusServer:
@@ -74,7 +76,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         source.stop()
         mongo.stop()
         write_blocks_from_file(output, work / "history" / "data", BLOCKS)
-        yield History(serve(work / "history" / "data", stack).url, config, result)
+        yield History(serve(work / "history" / "data", stack).url, config, result, output)
 
 
 def report(history: History, start: datetime, end: datetime, by: str) -> dict:
@@ -132,3 +134,33 @@ def test_each_days_report_equals_that_days_truth(history, capsys):
         assert main(args) == 0
         assert_equals_the_truth(json.loads(capsys.readouterr().out), day, day + DAY, "facility")
         day += DAY
+
+
+def own_sum(output: Path, start: datetime, end: datetime) -> float:
+    """The emissions the backfill file itself holds for the windows ending in (start, end]."""
+    lo, hi, total = start.timestamp(), end.timestamp(), 0.0
+    with output.open() as lines:
+        for line in lines:
+            if line.startswith("ada_carbon_emissions_grams{"):
+                _, value, stamp = line.rsplit(" ", 2)
+                total += float(value) if lo < float(stamp) <= hi else 0.0
+    return total
+
+
+@pytest.mark.prometheus
+@pytest.mark.victoriametrics
+def test_the_backfilled_month_reports_the_files_own_sum_on_both_engines(history, tmp_path):
+    """Issue 20: the same backfill file in Prometheus and in a VictoriaMetrics run with the
+    flags docs/operations.md gives it: January's report equals the file's own sum on both."""
+    from tests.e2e.test_victoriametrics_e2e import documented_flags
+
+    require_binaries("victoriametrics")
+    want = own_sum(history.output, *JANUARY)
+    with VictoriaMetricsServer(tmp_path / "vm", flags=documented_flags()) as vm:
+        with history.output.open() as lines:
+            vm.load(lines)
+        for url in (history.url, vm.url):
+            doc = report(History(url, history.config, history.backfill, history.output),
+                         *JANUARY, "facility")  # fmt: skip
+            assert doc["windows"] == {"expected": 744, "present": 744}, url
+            assert doc["total"]["emissions_grams"] == pytest.approx(want, rel=1e-9), url

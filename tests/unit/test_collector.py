@@ -294,3 +294,42 @@ def test_a_project_missing_from_the_facility_map_is_exported_as_facility_unknown
     assert facility == {"IDAaaS": "ISIS", "NewAaaS": "unknown"}
     labels = {"cloud_project_name": "NewAaaS", "machine_name": "Muon", "facility": "unknown"}
     assert value(registry, "ada_carbon_cpu_seconds", **labels, user="bob", mode="busy") == 3600
+
+
+class _Answer(list):
+    """An answer with the weight of a 10,000-host one (about 40 MB of parsed JSON there)."""
+
+
+class _HeavyUsage(StubUsage):
+    def window_usage(self, end, window_seconds):
+        answer = _Answer(super().window_usage(end, window_seconds))
+        answer.ballast = bytearray(20_000_000)
+        return answer
+
+
+def test_a_refresh_keeps_nothing_of_its_answers_once_its_snapshot_is_built():
+    """Between scrapes the exporter holds its last snapshot, not the answers it came from:
+    at 10,000 hosts they are the largest thing it ever holds, and kept, the next refresh's
+    answers would come on top of them."""
+    import gc
+    import tracemalloc
+
+    u, o = handover_sources()
+    heavy = _HeavyUsage(usage=u.usage, steps=u.steps)
+    engine = Refresh(Config(), heavy, o, StubIntensity())
+    try:
+        engine.snapshot(END)  # warm: caches and pools as a long-running exporter has them
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            snapshot = engine.snapshot(END)
+            assert snapshot.usage  # the answer was used
+            del snapshot
+            gc.collect()
+            kept = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    finally:
+        engine.close()
+    assert heavy.calls == 2  # the window totals, one per refresh
+    assert kept < 5_000_000, f"{kept / 1e6:.1f} MB kept after the refresh"
