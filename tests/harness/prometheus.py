@@ -1,7 +1,8 @@
 """Real Prometheus for tests: backfill OpenMetrics into TSDB blocks and serve them on loopback.
 
-Also holds the process helpers (`free_port`, `spawn_logged`, `wait_ready`, `stop_process`)
-that `tests.harness.mongowire` reuses, so both harnesses run servers the same way.
+Also holds the process helpers (`free_port`, `spawn_logged`, `wait_ready`, `wait_answers`,
+`stop_process`) that `tests.harness.mongowire` and `tests.harness.victoria` reuse, so the
+harnesses run servers the same way.
 """
 
 from __future__ import annotations
@@ -77,6 +78,19 @@ def wait_ready(
     state = f"exited with {exit_code}" if exit_code is not None else "not ready in time"
     tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
     raise RuntimeError(f"{name} {state}; last lines of {log_path}:\n{tail}")
+
+
+def wait_answers(proc: subprocess.Popen[bytes], url: str, name: str, log_path: Path) -> None:
+    """:func:`wait_ready` until a GET of `url` answers 200 (a server's readiness endpoint)."""
+    with httpx.Client(timeout=1.0) as client:
+
+        def ready() -> bool:
+            try:
+                return client.get(url).status_code == 200
+            except httpx.TransportError:
+                return False  # not listening yet
+
+        wait_ready(proc, ready, name, log_path)
 
 
 def _format_number(value: float) -> str:
@@ -226,15 +240,7 @@ class PrometheusServer:
             "--storage.tsdb.retention.time=100y",
         ]  # fmt: skip
         self._proc = spawn_logged(command, self.log_path)
-        with httpx.Client(timeout=1.0) as client:
-
-            def ready() -> bool:
-                try:
-                    return client.get(f"{self.url}/-/ready").status_code == 200
-                except httpx.TransportError:
-                    return False  # not listening yet
-
-            wait_ready(self._proc, ready, "prometheus", self.log_path)
+        wait_answers(self._proc, f"{self.url}/-/ready", "prometheus", self.log_path)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 5 s); safe to call repeatedly."""

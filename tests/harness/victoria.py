@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.harness.prometheus import free_port, spawn_logged, stop_process, wait_ready
+from tests.harness.prometheus import free_port, spawn_logged, stop_process, wait_answers
 
 BINARIES = ("victoria-metrics", "vmalert")
 # Lines per chunk of the streamed import body.
@@ -96,15 +96,7 @@ class VictoriaMetricsServer:
             f"-httpListenAddr=127.0.0.1:{self.port}", "-retentionPeriod=100y", *self.flags,
         ]  # fmt: skip
         self._proc = spawn_logged(command, self.log_path)
-        with httpx.Client(timeout=1.0) as client:
-
-            def ready() -> bool:
-                try:
-                    return client.get(f"{self.url}/health").status_code == 200
-                except httpx.TransportError:
-                    return False  # not listening yet
-
-            wait_ready(self._proc, ready, "victoria-metrics", self.log_path)
+        wait_answers(self._proc, f"{self.url}/health", "victoria-metrics", self.log_path)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 5 s); safe to call repeatedly."""
