@@ -115,3 +115,35 @@ def test_every_query_stays_under_the_length_limit_in_a_constant_number_of_reques
     else:
         assert 0 < snap.split_hosts_without_steps < split
         assert "do not fit in 8 requests of 16000 bytes" in caplog.text
+
+
+LOOK_CLAUSE = re.compile(r'instance=~"((?:[^"\\]|\\.)*)".*?"ada_carbon_handover", "(\d+)"')
+
+
+def test_each_handover_is_looked_at_once_however_the_look_is_split():
+    """A host handed over twice within a minute, named in two of the look's requests,
+    would have both answers added: its minutes around the handover counted twice. Each
+    (host, minute) is asked in one request only, and only for hosts that have steps."""
+    from exporter.sources.prometheus import batches
+    from exporter.sources.prometheus.usage import PrometheusUsage as Usage
+
+    hosts = [f"host-{i:04d}.ada.example.ac.uk:9100" for i in range(600)]
+    handovers = {
+        h: [T - 3600 + (i % 55) * 60 + 5 + d for d in (0, 10)] for i, h in enumerate(hosts)
+    }
+    source = Usage(httpx.Client(), PrometheusConfig(url="http://prometheus.invalid"), BUSY, IDLE)
+    seen: dict[tuple[str, str], int] = {}
+    real_post, looks = source.client.post, []
+    source.client.post = lambda path, form, *a, **k: looks.append(form["query"])  # type: ignore
+    try:
+        for fetch in source.steps_fetches(hosts, END, 3600.0, 60.0, handovers):
+            fetch()
+    finally:
+        source.client.post = real_post
+    look_queries = [q for q in looks if "ada_carbon_handover" in q]
+    assert 1 < len(look_queries) <= batches.MAX_REQUESTS  # split, as the test needs
+    for k, q in enumerate(look_queries):
+        for names, centre in LOOK_CLAUSE.findall(q):
+            for host in names.replace("\\\\", "\\").replace("\\.", ".").split("|"):
+                assert seen.setdefault((host, centre), k) == k, (host, centre)
+    assert len(seen) == len(hosts)  # every host once, at the one minute both handovers share

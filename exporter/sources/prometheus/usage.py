@@ -153,20 +153,29 @@ class PrometheusUsage:
         fetches = [
             _tagged(STEPS, self.client.post, path, {**form, "query": q}, "matrix") for _, q in runs
         ]
-        pairs = sorted((t, i) for i, times in (handovers or {}).items() for t in times)
-        if pairs:
-            form = look.handover_look(c, busy, idle, _by_host(pairs[:1]), at, step_seconds)
-            looks, _ = batches.packed(
-                pairs,
-                lambda run: look.handover_look(c, busy, idle, _by_host(run), at, step_seconds)[
-                    "query"
-                ],
-            )
-            fetches += [
-                _tagged(LOOK, self.client.post, path, {**form, "query": q}, "matrix")
-                for _, q in looks
-            ]
-        return fetches
+        stepped = {i for run, _ in runs for i in run}
+        return fetches + self._look_fetches(stepped, handovers or {}, at, step_seconds)
+
+    def _look_fetches(
+        self, stepped: set[str], handovers: Mapping[str, Sequence[float]], at: float, step: float
+    ) -> list[Callable[[], Any]]:
+        """The look's requests, at the hosts the steps name (a patch needs steps to lie on),
+        one pair per (centre, host): two handovers of a host in one GATHER_SECONDS share a
+        centre, and named in two requests their series would be added twice."""
+        c, busy, idle = self._config, self._busy, self._idle
+        pairs = sorted(
+            {(look.look_centre_ms(t) / 1000, i) for i in stepped for t in handovers.get(i, ())}
+        )
+        if not pairs:
+            return []
+        form = look.handover_look(c, busy, idle, _by_host(pairs[:1]), at, step)
+        looks, _ = batches.packed(
+            pairs, lambda run: look.handover_look(c, busy, idle, _by_host(run), at, step)["query"]
+        )
+        path = "/api/v1/query_range"
+        return [
+            _tagged(LOOK, self.client.post, path, {**form, "query": q}, "matrix") for _, q in looks
+        ]
 
     def _log_left(self, left: int, of: int) -> None:
         """Log when some hosts that changed hands do not fit the steps' requests, and when
