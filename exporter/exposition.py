@@ -121,7 +121,8 @@ def encode(registry: Collector, accept: str | None) -> tuple[bytes, str]:
 
 def encode_parts(registry: Collector, accept: str | None) -> tuple[Iterator[bytes], str]:
     """:func:`encode`'s body as it is written, a family at a time (each is collected as it
-    is written): gzip compresses it as it comes, and a 17 MB body is never held whole."""
+        is written): gzip compresses it as it comes, so a gzipped 17 MB body is never held whole
+    (a plain one is joined, as it is sent)."""
     encoder, content_type = choose_encoder(accept or "")
     if "escaping=dots" in content_type:  # every "_" of every name doubled: not written here
         return iter([encoder(registry)]), content_type

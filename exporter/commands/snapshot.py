@@ -31,14 +31,16 @@ def add_parser(
         "--at",
         required=True,
         metavar="TIME",
-        help=f"end of the window: {TIME_FORMS}",
+        help=f"end of the window: {TIME_FORMS} (now: less prometheus.query_offset, as a scrape)",
     )
     add_tz(p)
 
 
 def run(engine: Refresh, args: argparse.Namespace) -> int:
     """Print the window ending at ``--at``; exit 1 if a source failed for it."""
-    snap = engine.snapshot(time_flag("--at", args.at, args.tz))
+    # "now" is the window a scrape would serve now: ending query_offset ago.
+    at = None if args.at.strip() == "now" else time_flag("--at", args.at, args.tz)
+    snap = engine.snapshot(at)
     registry = CollectorRegistry()
     registry.register(AdaCarbonCollector(lambda: snap, budgets=engine.config.budgets))
     sys.stdout.write(generate_latest(registry).decode())

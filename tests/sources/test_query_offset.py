@@ -57,3 +57,22 @@ def test_the_exported_window_end_is_the_time_every_query_was_asked_at(tmp_path):
 def test_a_query_offset_outside_0s_to_10m_is_refused_with_its_key(tmp_path, offset):
     with pytest.raises(ConfigError, match=r"prometheus\.query_offset"):
         configured(tmp_path, offset)
+
+
+def test_snapshot_at_now_is_the_window_a_scrape_would_serve_now(tmp_path, capsys):
+    """`snapshot --at now` ends query_offset ago, as a scrape does; a given time is exact."""
+    from exporter.cli import main
+
+    path = tmp_path / "exporter.yaml"
+    path.write_text("prometheus:\n  query_offset: 30s\n")
+
+    def window_end(at):
+        main(["--demo", f"--config.file={path}", "--log.level=error", "snapshot", f"--at={at}"])
+        out = capsys.readouterr().out
+        (line,) = [x for x in out.splitlines() if x.startswith("ada_carbon_window_end_timestamp")]
+        return float(line.split()[-1])
+
+    before = time.time()
+    end = window_end("now")
+    assert before - 30 <= end <= time.time() - 30
+    assert window_end("2026-01-31T12:00:00Z") == 1769860800.0
