@@ -26,7 +26,7 @@ from exporter.config import PrometheusConfig
 from exporter.model import UsageStep
 from exporter.sources.prometheus.parse import CLASSES, Key, number, unusable
 from exporter.sources.prometheus.promql import with_label
-from exporter.sources.prometheus.queries import JOB, MACHINE, PROJECT, label_list, ms, series
+from exporter.sources.prometheus.queries import MACHINE, PROJECT, class_rates, ms
 
 AT = "ada_carbon_handover"  # the label of a look at the handovers: where it is centred (ms)
 # node_exporter's scrape interval on Ada: the look takes rates over two of it, every one
@@ -108,15 +108,8 @@ def _look(
 
     Each class summed and labelled within the clause: mapping modes to classes once over
     the union instead cost Prometheus 60 % more (0.19 s against 0.12 s, 269 handovers)."""
-    span = f"{2 * ms(SCRAPE_SECONDS)}ms"
-    by = label_list(c.host_label, PROJECT, MACHINE)
-    by_job = label_list(c.host_label, PROJECT, MACHINE, JOB)
-    parts = []
-    for cls, modes in (("busy", busy), ("idle", idle)):
-        # As in raw_steps: each series' rate, the host's jobs' largest.
-        rate = f"rate({series(c, modes, instances)}[{span}] offset {offset_ms}ms)"
-        parts.append(with_label(f"max by ({by}) (sum by ({by_job}) ({rate}))", "class", cls))
-    return with_label(" or ".join(parts), AT, str(centre_ms))
+    rates = class_rates(c, busy, idle, instances, f"{2 * ms(SCRAPE_SECONDS)}ms", f"{offset_ms}ms")
+    return with_label(rates, AT, str(centre_ms))
 
 
 def _balanced_or(clauses: Sequence[str]) -> str:

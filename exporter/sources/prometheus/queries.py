@@ -142,27 +142,41 @@ def raw_steps(
 ) -> dict[str, str]:
     """The range query's form: rates of just these instances, every ``step`` seconds."""
     # Over two steps, so that each range holds two scrapes at intervals up to a step.
-    span = f"{round(2 * step * 1000)}ms"
+    rates = class_rates(c, busy, idle, instances, f"{round(2 * step * 1000)}ms")
+    # Rates every step, ending at the window's end, back to the first whose tile
+    # reaches the window's start (tiles lag their rates by half a range).
+    back = (2 * step + step) / 2
+    count = max(0, math.ceil((window_seconds - back) / step - 1e-9))
+    return {
+        "query": rates,
+        "start": f"{end - count * step:.3f}",
+        "end": f"{end:.3f}",
+        "step": f"{step:g}",
+    }
+
+
+def class_rates(
+    c: PrometheusConfig,
+    busy: Sequence[str],
+    idle: Sequence[str],
+    instances: Sequence[str],
+    span: str,
+    offset: str = "",
+) -> str:
+    """Each host's busy and idle rates over ``span`` (``offset`` back, if given), labelled
+    with their class, for the steps and the look at the handovers."""
     by = label_list(c.host_label, PROJECT, MACHINE)
     by_job = label_list(c.host_label, PROJECT, MACHINE, JOB)
+    after = f" offset {offset}" if offset else ""
     parts = []
     for cls, modes in (("busy", busy), ("idle", idle)):
         # rate() takes each series on its own. The largest of a host's jobs at every
         # step counts a host scraped by several jobs once, and a job that starts,
         # stops or is renamed needs no flags. Taken after the sum, it costs Prometheus
         # next to nothing; per series, it doubled the query's time.
-        rates = f"sum by ({by_job}) (rate({series(c, modes, instances)}[{span}]))"
+        rates = f"sum by ({by_job}) (rate({series(c, modes, instances)}[{span}]{after}))"
         parts.append(with_label(f"max by ({by}) ({rates})", "class", cls))
-    # Rates every step, ending at the window's end, back to the first whose tile
-    # reaches the window's start (tiles lag their rates by half a range).
-    back = (2 * step + step) / 2
-    count = max(0, math.ceil((window_seconds - back) / step - 1e-9))
-    return {
-        "query": " or ".join(parts),
-        "start": f"{end - count * step:.3f}",
-        "end": f"{end:.3f}",
-        "step": f"{step:g}",
-    }
+    return " or ".join(parts)
 
 
 def rule_totals(c: PrometheusConfig, window_seconds: float) -> list[str]:
