@@ -75,7 +75,10 @@ def measure_exporter(spec: dict[str, Any]) -> dict[str, Any]:
     config = Config(
         scrape_budget_seconds=TIMEOUT,
         prometheus=PrometheusConfig(
-            url=spec["prometheus_url"], timeout_seconds=TIMEOUT, source=spec["path"]
+            url=spec["prometheus_url"],
+            timeout_seconds=TIMEOUT,
+            source=spec["path"],
+            scrape_interval_seconds=spec["scrape_interval"],
         ),
         mongodb=MongoConfig(uri=spec["mongo_uri"], timeout_seconds=TIMEOUT),
         carbon_intensity=IntensityConfig(source="fixed", fixed_gco2_per_kwh=INTENSITY),

@@ -138,6 +138,8 @@ def run(
                 "path": path,
                 "prometheus_url": upstream.url,
                 "mongo_uri": mongo.uri,
+                # As an operator sets prometheus.scrape_interval: the fleet's own.
+                "scrape_interval": fleet.tier.scrape_interval,
                 "warmup": warmup,
                 "server_pids": {"prometheus": upstream.pid, "mongodb": mongo.pid},
                 **_runs(path, runs, old_runs, profile),

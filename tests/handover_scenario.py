@@ -81,8 +81,9 @@ def fleet(hosts: int = 48, changing: int = 16, seed: int = 19) -> list[Host]:
     return out
 
 
-def openmetrics(hosts: list[Host]) -> str:
-    """Two hours of node_cpu_seconds_total (user and idle) for every host and CPU."""
+def openmetrics(hosts: list[Host], scrape: float = SCRAPE) -> str:
+    """Two hours of node_cpu_seconds_total (user and idle) for every host and CPU, scraped
+    every ``scrape`` seconds."""
     samples = []
     for h in hosts:
         t = T - HISTORY + h.phase
@@ -94,7 +95,7 @@ def openmetrics(hosts: list[Host]) -> str:
                     labels |= {"machine_name": h.machine, "job": "node"}
                     labels |= {"cpu": str(cpu), "mode": mode}
                     samples.append((labels, 1e6 + value, round(t, 3)))
-            t += SCRAPE
+            t += scrape
     return openmetrics_counter("node_cpu_seconds", samples)
 
 

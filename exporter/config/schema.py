@@ -145,6 +145,7 @@ def _prometheus(p: _Section, notes: list[str]) -> s.PrometheusConfig:
         host_label=p.get("host_label", d.host_label, _LABEL),
         matchers=p.get("matchers", {}, lambda m: {_LABEL(k): x for k, x in v.str_map(m).items()}),
         step_seconds=p.get("split_step", d.step_seconds, _STEP),
+        scrape_interval_seconds=p.get("scrape_interval", d.scrape_interval_seconds, _STEP),
         source=p.get("source", d.source, v.choice("raw", "recording_rules")),
         recording_rules=_recording_rules(p.section("recording_rules")),
         query_offset_seconds=p.get("query_offset", d.query_offset_seconds, v.duration(0, 600)),

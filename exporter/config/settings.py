@@ -55,6 +55,10 @@ class PrometheusConfig:
     host_label: str = "instance"
     matchers: Mapping[str, str] = field(default_factory=dict)
     step_seconds: float = 60.0
+    # node_exporter's scrape interval: the look at the handovers reads rates over two of
+    # it, every one of it; at or above step_seconds it would see nothing finer, and is
+    # not asked (see sources/prometheus/handovers.py).
+    scrape_interval_seconds: float = 15.0
     source: str = "raw"  # "raw" (metric above) or "recording_rules"
     recording_rules: RecordingRulesConfig = field(default_factory=RecordingRulesConfig)
     # Windows end this long before now: VictoriaMetrics answers an instant query at now

@@ -97,9 +97,13 @@ def one_step_hosts() -> list[hs.Host]:
     return hosts
 
 
-def moved_seconds(url: str, hosts: list[hs.Host], look: bool) -> list[float]:
-    """Per host, how many seconds of its peak usage went to the wrong side of its handover."""
-    prometheus = PrometheusConfig(url=url, timeout_seconds=30.0)
+def moved_seconds(
+    url: str, hosts: list[hs.Host], look: bool, scrape: float = hs.SCRAPE
+) -> tuple[list[float], int]:
+    """Per host, how many seconds of its peak usage went to the wrong side of its
+    handover, with the exporter told the fleet is scraped every ``scrape`` seconds; and
+    the Prometheus requests made."""
+    prometheus = PrometheusConfig(url=url, timeout_seconds=30.0, scrape_interval_seconds=scrape)
     modes = Config().modes
     source = PrometheusUsage(httpx.Client(), prometheus, modes.busy, modes.idle)
     start, end = hs.T - hs.WINDOW, hs.T
@@ -120,7 +124,7 @@ def moved_seconds(url: str, hosts: list[hs.Host], look: bool) -> list[float]:
         )
         peak = h.cpus * max(hs.BUSY_W * p.busy + hs.IDLE_W * (1 - p.busy) for p in h.pieces)
         out.append(abs(got - truth[first]) / peak)
-    return out
+    return out, source.requests
 
 
 @pytest.mark.prometheus
@@ -130,8 +134,28 @@ def test_a_handover_moves_at_most_15_s_of_usage_raw_and_60_s_at_the_steps_resolu
     """The bound docs/attribution.md states, for usage that steps at the handover."""
     hosts = one_step_hosts()
     url = prometheus_factory(hs.openmetrics(hosts)).url
-    fine = moved_seconds(url, hosts, look=True)
-    coarse = moved_seconds(url, hosts, look=False)
+    fine, _ = moved_seconds(url, hosts, look=True)
+    coarse, _ = moved_seconds(url, hosts, look=False)
     print(f"seconds moved: with the look {fine}, at the steps' resolution {coarse}")
     assert max(fine) <= 15.0
     assert max(coarse) <= 60.0
+
+
+@pytest.mark.prometheus
+def test_the_look_reads_the_handovers_at_the_configured_scrape_interval(prometheus_factory):
+    """A fleet scraped every 30 s (docs/attribution.md, "At the boundary itself"): told
+    so, the exporter sees each handover to within 30 s; left at the default 15 s, every
+    patch lacks points and is left out, so the steps stand; told 1m (the step), it does
+    not ask for the look at all."""
+    hosts = one_step_hosts()
+    url = prometheus_factory(hs.openmetrics(hosts, scrape=30.0)).url
+    steps, steps_requests = moved_seconds(url, hosts, look=False, scrape=30.0)
+    told, told_requests = moved_seconds(url, hosts, look=True, scrape=30.0)
+    default, default_requests = moved_seconds(url, hosts, look=True)
+    coarse, coarse_requests = moved_seconds(url, hosts, look=True, scrape=60.0)
+    print(f"seconds moved: told 30 s {told}, default 15 s {default}, steps {steps}")
+    assert max(told) <= 30.0
+    assert sum(told) < sum(steps)  # the look at 30 s is finer than the steps
+    assert default == pytest.approx(steps, abs=1e-9)  # incomplete patches: the steps stand
+    assert told_requests == default_requests == steps_requests + 1
+    assert coarse == pytest.approx(steps, abs=1e-9) and coarse_requests == steps_requests

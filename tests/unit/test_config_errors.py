@@ -269,6 +269,7 @@ def test_a_configuration_file_without_end_is_read_only_up_to_the_cap():
         ("mongodb: {timeout: 1d}", "mongodb.timeout: must be from 0.1s to 5m"),
         ("carbon_intensity: {timeout: 0}", "carbon_intensity.timeout: must be from 0.1s to 5m"),
         ("prometheus: {split_step: 2h}", "prometheus.split_step: must be from 1s to 1h"),
+        ("prometheus: {scrape_interval: 0s}", "prometheus.scrape_interval: must be from 1s to 1h"),
         ("prometheus: {recording_rules: {range: 1d}}", "prometheus.recording_rules.range: must"),
         ("power: {pue: 1" + "0" * 400 + "}", "power.pue: expected a finite number"),
         (

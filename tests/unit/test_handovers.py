@@ -27,8 +27,8 @@ def answer(centre_ms, points, busy=0.5, idle=1.5, skip=()):
 def test_a_complete_look_becomes_tiles_of_one_scrape_interval_at_the_handover():
     centre = look.look_centre_ms(END - 1000.4)
     assert centre == (END - 1020) * 1000  # the minute before the handover
-    points = look.look_points(60.0)
-    (patch,) = look.patches(answer(centre, points), END, points)[KEY]
+    points = look.look_points(60.0, 15.0)
+    (patch,) = look.patches(answer(centre, points), END, points, 15.0)[KEY]
     assert len(patch) == len(points)
     first, last = patch[0], patch[-1]
     # A rate over (t - 30 s, t] stands for (t - 22.5 s, t - 7.5 s]
@@ -42,8 +42,8 @@ def test_a_complete_look_becomes_tiles_of_one_scrape_interval_at_the_handover():
 
 def test_a_look_with_a_point_missing_is_left_out_and_the_steps_stand():
     centre = look.look_centre_ms(END - 1000)
-    points = look.look_points(60.0)
-    found = look.patches(answer(centre, points, skip={("idle", 3)}), END, points)
+    points = look.look_points(60.0, 15.0)
+    found = look.patches(answer(centre, points, skip={("idle", 3)}), END, points, 15.0)
     assert found == {}
     steps = {KEY: [UsageStep(END - 3600, END, 100.0, 200.0)]}
     assert look.patched(steps, found) == steps
@@ -51,18 +51,18 @@ def test_a_look_with_a_point_missing_is_left_out_and_the_steps_stand():
 
 def test_points_after_the_end_are_not_due():
     centre = look.look_centre_ms(END - 20)
-    points = look.look_points(60.0)
+    points = look.look_points(60.0, 15.0)
     due = [j for j in points if centre + j * 15_000 <= END * 1000]
-    (patch,) = look.patches(answer(centre, due), END, points)[KEY]
+    (patch,) = look.patches(answer(centre, due), END, points, 15.0)[KEY]
     assert len(patch) == len(due) < len(points)
     assert patch[-1].end <= END
 
 
 def test_an_answer_without_one_usable_rate_is_refused():
     centre = look.look_centre_ms(END - 1000)
-    points = look.look_points(60.0)
+    points = look.look_points(60.0, 15.0)
     with pytest.raises(SourceError, match="look at the handovers"):
-        look.patches(answer(centre, points, busy="NaN", idle="-1"), END, points)
+        look.patches(answer(centre, points, busy="NaN", idle="-1"), END, points, 15.0)
 
 
 def test_a_patch_replaces_the_steps_under_it_and_keeps_their_parts_outside_pro_rata():
@@ -92,7 +92,7 @@ def test_handovers_within_a_minute_share_one_clause_whatever_the_fleet():
     assert few["query"].count("rate(") == 2
     assert form["query"].count("rate(") == 2 * len({look.look_centre_ms(at + k) for k in range(7)})
     assert form["step"] == "15"
-    points = look.look_points(60.0)
+    points = look.look_points(60.0, 15.0)
     assert float(form["start"]) == END + points[0] * 15
     assert float(form["end"]) == END + points[-1] * 15
 

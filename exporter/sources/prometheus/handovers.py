@@ -4,16 +4,18 @@ the steps.
 The steps (:func:`.parse.tiles`) are rates over two steps (2 minutes), so each
 is an average over its neighbours' time too: at a handover where the usage
 changes, up to half a minute of one owner's usage lands on the other. The look
-(:func:`handover_look`) reads each host's rates around each of its
-handovers at the scrape interval S instead: a rate over two scrapes, every scrape
-interval, each becoming its tile of width S as the steps' rates do theirs. A
-*patch*, the run of those tiles around one handover, replaces the steps where it
+(:func:`handover_look`) reads each host's rates around each of its handovers at
+the scrape interval S (``prometheus.scrape_interval``, 15 s) instead: a rate over
+two scrapes, every scrape interval, each becoming its tile of width S as the steps'
+rates do theirs. A *patch*, the run of those tiles around one handover, replaces the steps where it
 lies (a step partly under it keeps the part outside, pro rata), so the split sees
 the usage at the handover to within a scrape interval. The window total is still
 the one that is shared out: the patches, like the steps, only say how.
 
 A patch with a point missing (a fleet scraped less often than every S, a scrape
 gap, a host gone) is left out: the steps stand there, as they did before the look.
+Where S is not below the step, the look would see nothing finer than the steps and
+is not asked (:func:`wanted`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,6 @@ from exporter.sources.prometheus.promql import with_label
 from exporter.sources.prometheus.queries import MACHINE, PROJECT, class_rates, ms
 
 AT = "ada_carbon_handover"  # the label of a look at the handovers: where it is centred (ms)
-# node_exporter's scrape interval on Ada: the look takes rates over two of it, every one
-# of it. A fleet scraped less often gets no complete patch, and keeps its steps.
-SCRAPE_SECONDS = 15.0
 # Handovers within one such span of the clock share a selector. The shorter, the fewer
 # points each reads around itself; the longer, the fewer clauses. With 288 handovers on
 # 48 hosts (Prometheus' query stats, a shared machine), 60 s and 120 s cost least of 15,
@@ -40,13 +39,18 @@ GATHER_SECONDS = 60.0
 Patch = list[UsageStep]
 
 
-def look_points(step: float) -> range:
-    """The look's points around its centre c, in scrape intervals: c + j * SCRAPE_SECONDS.
+def wanted(step: float, scrape: float) -> bool:
+    """Whether a look at the scrape interval ``scrape`` sees finer than ``step``."""
+    return scrape < step
+
+
+def look_points(step: float, scrape: float) -> range:
+    """The look's points around its centre c, in scrape intervals: c + j * ``scrape``.
 
     For every handover in [c, c + GATHER_SECONDS), its tiles cover the steps whose
     rate saw it (1.5 steps either side), so that no step smeared across it is left."""
-    before = math.ceil(1.5 * step / SCRAPE_SECONDS - 1.5)
-    after = math.ceil((GATHER_SECONDS + 1.5 * step) / SCRAPE_SECONDS + 0.5)
+    before = math.ceil(1.5 * step / scrape - 1.5)
+    after = math.ceil((GATHER_SECONDS + 1.5 * step) / scrape + 0.5)
     return range(-before, after + 1)
 
 
@@ -77,7 +81,8 @@ def handover_look(
     the query has at most one clause per minute of the window, whatever the fleet's
     size.
     """
-    fine_ms = ms(SCRAPE_SECONDS)
+    scrape = c.scrape_interval_seconds
+    fine_ms = ms(scrape)
     hosts: dict[int, set[str]] = {}
     for instance, times in handovers.items():
         for t in times:
@@ -87,12 +92,12 @@ def handover_look(
         _look(c, busy, idle, sorted(names), end_ms - centre, centre)
         for centre, names in sorted(hosts.items())
     ]
-    points = look_points(step)
+    points = look_points(step, scrape)
     return {
         "query": _balanced_or(clauses),
         "start": f"{(end_ms + points[0] * fine_ms) / 1000:.3f}",
         "end": f"{(end_ms + points[-1] * fine_ms) / 1000:.3f}",
-        "step": f"{SCRAPE_SECONDS:g}",
+        "step": f"{scrape:g}",
     }
 
 
@@ -108,7 +113,8 @@ def _look(
 
     Each class summed and labelled within the clause: mapping modes to classes once over
     the union instead cost Prometheus 60 % more (0.19 s against 0.12 s, 269 handovers)."""
-    rates = class_rates(c, busy, idle, instances, f"{2 * ms(SCRAPE_SECONDS)}ms", f"{offset_ms}ms")
+    span = f"{2 * ms(c.scrape_interval_seconds)}ms"
+    rates = class_rates(c, busy, idle, instances, span, f"{offset_ms}ms")
     return with_label(rates, AT, str(centre_ms))
 
 
@@ -122,15 +128,15 @@ def _balanced_or(clauses: Sequence[str]) -> str:
 
 
 def patches(
-    result: Any, end: float, points: Sequence[int], host_label: str = "instance"
+    result: Any, end: float, points: Sequence[int], scrape: float, host_label: str = "instance"
 ) -> dict[Key, list[Patch]]:
     """Each host and group's complete patches, from the look's answer (a matrix).
 
-    ``points`` are the look's points around each centre (:func:`.queries.look_points`);
-    a patch holds the tiles of those at or before ``end``, all of them or none.
+    ``points`` are the look's points around each centre (:func:`look_points`), ``scrape``
+    seconds apart; a patch holds the tiles of those at or before ``end``, all or none.
     """
     rates = _rates(result, ms(end), host_label)
-    fine_ms = ms(SCRAPE_SECONDS)
+    fine_ms = ms(scrape)
     out: dict[Key, list[Patch]] = {}
     for (key, centre), by_time in sorted(rates.items()):
         due = [centre + j * fine_ms for j in points if centre + j * fine_ms <= ms(end)]
@@ -140,13 +146,9 @@ def patches(
         for t in due:
             start = (t - 1.5 * fine_ms) / 1000  # the tile of a rate over two intervals
             busy, idle = by_time[t][0], by_time[t][1]
-            patch.append(UsageStep(start, start + SCRAPE_SECONDS, *_times(busy, idle)))
+            patch.append(UsageStep(start, start + scrape, busy * scrape, idle * scrape))
         out.setdefault(key, []).append(patch)
     return out
-
-
-def _times(busy: float, idle: float) -> tuple[float, float]:
-    return busy * SCRAPE_SECONDS, idle * SCRAPE_SECONDS
 
 
 def _rates(

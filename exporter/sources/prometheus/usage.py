@@ -161,8 +161,11 @@ class PrometheusUsage:
     ) -> list[Callable[[], Any]]:
         """The look's requests, at the hosts the steps name (a patch needs steps to lie on),
         one pair per (centre, host): two handovers of a host in one GATHER_SECONDS share a
-        centre, and named in two requests their series would be added twice."""
+        centre, and named in two requests their series would be added twice. None where
+        the fleet's scrape interval is not below the step: the look would see nothing finer."""
         c, busy, idle = self._config, self._busy, self._idle
+        if not look.wanted(step, c.scrape_interval_seconds):
+            return []
         pairs = sorted(
             {(look.look_centre_ms(t) / 1000, i) for i in stepped for t in handovers.get(i, ())}
         )
@@ -218,7 +221,9 @@ class PrometheusUsage:
                 at,
                 c.host_label,
             )
-            patches = look.patches(found[LOOK], at, look.look_points(step_seconds), c.host_label)
+            scrape = c.scrape_interval_seconds
+            points = look.look_points(step_seconds, scrape)
+            patches = look.patches(found[LOOK], at, points, scrape, c.host_label)
         return look.patched(steps, patches)
 
     def usage_steps(
