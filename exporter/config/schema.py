@@ -210,6 +210,14 @@ def _cross_checks(config: s.Config, problems: list[str]) -> None:
             f"window: {v.text(config.window_seconds)} is more than {MAX_STEPS} steps of "
             f"prometheus.{key} ({v.text(step)}), the most Prometheus answers for one series"
         )
+    if not rules and p.scrape_interval_seconds > p.step_seconds:
+        # Each step is a rate over two steps: with fewer than two scrapes in it, none.
+        problems.append(
+            f"prometheus.scrape_interval: {v.text(p.scrape_interval_seconds)} is longer than "
+            f"prometheus.split_step ({v.text(p.step_seconds)}): a host's usage per step is a "
+            "rate over two steps and needs a scrape in each; set split_step to at least "
+            "the scrape interval"
+        )
     if rules and "job" in p.matchers:
         # It would match no recorded series: every host would vanish without an error.
         problems.append(

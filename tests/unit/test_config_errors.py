@@ -287,6 +287,22 @@ def test_every_duration_has_a_sane_range(tmp_path, text, problem):
     assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
 
 
+def test_a_scrape_interval_longer_than_the_split_step_is_refused_naming_both(tmp_path):
+    """The steps are rates over two steps: scraped less often than once a step, some
+    steps would have no rate. The recording rules take no steps of their own."""
+    path = tmp_path / "c.yaml"
+    path.write_text("prometheus: {scrape_interval: 2m}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert err.value.problems[0].startswith(
+        "prometheus.scrape_interval: 2m is longer than prometheus.split_step (1m)"
+    )
+    path.write_text("prometheus: {scrape_interval: 2m, split_step: 2m}\n")
+    assert load(path, env={}).prometheus.scrape_interval_seconds == 120
+    path.write_text("prometheus: {scrape_interval: 2m, source: recording_rules}\n")
+    assert load(path, env={}).prometheus.source == "recording_rules"
+
+
 def test_the_longest_window_loads_with_a_step_prometheus_can_answer(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("window: 31d\nprometheus: {split_step: 5m}\n")
