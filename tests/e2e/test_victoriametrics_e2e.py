@@ -464,3 +464,31 @@ def test_live_windows_of_a_series_that_stopped_count_once_only_with_the_document
     total = float(body.json()["data"]["result"][0]["value"][1])
     # On the defaults the lookback of a subquery's step (1 h) finds the stopped series.
     assert total == (3.0 if documented else 13.0)
+
+
+@pytest.mark.parametrize("scrape", [2.0, 15.0])
+def test_the_look_at_a_short_scrape_interval_is_read_where_it_was_asked(start_vm, scrape):
+    """At a scrape interval of 4 s or less (split_step 1m) the look has 50 points or more,
+    which VictoriaMetrics rounds to multiples of its step to cache them: a scrape's window
+    ends at any millisecond (now - query_offset), so every point would come back at
+    another time and every patch be left out. Each handover gets its patch."""
+    from datetime import timedelta
+
+    from exporter.sources.prometheus import handovers as look
+    from exporter.sources.prometheus.usage import LOOK
+    from tests.e2e.test_handover_e2e import one_step_hosts
+
+    hosts = one_step_hosts()
+    server = start_vm(hs.openmetrics(hosts, scrape=scrape), rules_step="")
+    end = hs.END - timedelta(seconds=0.737)
+    prometheus = PrometheusConfig(
+        url=server.url, timeout_seconds=30.0, scrape_interval_seconds=scrape
+    )
+    modes = Config().modes
+    source = PrometheusUsage(httpx.Client(), prometheus, modes.busy, modes.idle)
+    handovers = {h.instance: [h.pieces[0].end] for h in hosts}
+    fetches = source.steps_fetches(list(handovers), end, hs.WINDOW, 60.0, handovers)
+    result = [s for kind, r in (f() for f in fetches) if kind == LOOK for s in r]
+    points = look.look_points(60.0, scrape)
+    found = look.patches(result, round(end.timestamp(), 3), points, scrape)
+    assert sum(len(p) for p in found.values()) == len(hosts)

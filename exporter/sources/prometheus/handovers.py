@@ -98,6 +98,10 @@ def handover_look(
         "start": f"{(end_ms + points[0] * fine_ms) / 1000:.3f}",
         "end": f"{(end_ms + points[-1] * fine_ms) / 1000:.3f}",
         "step": f"{scrape:g}",
+        # VictoriaMetrics rounds a range of 50 points or more to multiples of its step
+        # (and each offset's range too) to cache it, unless told not to: the points would
+        # then read other times than centre + j * scrape, and every patch would be left out.
+        "nocache": "1",
     }
 
 
