@@ -131,6 +131,7 @@ def _recording_rules(section: _Section) -> s.RecordingRulesConfig:
 
 def _prometheus(p: _Section, notes: list[str]) -> s.PrometheusConfig:
     d = s.PrometheusConfig()
+    step = p.get("split_step", d.step_seconds, _STEP)
     config = s.PrometheusConfig(
         url=p.get("url", d.url, lambda u: _URL(with_scheme(u, "http", notes)), "PROMETHEUS_URL"),
         timeout_seconds=p.get("timeout", d.timeout_seconds, _TIMEOUT),
@@ -144,8 +145,12 @@ def _prometheus(p: _Section, notes: list[str]) -> s.PrometheusConfig:
         metric=p.get("metric", d.metric, _METRIC),
         host_label=p.get("host_label", d.host_label, _LABEL),
         matchers=p.get("matchers", {}, lambda m: {_LABEL(k): x for k, x in v.str_map(m).items()}),
-        step_seconds=p.get("split_step", d.step_seconds, _STEP),
-        scrape_interval_seconds=p.get("scrape_interval", d.scrape_interval_seconds, _STEP),
+        step_seconds=step,
+        # Unset, at most the step: a split_step below 15s already says the fleet is
+        # scraped at least that often (and loaded before this key existed).
+        scrape_interval_seconds=p.get(
+            "scrape_interval", min(d.scrape_interval_seconds, step), _STEP
+        ),
         source=p.get("source", d.source, v.choice("raw", "recording_rules")),
         recording_rules=_recording_rules(p.section("recording_rules")),
         query_offset_seconds=p.get("query_offset", d.query_offset_seconds, v.duration(0, 600)),

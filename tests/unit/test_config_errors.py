@@ -315,3 +315,11 @@ def test_a_hostile_duration_exits_2_without_a_traceback(tmp_path):
     result = run(f"--config.file={path}", "--config.check")
     assert result.returncode == 2 and "window:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_split_step_below_15s_that_loaded_before_still_loads(tmp_path):
+    """Review: `split_step: 10s` (a fleet scraped every 10 s or faster) loaded before
+    prometheus.scrape_interval existed; the key's default (15s) must not refuse it."""
+    path = tmp_path / "c.yaml"
+    path.write_text("prometheus: {split_step: 10s}\n")
+    assert load(path, env={}).prometheus.step_seconds == 10
