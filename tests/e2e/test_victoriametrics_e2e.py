@@ -18,7 +18,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -30,11 +30,12 @@ from exporter.config import load as load_config
 from exporter.model import Snapshot, Workspace
 from exporter.refresh import Refresh
 from exporter.sources.build import build_refresh
-from exporter.sources.prometheus.usage import PrometheusUsage
+from exporter.sources.prometheus import handovers as look
+from exporter.sources.prometheus.usage import LOOK, STEPS, PrometheusUsage
 from tests import handover_scenario as hs
 from tests import scenario
 from tests.e2e.test_e2e import load_mongo
-from tests.e2e.test_handover_e2e import figures
+from tests.e2e.test_handover_e2e import figures, one_step_hosts
 from tests.harness.command import exporter
 from tests.harness.fixtures import require_binaries
 from tests.harness.prometheus import openmetrics_counter
@@ -472,12 +473,6 @@ def test_the_look_at_a_short_scrape_interval_is_read_where_it_was_asked(start_vm
     which VictoriaMetrics rounds to multiples of its step to cache them: a scrape's window
     ends at any millisecond (now - query_offset), so every point would come back at
     another time and every patch be left out. Each handover gets its patch."""
-    from datetime import timedelta
-
-    from exporter.sources.prometheus import handovers as look
-    from exporter.sources.prometheus.usage import LOOK
-    from tests.e2e.test_handover_e2e import one_step_hosts
-
     hosts = one_step_hosts()
     server = start_vm(hs.openmetrics(hosts, scrape=scrape), rules_step="")
     end = hs.END - timedelta(seconds=0.737)
@@ -492,3 +487,20 @@ def test_the_look_at_a_short_scrape_interval_is_read_where_it_was_asked(start_vm
     points = look.look_points(60.0, scrape)
     found = look.patches(result, round(end.timestamp(), 3), points, scrape)
     assert sum(len(p) for p in found.values()) == len(hosts)
+
+
+def test_the_steps_are_read_at_the_times_asked_when_the_window_ends_off_the_minute(start_vm):
+    """The steps of an hour are 60 points a minute apart, which VictoriaMetrics would
+    round to whole minutes: a window ending at any millisecond gets its steps at the
+    window's end less whole steps, as on Prometheus, so that they tile the window."""
+    hosts = one_step_hosts()
+    server = start_vm(hs.openmetrics(hosts), rules_step="")
+    end = hs.END - timedelta(seconds=0.737)
+    prometheus = PrometheusConfig(url=server.url, timeout_seconds=30.0)
+    modes = Config().modes
+    source = PrometheusUsage(httpx.Client(), prometheus, modes.busy, modes.idle)
+    fetches = source.steps_fetches([h.instance for h in hosts], end, hs.WINDOW, 60.0)
+    result = [s for kind, r in (f() for f in fetches) if kind == STEPS for s in r]
+    at = round(end.timestamp(), 3)
+    offsets = {round(at - float(t), 3) % 60 for series in result for t, _ in series["values"]}
+    assert offsets == {0.0}

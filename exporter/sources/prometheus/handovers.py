@@ -28,7 +28,7 @@ from exporter.config import PrometheusConfig
 from exporter.model import UsageStep
 from exporter.sources.prometheus.parse import CLASSES, Key, number, unusable
 from exporter.sources.prometheus.promql import with_label
-from exporter.sources.prometheus.queries import MACHINE, PROJECT, class_rates, ms
+from exporter.sources.prometheus.queries import EXACT_TIMES, MACHINE, PROJECT, class_rates, ms
 
 AT = "ada_carbon_handover"  # the label of a look at the handovers: where it is centred (ms)
 # Handovers within one such span of the clock share a selector. The shorter, the fewer
@@ -98,10 +98,7 @@ def handover_look(
         "start": f"{(end_ms + points[0] * fine_ms) / 1000:.3f}",
         "end": f"{(end_ms + points[-1] * fine_ms) / 1000:.3f}",
         "step": f"{scrape:g}",
-        # VictoriaMetrics rounds a range of 50 points or more to multiples of its step
-        # (and each offset's range too) to cache it, unless told not to: the points would
-        # then read other times than centre + j * scrape, and every patch would be left out.
-        "nocache": "1",
+        **EXACT_TIMES,  # else, on VictoriaMetrics, every patch could be left out
     }
 
 

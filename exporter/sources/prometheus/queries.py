@@ -87,6 +87,13 @@ SCRAPED = "scraped"  # the class of the flag rows in the idle answer
 HEARTBEAT_LABEL = "ada_carbon_rules_heartbeat"  # marks the newest evaluation's time
 
 
+# Range queries' form: VictoriaMetrics rounds a range of 50 points or more to multiples
+# of its step (and each offset's range too) to cache it, unless told not to; the points
+# would then fall at other times than those asked (the steps' lattice ending at the
+# window's end, the look's centre + j * scrape). Prometheus ignores the parameter.
+EXACT_TIMES = {"nocache": "1"}
+
+
 def ms(seconds: float) -> int:
     """Whole milliseconds, as Prometheus keeps time."""
     return round(seconds * 1000)
@@ -152,6 +159,7 @@ def raw_steps(
         "start": f"{end - count * step:.3f}",
         "end": f"{end:.3f}",
         "step": f"{step:g}",
+        **EXACT_TIMES,
     }
 
 
