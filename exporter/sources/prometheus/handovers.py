@@ -7,10 +7,10 @@ changes, up to half a minute of one owner's usage lands on the other. The look
 (:func:`handover_look`) reads each host's rates around each of its handovers at
 the scrape interval S (``prometheus.scrape_interval``, 15 s) instead: a rate over
 two scrapes, every scrape interval, each becoming its tile of width S as the steps'
-rates do theirs. A *patch*, the run of those tiles around one handover, replaces the steps where it
-lies (a step partly under it keeps the part outside, pro rata), so the split sees
-the usage at the handover to within a scrape interval. The window total is still
-the one that is shared out: the patches, like the steps, only say how.
+rates do theirs. A *patch*, the run of those tiles around one handover, replaces
+the steps where it lies (a step partly under it keeps the part outside, pro rata),
+so the split sees the usage at the handover to within a scrape interval. The window
+total is still the one that is shared out: the patches, like the steps, only say how.
 
 A patch with a point missing (a fleet scraped less often than every S, a scrape
 gap, a host gone) is left out: the steps stand there, as they did before the look.
