@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
 
 import exporter.config.settings as s
 import exporter.config.values as v
 from exporter.config.budgets import parse_budgets
+from exporter.config.section import Section
 from exporter.config.values import check_mongo_uri, check_url, mask_url, with_scheme
 from exporter.embodied import DEFAULT_LIFETIME_SECONDS, EmbodiedModel
 from exporter.grid import parse_working_hours
@@ -17,7 +17,6 @@ from exporter.pricing import PowerModel
 from exporter.sources.carbon_intensity.regions import parse_region
 from exporter.sources.prometheus.promql import label_name, metric_name
 
-T = TypeVar("T")
 log = logging.getLogger("exporter.config")
 _TRUE = {"1", "true", "yes", "on"}
 # The earlier service's switches, one per source, in the order of settings.SOURCES.
@@ -30,57 +29,7 @@ _STEP = v.duration(1, 3600)
 _LIFETIME, _CORES = v.duration(30 * 86400, 20 * 365 * 86400), v.between(1, 4096, whole=True)
 
 
-class _Section:
-    """Reads one mapping of the YAML, remembering which keys were used and what was wrong."""
-
-    def __init__(self, data: object, path: str, problems: list[str], env: Mapping[str, str]):
-        self.path, self.problems, self.env = path, problems, env
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            problems.append(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
-            data = {}
-        self.data: dict[Any, Any] = data
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def get(self, name: str, default: T, check: Callable[[Any], T], var: str = "") -> T:
-        """The key's value, checked; environment variable ``var`` wins, checked alike."""
-        self.used.add(name)
-        if self.data.get(name) is not None:
-            default = self._check(self.key(name), self.data[name], check, default)
-        if var and self.env.get(var):
-            default = self._check(f"{var} (environment variable)", self.env[var], check, default)
-        return default
-
-    def secret(self, name: str, var: str, header: bool = False) -> str | None:
-        """The secret in environment variable ``var``, else in the file the key names."""
-        if not self.env.get(var):
-            return self.get(name, None, lambda file: v.secret_file(file, header))
-        self.used.add(name)
-        where, check = f"{var} (environment variable)", v.header_value if header else str
-        return self._check(where, self.env[var], check, None)
-
-    def _check(self, where: str, raw: object, check: Callable[[Any], T], default: T) -> T:
-        try:
-            return check(raw)
-        except (TypeError, ValueError, OSError) as exc:
-            self.problems.append(f"{where}: {exc}")
-            return default
-
-    def section(self, name: str) -> _Section:
-        self.used.add(name)
-        return _Section(self.data.get(name), self.key(name), self.problems, self.env)
-
-    def done(self) -> None:
-        self.problems += v.unknown_keys(
-            self.path, [k for k in self.data if str(k) not in self.used]
-        )
-
-
-def _power(section: _Section, default: PowerModel) -> PowerModel:
+def _power(section: Section, default: PowerModel) -> PowerModel:
     return PowerModel(
         section.get("busy_watts_per_core", default.busy_watts_per_core, v.number()),
         section.get("idle_watts_per_core", default.idle_watts_per_core, v.number()),
@@ -88,7 +37,7 @@ def _power(section: _Section, default: PowerModel) -> PowerModel:
     )
 
 
-def _embodied(e: _Section) -> dict[str, EmbodiedModel]:
+def _embodied(e: Section) -> dict[str, EmbodiedModel]:
     """Each machine type's embodied model; every key of a model but its lifetime is required."""
     lifetime = e.get("lifetime", DEFAULT_LIFETIME_SECONDS, _LIFETIME)
     machines, models = e.section("machines"), {}
@@ -111,7 +60,7 @@ def _embodied(e: _Section) -> dict[str, EmbodiedModel]:
     return models
 
 
-def _recording_rules(section: _Section) -> s.RecordingRulesConfig:
+def _recording_rules(section: Section) -> s.RecordingRulesConfig:
     d = s.RecordingRulesConfig()
     rules = s.RecordingRulesConfig(
         busy_metric=section.get("busy_metric", d.busy_metric, _METRIC),
@@ -129,7 +78,7 @@ def _recording_rules(section: _Section) -> s.RecordingRulesConfig:
     return rules
 
 
-def _prometheus(p: _Section, notes: list[str]) -> s.PrometheusConfig:
+def _prometheus(p: Section, notes: list[str]) -> s.PrometheusConfig:
     d = s.PrometheusConfig()
     step = p.get("split_step", d.step_seconds, _STEP)
     config = s.PrometheusConfig(
@@ -159,7 +108,7 @@ def _prometheus(p: _Section, notes: list[str]) -> s.PrometheusConfig:
     return config
 
 
-def _mongodb(m: _Section, notes: list[str]) -> s.MongoConfig:
+def _mongodb(m: Section, notes: list[str]) -> s.MongoConfig:
     d = s.MongoConfig()
     config = s.MongoConfig(
         uri=m.get(
@@ -174,7 +123,7 @@ def _mongodb(m: _Section, notes: list[str]) -> s.MongoConfig:
     return config
 
 
-def _intensity(i: _Section, notes: list[str]) -> s.IntensityConfig:
+def _intensity(i: Section, notes: list[str]) -> s.IntensityConfig:
     d = s.IntensityConfig()
     url = i.get("url", d.url, _URL)
     if url.rstrip("/").endswith("/intensity"):  # the earlier service's form of the base URL
@@ -236,7 +185,7 @@ def build(data: object, env: Mapping[str, str], file: str = "") -> s.Config:
     """Parsed YAML plus environment to a Config; ConfigError lists every problem found."""
     problems: list[str] = []
     notes: list[str] = []
-    root = _Section(data, "", problems, env)
+    root = Section(data, "", problems, env)
     d = s.Config()
     prometheus = _prometheus(root.section("prometheus"), notes)
     mongodb = _mongodb(root.section("mongodb"), notes)
